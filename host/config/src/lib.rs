@@ -1,0 +1,573 @@
+//! `weir.toml`: the host's configuration and the GitOps objects it declares.
+//!
+//! Everything is parsed into checked types at the boundary: unknown keys are
+//! errors that name the file, line and key; names, durations and sizes are
+//! newtypes; references between objects (a sync's `source`) are resolved
+//! before anything runs. Start reading at [`Config::load`].
+//!
+//! Field names follow Flux's APIs (`url`, `ref.branch`, `interval`,
+//! `targetNamespace`, `prune`, …) so that Flux users recognise them; see
+//! `docs/config.md` for the reference.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+mod units;
+
+pub use units::{ByteSize, Duration};
+
+/// The config file format version this build understands.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema (unknown key,
+    /// wrong type, bad value); the message carries the line and the key.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What toml/serde said, with line, column and snippet.
+        message: String,
+    },
+    /// The `version` key is missing or names a version this build does not
+    /// support.
+    #[error("{path}: {message}")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the version.
+        message: String,
+    },
+    /// The objects are individually valid but inconsistent (duplicate names,
+    /// a sync naming a source that does not exist, …).
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is inconsistent, naming the objects.
+        message: String,
+    },
+}
+
+/// A DNS-1123-style object name: lowercase alphanumerics and `-`, starting
+/// and ending with an alphanumeric, at most 63 characters. The same rule as
+/// Kubernetes object names, so names can be used in labels and file paths.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(String);
+
+impl Name {
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Name {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ok_ends = s
+            .bytes()
+            .next()
+            .zip(s.bytes().last())
+            .is_some_and(|(a, z)| a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric());
+        if s.is_empty() || s.len() > 63 || !ok_chars || !ok_ends {
+            return Err(format!(
+                "invalid name {s:?}: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+            ));
+        }
+        Ok(Name(s.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version; must be [`CONFIG_VERSION`].
+    pub version: u32,
+    /// Host settings.
+    #[serde(default)]
+    pub host: Host,
+    /// Git sources (Flux's `GitRepository`).
+    #[serde(default)]
+    pub git: Vec<GitRepository>,
+    /// Syncs: a path of a source, rendered and applied to a cluster (Flux's
+    /// `Kustomization`).
+    #[serde(default)]
+    pub sync: Vec<Sync>,
+    /// The directory of the config file; relative paths in it are resolved
+    /// against this. Set by [`Config::load`].
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The config file itself. Set by [`Config::load`].
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// Settings of the host process.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Host {
+    /// Where weir keeps its state: git cache, artifacts, status, inventories.
+    /// Default: `.weir` beside the config file.
+    pub state_dir: Option<PathBuf>,
+    /// The directory of plugin components (`*.wasm`). Default: `plugins`
+    /// beside the config file.
+    pub plugins_dir: Option<PathBuf>,
+    /// Kubeconfig of the cluster syncs apply to. Default: `$KUBECONFIG`, then
+    /// `~/.kube/config`, then the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// The cluster's name in status and notifications. Default: `default`.
+    pub cluster_name: Option<String>,
+    /// Limits per plugin, by plugin name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginLimits>,
+}
+
+/// Resource limits for one plugin's calls. Every call gets a fresh instance
+/// with these limits; exceeding one fails that call only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PluginLimits {
+    /// Most linear memory one call may use. Default: 512MiB.
+    pub max_memory: Option<ByteSize>,
+    /// Wall-clock deadline of one call. Default: 60s.
+    pub timeout: Option<Duration>,
+}
+
+/// A git source, following Flux's `GitRepository` fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitRepository {
+    /// The source's name, unique among git sources.
+    pub name: Name,
+    /// `http://`, `https://`, `ssh://` or `git://` URL of the repository.
+    pub url: String,
+    /// Which revision to follow. Default: branch `master`, as Flux.
+    #[serde(default, rename = "ref")]
+    pub reference: GitRef,
+    /// How often to check for a new revision. Default: 1m.
+    pub interval: Option<Duration>,
+    /// Deadline of one fetch. Default: 60s, as Flux.
+    pub timeout: Option<Duration>,
+    /// Stop checking for new revisions. Default: false.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Credentials and trust.
+    #[serde(default)]
+    pub auth: GitAuth,
+}
+
+/// A git reference. When several are set, Flux's precedence applies:
+/// `commit` over `name` over `semver` over `tag` over `branch`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GitRef {
+    /// A branch name.
+    pub branch: Option<String>,
+    /// A tag name.
+    pub tag: Option<String>,
+    /// A semver range over tags (not yet supported by the git source).
+    pub semver: Option<String>,
+    /// A full reference name such as `refs/pull/1/head`.
+    pub name: Option<String>,
+    /// A full commit SHA-1.
+    pub commit: Option<String>,
+}
+
+/// Credentials for a git source. Values may be given inline or read from a
+/// file (`…File`), so secrets need not sit in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitAuth {
+    /// HTTP basic auth user name.
+    pub username: Option<String>,
+    /// HTTP basic auth password.
+    pub password: Option<String>,
+    /// File holding the HTTP basic auth password.
+    pub password_file: Option<PathBuf>,
+    /// HTTP bearer token.
+    pub bearer_token: Option<String>,
+    /// File holding the HTTP bearer token.
+    pub bearer_token_file: Option<PathBuf>,
+    /// PEM file of CA certificates to trust for https (Flux's `ca.crt`).
+    pub ca_file: Option<PathBuf>,
+    /// SSH private key file (Flux's `identity`).
+    pub identity_file: Option<PathBuf>,
+    /// known_hosts file the SSH server's key must be in (Flux's
+    /// `known_hosts`). Required for ssh URLs: weir never trusts on first use.
+    pub known_hosts_file: Option<PathBuf>,
+}
+
+/// A sync: render a path of a source and apply it, following Flux's
+/// `Kustomization` fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Sync {
+    /// The sync's name, unique among syncs.
+    pub name: Name,
+    /// The name of the git source to render.
+    pub source: Name,
+    /// Directory inside the source to render. Default: the root.
+    #[serde(default)]
+    pub path: String,
+    /// How often to reconcile, also when the source did not change (to
+    /// correct drift). Default: 5m.
+    pub interval: Option<Duration>,
+    /// Delete objects that were applied before and are no longer rendered.
+    /// Required, as in Flux, because forgetting it is costly either way.
+    pub prune: bool,
+    /// The renderer plugin. Default: `plain`.
+    pub renderer: Option<String>,
+    /// Namespace for namespaced objects that do not set one. Default: the
+    /// objects' own, else `default`.
+    pub target_namespace: Option<String>,
+    /// Stop reconciling. Default: false.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and, where it applies, the line and key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text as if read from `path` (used for messages and to
+    /// resolve relative paths).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and, where it applies, the line and key.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        // The version is read first, on its own, so that a file written for
+        // a newer format gets "unsupported version" rather than a confusing
+        // unknown-key error about a field that format added.
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: Option<toml::Value>,
+        }
+        let parse_err = |e: toml::de::Error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        };
+        let v: VersionOnly = toml::from_str(text).map_err(parse_err)?;
+        match v.version {
+            None => {
+                return Err(ConfigError::Version {
+                    path: path.to_owned(),
+                    message: format!("missing `version = {CONFIG_VERSION}` at the top"),
+                });
+            }
+            Some(toml::Value::Integer(n)) if n == i64::from(CONFIG_VERSION) => {}
+            Some(other) => {
+                return Err(ConfigError::Version {
+                    path: path.to_owned(),
+                    message: format!(
+                        "unsupported config version {other}; this weir reads version {CONFIG_VERSION}"
+                    ),
+                });
+            }
+        }
+        let mut config: Config = toml::from_str(text).map_err(parse_err)?;
+        config.file = path.to_owned();
+        config.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: self.file.clone(),
+            message,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for g in &self.git {
+            if !seen.insert(&g.name) {
+                return Err(invalid(format!("git source {:?} is declared twice", g.name.0)));
+            }
+            let scheme_ok = ["http://", "https://", "ssh://", "git://", "file://"]
+                .iter()
+                .any(|s| g.url.starts_with(s));
+            if !scheme_ok {
+                return Err(invalid(format!(
+                    "git source {:?}: url {:?} must start with http://, https://, ssh://, git:// or file:// (scp-like user@host:path is not accepted, as in Flux)",
+                    g.name.0, g.url
+                )));
+            }
+            if g.url.starts_with("ssh://") && g.auth.known_hosts_file.is_none() {
+                return Err(invalid(format!(
+                    "git source {:?}: ssh url needs auth.knownHostsFile (weir never trusts a host key on first use)",
+                    g.name.0
+                )));
+            }
+            if g.auth.password.is_some() && g.auth.password_file.is_some() {
+                return Err(invalid(format!(
+                    "git source {:?}: set auth.password or auth.passwordFile, not both",
+                    g.name.0
+                )));
+            }
+            if g.auth.bearer_token.is_some() && g.auth.bearer_token_file.is_some() {
+                return Err(invalid(format!(
+                    "git source {:?}: set auth.bearerToken or auth.bearerTokenFile, not both",
+                    g.name.0
+                )));
+            }
+            if g.reference.semver.is_some()
+                && g.reference.commit.is_none()
+                && g.reference.name.is_none()
+            {
+                return Err(invalid(format!(
+                    "git source {:?}: ref.semver is not supported yet; use ref.tag, ref.branch, ref.name or ref.commit",
+                    g.name.0
+                )));
+            }
+            if let Some(c) = &g.reference.commit
+                && (c.len() != 40 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(invalid(format!(
+                    "git source {:?}: ref.commit {c:?} must be a full 40-hex-digit SHA-1",
+                    g.name.0
+                )));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.sync {
+            if !seen.insert(&s.name) {
+                return Err(invalid(format!("sync {:?} is declared twice", s.name.0)));
+            }
+            if !self.git.iter().any(|g| g.name == s.source) {
+                return Err(invalid(format!(
+                    "sync {:?}: source {:?} is not declared (add a [[git]] with that name)",
+                    s.name.0, s.source.0
+                )));
+            }
+            let p = Path::new(&s.path);
+            if p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+                return Err(invalid(format!(
+                    "sync {:?}: path {:?} must be relative to the source root and stay inside it",
+                    s.name.0, s.path
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a path from the config against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The state directory, resolved.
+    pub fn state_dir(&self) -> PathBuf {
+        self.resolve(self.host.state_dir.as_deref().unwrap_or(Path::new(".weir")))
+    }
+
+    /// The plugins directory, resolved.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.resolve(self.host.plugins_dir.as_deref().unwrap_or(Path::new("plugins")))
+    }
+
+    /// The cluster's display name.
+    pub fn cluster_name(&self) -> &str {
+        self.host.cluster_name.as_deref().unwrap_or("default")
+    }
+
+    /// The git source with this name.
+    pub fn git_source(&self, name: &Name) -> Option<&GitRepository> {
+        self.git.iter().find(|g| &g.name == name)
+    }
+
+    /// The limits for the named plugin, with defaults filled in.
+    pub fn plugin_limits(&self, plugin: &str) -> EffectiveLimits {
+        let l = self.host.plugins.get(plugin);
+        EffectiveLimits {
+            max_memory: l
+                .and_then(|l| l.max_memory)
+                .unwrap_or(ByteSize(512 * 1024 * 1024)),
+            timeout: l
+                .and_then(|l| l.timeout)
+                .unwrap_or(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Plugin limits with defaults applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveLimits {
+    /// Most linear memory one call may use.
+    pub max_memory: ByteSize,
+    /// Wall-clock deadline of one call.
+    pub timeout: Duration,
+}
+
+impl GitRepository {
+    /// Fetch interval with its default.
+    pub fn interval(&self) -> Duration {
+        self.interval.unwrap_or(Duration::from_secs(60))
+    }
+
+    /// Fetch timeout with its default.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(Duration::from_secs(60))
+    }
+}
+
+impl Sync {
+    /// Reconcile interval with its default.
+    pub fn interval(&self) -> Duration {
+        self.interval.unwrap_or(Duration::from_secs(300))
+    }
+
+    /// Renderer plugin name with its default.
+    pub fn renderer(&self) -> &str {
+        self.renderer.as_deref().unwrap_or("plain")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/weir/weir.toml"))
+    }
+
+    const GOOD: &str = r#"
+version = 1
+[host]
+clusterName = "dev"
+[host.plugins.plain]
+maxMemory = "64MiB"
+timeout = "5s"
+
+[[git]]
+name = "apps"
+url = "https://127.0.0.1/apps.git"
+ref = { branch = "main" }
+interval = "1m30s"
+
+[[sync]]
+name = "apps"
+source = "apps"
+path = "deploy"
+prune = true
+"#;
+
+    #[test]
+    fn parses_a_complete_file_with_defaults() {
+        let c = parse(GOOD).expect("valid config");
+        assert_eq!(c.cluster_name(), "dev");
+        assert_eq!(c.git[0].interval(), Duration::from_secs(90));
+        assert_eq!(c.git[0].timeout(), Duration::from_secs(60));
+        assert_eq!(c.sync[0].renderer(), "plain");
+        assert_eq!(c.state_dir(), PathBuf::from("/etc/weir/.weir"));
+        let l = c.plugin_limits("plain");
+        assert_eq!(l.max_memory, ByteSize(64 * 1024 * 1024));
+        assert_eq!(l.timeout, Duration::from_secs(5));
+        assert_eq!(
+            c.plugin_limits("other").max_memory,
+            ByteSize(512 * 1024 * 1024)
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = GOOD.replace("prune = true", "prune = true\nprunee = false");
+        let err = parse(&text).expect_err("unknown key").to_string();
+        assert!(err.contains("/etc/weir/weir.toml"), "{err}");
+        assert!(err.contains("prunee"), "{err}");
+        assert!(err.contains("line 20"), "{err}");
+    }
+
+    #[test]
+    fn missing_or_newer_version_is_refused_first() {
+        let err = parse("[host]\n").expect_err("no version").to_string();
+        assert!(err.contains("missing `version = 1`"), "{err}");
+        let err = parse("version = 2\nnewThing = 1\n")
+            .expect_err("newer")
+            .to_string();
+        assert!(err.contains("unsupported config version 2"), "{err}");
+    }
+
+    #[test]
+    fn sync_must_name_a_declared_source() {
+        let text = GOOD.replace("source = \"apps\"", "source = \"nope\"");
+        let err = parse(&text).expect_err("dangling").to_string();
+        assert!(err.contains("source \"nope\" is not declared"), "{err}");
+    }
+
+    #[test]
+    fn bad_names_paths_and_urls_are_refused() {
+        let err = parse(&GOOD.replace("name = \"apps\"\nurl", "name = \"Apps\"\nurl"))
+            .expect_err("bad name")
+            .to_string();
+        assert!(err.contains("invalid name \"Apps\""), "{err}");
+        let err = parse(&GOOD.replace("path = \"deploy\"", "path = \"../etc\""))
+            .expect_err("escaping path")
+            .to_string();
+        assert!(err.contains("stay inside"), "{err}");
+        let err = parse(&GOOD.replace("https://127.0.0.1/apps.git", "git@host:apps.git"))
+            .expect_err("scp url")
+            .to_string();
+        assert!(err.contains("scp-like"), "{err}");
+        let err = parse(&GOOD.replace("https://127.0.0.1/apps.git", "ssh://git@h/a.git"))
+            .expect_err("ssh without known hosts")
+            .to_string();
+        assert!(err.contains("knownHostsFile"), "{err}");
+    }
+
+    #[test]
+    fn prune_is_required() {
+        let err = parse(&GOOD.replace("prune = true", ""))
+            .expect_err("no prune")
+            .to_string();
+        assert!(err.contains("prune"), "{err}");
+    }
+}

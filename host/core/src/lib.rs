@@ -1,0 +1,38 @@
+//! weir's reconcile core.
+//!
+//! A sync runs as an explicit sequence of steps — fetch the source's
+//! artifact, render it with a renderer plugin, validate every object, apply
+//! in stages with server-side apply, prune what disappeared, record status —
+//! and each step fails with exactly one [`status::Reason`]. Nothing is
+//! written to the cluster until the whole revision has rendered and
+//! validated, so a broken commit never half-applies.
+//!
+//! The core knows sources and renderers only through the [`source::Source`]
+//! and [`plugin::Renderer`] traits; the WebAssembly host (`weir-wasm`) and
+//! the git source (`weir-git`) implement them. Start reading at
+//! [`reconcile::reconcile`], then [`apply::Cluster`]; [`engine::Engine`]
+//! schedules reconciles for `weir run`.
+
+pub mod apply;
+pub mod engine;
+pub mod inventory;
+pub mod object;
+pub mod plugin;
+pub mod reconcile;
+pub mod source;
+pub mod status;
+
+/// The field manager weir applies with, and the prefix of its labels.
+pub const FIELD_MANAGER: &str = "weir";
+
+/// Label set on every applied object: the name of the sync that owns it.
+/// Prune deletes only objects that carry it with the pruning sync's name.
+pub const OWNER_LABEL: &str = "sync.weir.dev/name";
+
+/// Annotation that keeps an object from being pruned when set to
+/// `disabled`. Flux's `kustomize.toolkit.fluxcd.io/prune` is honoured too, so
+/// Flux repositories keep their meaning.
+pub const PRUNE_ANNOTATION: &str = "sync.weir.dev/prune";
+
+/// Flux's spelling of [`PRUNE_ANNOTATION`].
+pub const FLUX_PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";

@@ -1,0 +1,268 @@
+//! One reconcile of one sync, as an explicit sequence of steps:
+//! artifact → render → validate → staged apply → prune → status.
+//!
+//! Each step fails with exactly one [`Reason`]; status is written in one
+//! place, at the end. Render and validation finish before the first write,
+//! so a broken revision applies nothing and the last good state stays.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use weir_config::Sync;
+
+use crate::apply::Cluster;
+use crate::inventory;
+use crate::object::{Object, ObjectKey};
+use crate::plugin::{RenderRequest, RendererRegistry};
+use crate::source::{Artifact, SourceError};
+use crate::status::{Action, Change, Reason, StatusStore, SyncStatus, now_unix};
+
+/// A failed step: its reason, its message, and whether retrying may help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct StepError {
+    /// The step's failure reason.
+    pub reason: Reason,
+    /// What went wrong, naming the file, object, URL or plugin.
+    pub message: String,
+    /// Whether retrying the same revision may help.
+    pub transient: bool,
+}
+
+/// Renders `path` of the artifact at `artifact_dir` with the named renderer
+/// into validated objects. Shared by reconcile and `weir build`, so both see
+/// exactly the same objects.
+///
+/// # Errors
+/// [`Reason::BuildFailed`] naming the plugin and file, or every invalid
+/// object.
+pub async fn render(
+    renderer: &str,
+    path: &str,
+    artifact_dir: &Path,
+    renderers: &Arc<dyn RendererRegistry>,
+) -> Result<Vec<Object>, StepError> {
+    let build_failed = |message: String, transient: bool| StepError {
+        reason: Reason::BuildFailed,
+        message,
+        transient,
+    };
+    let plugin = renderers
+        .renderer(renderer)
+        .map_err(|e| build_failed(e.to_string(), false))?;
+    let dir = artifact_dir.to_path_buf();
+    let request = RenderRequest {
+        path: path.to_owned(),
+        options: Vec::new(),
+    };
+    let rendered = tokio::task::spawn_blocking(move || plugin.render(&dir, &request))
+        .await
+        .map_err(|e| build_failed(format!("renderer task failed: {e}"), true))?
+        .map_err(|e| build_failed(e.to_string(), e.kind.is_transient()))?;
+    let mut objects = Vec::with_capacity(rendered.len());
+    let mut problems = Vec::new();
+    for r in rendered {
+        match Object::from_json(&r.json, &r.origin) {
+            Ok(o) => objects.push(o),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(build_failed(
+            format!("renderer {renderer:?}: {}", problems.join("; ")),
+            false,
+        ));
+    }
+    Ok(objects)
+}
+
+/// Reconciles `sync` against the artifact (or the source's failure), writes
+/// its status to `store`, and returns it.
+pub async fn reconcile(
+    sync: &Sync,
+    artifact: Result<&Artifact, &SourceError>,
+    renderers: &Arc<dyn RendererRegistry>,
+    cluster: &Cluster,
+    store: &StatusStore,
+) -> SyncStatus {
+    let name = sync.name.as_str();
+    let mut status = match store.load(name) {
+        Ok(Some(s)) => s,
+        Ok(None) => SyncStatus::new(name),
+        Err(e) => {
+            // A corrupt status file must not stop the sync; its inventory is
+            // lost, so prune cannot run this time: say so loudly.
+            tracing::error!(sync = name, error = %e, "status unreadable; prune skipped until it is rewritten");
+            SyncStatus::new(name)
+        }
+    };
+    status.last_attempt_at = Some(now_unix());
+    if sync.suspend {
+        status.ready = false;
+        status.reason = Reason::Suspended;
+        status.message = "suspended".into();
+        save(store, &status);
+        return status;
+    }
+    let artifact = match artifact {
+        Ok(a) => {
+            status.last_attempted_revision = Some(a.revision.clone());
+            a
+        }
+        Err(e) => {
+            fail(
+                &mut status,
+                &StepError {
+                    reason: Reason::ArtifactFailed,
+                    message: e.message.clone(),
+                    transient: e.transient,
+                },
+            );
+            save(store, &status);
+            return status;
+        }
+    };
+    match run_steps(sync, artifact, renderers, cluster, &mut status).await {
+        Ok(()) => {}
+        Err(e) => fail(&mut status, &e),
+    }
+    save(store, &status);
+    status
+}
+
+async fn run_steps(
+    sync: &Sync,
+    artifact: &Artifact,
+    renderers: &Arc<dyn RendererRegistry>,
+    cluster: &Cluster,
+    status: &mut SyncStatus,
+) -> Result<(), StepError> {
+    let objects = render(sync.renderer(), &sync.path, &artifact.dir, renderers).await?;
+    let count = objects.len();
+    let applied = match cluster
+        .apply(objects, sync.name.as_str(), sync.target_namespace.as_deref())
+        .await
+    {
+        Ok(a) => a,
+        // On failure the old inventory stays as it is: if some objects of
+        // this revision were written, prune still never forgets what exists
+        // from before, and the new objects join on the next success.
+        Err(e) => {
+            return Err(StepError {
+                reason: Reason::ApplyFailed,
+                transient: e.is_transient(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let new_keys: Vec<ObjectKey> = applied.changes.iter().map(|(k, _)| k.clone()).collect();
+    let mut changes: Vec<Change> = applied
+        .changes
+        .iter()
+        .map(|(k, a)| Change {
+            object: k.to_string(),
+            action: *a,
+        })
+        .collect();
+    let mut inventory = new_keys.clone();
+    let stale = inventory::stale(&status.inventory, &new_keys);
+    let mut prune_error = None;
+    if sync.prune && !stale.is_empty() {
+        match cluster.prune(&stale, sync.name.as_str()).await {
+            Ok(p) => {
+                changes.extend(p.changes.iter().map(|(k, a)| Change {
+                    object: k.to_string(),
+                    action: *a,
+                }));
+                inventory.extend(p.remaining);
+                if !p.errors.is_empty() {
+                    prune_error = Some(StepError {
+                        reason: Reason::PruneFailed,
+                        message: format!("cannot delete {}", p.errors.join("; ")),
+                        transient: true,
+                    });
+                }
+            }
+            Err(e) => {
+                inventory.extend(stale);
+                prune_error = Some(StepError {
+                    reason: Reason::PruneFailed,
+                    message: e.to_string(),
+                    transient: e.is_transient(),
+                });
+            }
+        }
+    }
+    inventory.sort();
+    inventory.dedup();
+    status.inventory = inventory;
+    status.last_applied_revision = Some(artifact.revision.clone());
+    status.last_applied_at = Some(now_unix());
+    status.changes = changes;
+    if let Some(e) = prune_error {
+        return Err(e);
+    }
+    status.ready = true;
+    status.reason = Reason::ReconciliationSucceeded;
+    status.message = format!(
+        "applied revision {}: {}",
+        artifact.revision,
+        summarize(&status.changes, count)
+    );
+    Ok(())
+}
+
+/// `3 created, 1 configured, 10 unchanged` — zero counts left out.
+pub fn summarize(changes: &[Change], objects: usize) -> String {
+    let mut parts = Vec::new();
+    for a in [
+        Action::Created,
+        Action::Configured,
+        Action::Unchanged,
+        Action::Deleted,
+        Action::Skipped,
+    ] {
+        let n = changes.iter().filter(|c| c.action == a).count();
+        if n > 0 {
+            parts.push(format!("{n} {a}"));
+        }
+    }
+    if parts.is_empty() {
+        format!("{objects} objects")
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn fail(status: &mut SyncStatus, e: &StepError) {
+    status.ready = false;
+    status.reason = e.reason;
+    status.message = e.message.clone();
+    tracing::warn!(sync = %status.name, reason = %e.reason, error = %e.message, "reconcile failed");
+}
+
+fn save(store: &StatusStore, status: &SyncStatus) {
+    if let Err(e) = store.save(status) {
+        tracing::error!(sync = %status.name, error = %e, "cannot write status");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_actions_and_skips_zeroes() {
+        let c = |action| Change {
+            object: "x".into(),
+            action,
+        };
+        let changes = [
+            c(Action::Created),
+            c(Action::Unchanged),
+            c(Action::Unchanged),
+        ];
+        assert_eq!(summarize(&changes, 3), "1 created, 2 unchanged");
+        assert_eq!(summarize(&[], 0), "0 objects");
+    }
+}

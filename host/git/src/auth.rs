@@ -1,0 +1,378 @@
+//! Credentials and trust for one source, read when the source is created,
+//! and how they are handed to gix.
+//!
+//! - **HTTP basic and bearer**: an `Authorization` header on every request,
+//!   through gix's `http::Options::extra_headers` (what `http.extraHeader`
+//!   feeds). gix's own identity mechanism refuses to send basic credentials
+//!   over plain `http://` unless gix-transport is built with
+//!   `http-client-insecure-credentials`, and has no bearer support; a
+//!   configured header also makes gix refuse to follow redirects, so the
+//!   secret never travels to another host.
+//! - **HTTPS trust**: reqwest gets a preconfigured rustls `ClientConfig` on
+//!   ring that trusts the platform's roots plus `auth.caFile` (as go-git does
+//!   for Flux's `ca.crt`), through gix's reqwest `configure_client` hook.
+//!   gix's reqwest backend ignores `http.sslCAInfo`, and the repositories are
+//!   opened isolated, so `GIT_SSL_CAINFO` and friends never apply.
+//! - **SSH**: the `ssh` binary via `core.sshCommand` with an explicit option
+//!   set (key, known_hosts, no agent, no prompts, no user ssh config).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use weir_config::{Config, GitRepository};
+
+/// Credentials and trust settings of one source, with secrets loaded.
+pub(crate) struct Auth {
+    basic: Option<(String, String)>,
+    bearer: Option<String>,
+    ca_file: Option<PathBuf>,
+    ca_certs: Vec<CertificateDer<'static>>,
+    identity_file: Option<PathBuf>,
+    known_hosts_file: Option<PathBuf>,
+    tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secrets themselves.
+        f.debug_struct("Auth")
+            .field("username", &self.basic.as_ref().map(|(u, _)| u))
+            .field("bearer", &self.bearer.is_some())
+            .field("ca_file", &self.ca_file)
+            .field("identity_file", &self.identity_file)
+            .field("known_hosts_file", &self.known_hosts_file)
+            .finish()
+    }
+}
+
+impl Auth {
+    /// Reads the credential files named in `repo.auth` (resolved against the
+    /// config file's directory) and checks that the combination makes sense.
+    ///
+    /// # Errors
+    /// A message naming the field and, for files, the path and the I/O error.
+    pub(crate) fn load(config: &Config, repo: &GitRepository) -> Result<Self, String> {
+        let a = &repo.auth;
+        let read = |field: &str, p: &Path| -> Result<String, String> {
+            let path = config.resolve(p);
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read auth.{field} {}: {e}", path.display()))
+        };
+        let password = match (&a.password, &a.password_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(f)) => Some(read("passwordFile", f)?.trim_end_matches(['\r', '\n']).to_owned()),
+            (None, None) => None,
+        };
+        let basic = match (&a.username, password) {
+            (Some(u), Some(p)) => Some((u.clone(), p)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("auth.username needs auth.password or auth.passwordFile".to_owned());
+            }
+            (None, Some(_)) => {
+                return Err("auth.password needs auth.username".to_owned());
+            }
+        };
+        let bearer = match (&a.bearer_token, &a.bearer_token_file) {
+            (Some(t), _) => Some(t.trim().to_owned()),
+            (None, Some(f)) => Some(read("bearerTokenFile", f)?.trim().to_owned()),
+            (None, None) => None,
+        };
+        if basic.is_some() && bearer.is_some() {
+            return Err(
+                "set either auth.username/password or auth.bearerToken, not both (both use the Authorization header)"
+                    .to_owned(),
+            );
+        }
+        for (field, value) in [
+            ("username", basic.as_ref().map(|(u, _)| u.as_str())),
+            ("password", basic.as_ref().map(|(_, p)| p.as_str())),
+            ("bearerToken", bearer.as_deref()),
+        ] {
+            if value.is_some_and(|v| v.contains(['\r', '\n'])) {
+                return Err(format!("auth.{field} must not contain line breaks"));
+            }
+        }
+        if basic
+            .as_ref()
+            .is_some_and(|(u, _)| u.contains(':'))
+        {
+            return Err("auth.username must not contain ':' (HTTP basic auth)".to_owned());
+        }
+        if bearer.as_deref() == Some("") {
+            return Err("auth.bearerToken is empty".to_owned());
+        }
+
+        let ca_file = a.ca_file.as_deref().map(|p| config.resolve(p));
+        let ca_certs = match &ca_file {
+            Some(path) => {
+                let certs = CertificateDer::pem_file_iter(path)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("cannot read auth.caFile {}: {e}", path.display()))?;
+                if certs.is_empty() {
+                    return Err(format!(
+                        "auth.caFile {} holds no PEM certificate",
+                        path.display()
+                    ));
+                }
+                certs
+            }
+            None => Vec::new(),
+        };
+
+        let check_readable = |field: &str, p: &Option<PathBuf>| -> Result<Option<PathBuf>, String> {
+            p.as_deref()
+                .map(|p| {
+                    let path = config.resolve(p);
+                    std::fs::File::open(&path)
+                        .map(|_| path.clone())
+                        .map_err(|e| format!("cannot read auth.{field} {}: {e}", path.display()))
+                })
+                .transpose()
+        };
+        let identity_file = check_readable("identityFile", &a.identity_file)?;
+        let known_hosts_file = check_readable("knownHostsFile", &a.known_hosts_file)?;
+
+        Ok(Auth {
+            basic,
+            bearer,
+            ca_file,
+            ca_certs,
+            identity_file,
+            known_hosts_file,
+            tls: OnceLock::new(),
+        })
+    }
+
+    /// What distinguishes one set of credentials from another for the cache
+    /// key: the user name, whether a token is used and the key file's path.
+    /// Never a secret itself.
+    pub(crate) fn cache_identity(&self) -> String {
+        format!(
+            "user={}\nbearer={}\nidentityFile={}",
+            self.basic.as_ref().map(|(u, _)| u.as_str()).unwrap_or(""),
+            self.bearer.is_some(),
+            self.identity_file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )
+    }
+
+    /// The secret strings, to scrub from any text that leaves this crate.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        let mut s = Vec::new();
+        if let Some((u, p)) = &self.basic {
+            s.push(basic_value(u, p));
+            if !p.is_empty() {
+                s.push(p.clone());
+            }
+        }
+        if let Some(t) = &self.bearer {
+            s.push(t.clone());
+        }
+        s
+    }
+
+    /// `auth.caFile`, resolved, if set.
+    pub(crate) fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// `auth.identityFile`, resolved, if set.
+    pub(crate) fn identity_file(&self) -> Option<&Path> {
+        self.identity_file.as_deref()
+    }
+
+    /// `auth.knownHostsFile`, resolved, if set.
+    pub(crate) fn known_hosts_file(&self) -> Option<&Path> {
+        self.known_hosts_file.as_deref()
+    }
+
+    /// Whether any HTTP credentials are configured.
+    pub(crate) fn has_http_credentials(&self) -> bool {
+        self.basic.is_some() || self.bearer.is_some()
+    }
+
+    /// The `Authorization` header lines to send with every HTTP request.
+    pub(crate) fn http_headers(&self) -> Vec<String> {
+        match (&self.basic, &self.bearer) {
+            (Some((u, p)), _) => vec![format!("Authorization: Basic {}", basic_value(u, p))],
+            (None, Some(t)) => vec![format!("Authorization: Bearer {t}")],
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The rustls client configuration for HTTPS, built once per source:
+    /// ring as the crypto provider; the platform's roots (on Linux what
+    /// rustls-native-certs finds, which follows the OpenSSL conventions
+    /// including `SSL_CERT_FILE`/`SSL_CERT_DIR`) plus the certificates of
+    /// `auth.caFile`.
+    ///
+    /// reqwest is built without a default crypto provider, so every client
+    /// (plain `http://` too) needs this configuration.
+    ///
+    /// # Errors
+    /// When no root certificate at all could be loaded.
+    pub(crate) fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        self.tls
+            .get_or_init(|| build_tls_config(&self.ca_certs).map(Arc::new))
+            .clone()
+    }
+
+    /// The `core.sshCommand` value: the `ssh` binary with options that make it
+    /// use exactly the configured key and known_hosts file, never an agent,
+    /// the user's `~/.ssh/config` or a prompt, and write its messages to
+    /// `stderr_file` so errors can be explained (gix would otherwise pass
+    /// most of them to weir's own stderr).
+    ///
+    /// gix runs the command through `sh -c`, appending the connection
+    /// arguments where `"$@"` stands.
+    pub(crate) fn ssh_command(&self, stderr_file: &Path, connect_timeout: Duration) -> String {
+        let mut cmd = String::from("exec ssh -F /dev/null");
+        let opts: [(&str, String); 11] = [
+            ("BatchMode", "yes".into()),
+            ("StrictHostKeyChecking", "yes".into()),
+            ("UpdateHostKeys", "no".into()),
+            ("GlobalKnownHostsFile", "/dev/null".into()),
+            ("IdentitiesOnly", "yes".into()),
+            ("IdentityAgent", "none".into()),
+            ("PasswordAuthentication", "no".into()),
+            ("KbdInteractiveAuthentication", "no".into()),
+            ("ConnectTimeout", connect_timeout.as_secs().max(1).to_string()),
+            ("ServerAliveInterval", "15".into()),
+            ("ServerAliveCountMax", "4".into()),
+        ];
+        for (k, v) in opts {
+            let _ = write!(cmd, " -o {k}={v}");
+        }
+        match &self.known_hosts_file {
+            Some(kh) => {
+                let _ = write!(cmd, " -o UserKnownHostsFile={}", sh_quote(kh));
+            }
+            // The config crate requires knownHostsFile for ssh URLs; without
+            // one nothing is trusted.
+            None => cmd.push_str(" -o UserKnownHostsFile=/dev/null"),
+        }
+        if let Some(key) = &self.identity_file {
+            let _ = write!(cmd, " -i {}", sh_quote(key));
+        }
+        let _ = write!(cmd, " \"$@\" 2>{}", sh_quote(stderr_file));
+        cmd
+    }
+}
+
+fn basic_value(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+fn build_tls_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+    let mut config =
+        match rustls_platform_verifier::Verifier::new_with_extra_roots(extra.iter().cloned(), provider) {
+            Ok(verifier) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth(),
+            // No system roots at all (a minimal container) and no caFile:
+            // plain http still works, and https fails verification with a
+            // message that points at auth.caFile.
+            Err(e) => {
+                tracing::warn!(error = %e, "no TLS root certificates found on this system");
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add_parsable_certificates(extra.iter().cloned());
+                builder.with_root_certificates(roots).with_no_client_auth()
+            }
+        };
+    // gix speaks HTTP/1.1 (it sets title-case headers); say so in ALPN.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Quotes `p` for `sh` with single quotes.
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(auth: &str) -> (Config, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "version = 1\n[[git]]\nname = \"a\"\nurl = \"https://127.0.0.1/a.git\"\n[git.auth]\n{auth}\n"
+        );
+        let c = Config::parse(&text, &dir.path().join("weir.toml")).expect("config");
+        (c, dir)
+    }
+
+    fn load(auth: &str) -> Result<Auth, String> {
+        let (c, _dir) = config(auth);
+        Auth::load(&c, &c.git[0])
+    }
+
+    #[test]
+    fn a_missing_credential_file_is_named() {
+        let err = load("passwordFile = \"nope/pw\"\nusername = \"u\"").expect_err("missing");
+        assert!(err.contains("auth.passwordFile"), "{err}");
+        assert!(err.contains("nope/pw"), "{err}");
+        let err = load("caFile = \"ca.pem\"").expect_err("missing");
+        assert!(err.contains("auth.caFile") && err.contains("ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn files_are_read_relative_to_the_config_and_trimmed() {
+        let (c, dir) = config("username = \"u\"\npasswordFile = \"pw\"");
+        std::fs::write(dir.path().join("pw"), "s3cret\n").expect("write");
+        let a = Auth::load(&c, &c.git[0]).expect("auth");
+        assert_eq!(
+            a.http_headers(),
+            vec![format!("Authorization: Basic {}", basic_value("u", "s3cret"))]
+        );
+        assert!(!a.cache_identity().contains("s3cret"));
+        assert!(a.cache_identity().contains("user=u"));
+    }
+
+    #[test]
+    fn bearer_tokens_become_a_header_and_are_secret() {
+        let a = load("bearerToken = \"tok\"").expect("auth");
+        assert_eq!(a.http_headers(), vec!["Authorization: Bearer tok".to_owned()]);
+        assert!(a.secrets().contains(&"tok".to_owned()));
+        assert!(!format!("{a:?}").contains("tok\""));
+    }
+
+    #[test]
+    fn half_basic_auth_and_mixed_schemes_are_refused() {
+        assert!(load("username = \"u\"").is_err());
+        assert!(load("password = \"p\"").is_err());
+        assert!(load("username = \"u\"\npassword = \"p\"\nbearerToken = \"t\"").is_err());
+    }
+
+    #[test]
+    fn ssh_command_quotes_paths_and_never_prompts() {
+        let a = Auth {
+            basic: None,
+            bearer: None,
+            ca_file: None,
+            ca_certs: Vec::new(),
+            identity_file: Some("/k/it's key".into()),
+            known_hosts_file: Some("/k/known_hosts".into()),
+            tls: OnceLock::new(),
+        };
+        let cmd = a.ssh_command(Path::new("/s/err"), Duration::from_secs(30));
+        assert!(cmd.contains(r"-i '/k/it'\''s key'"), "{cmd}");
+        assert!(cmd.contains("-o UserKnownHostsFile='/k/known_hosts'"), "{cmd}");
+        assert!(cmd.contains("-o BatchMode=yes"), "{cmd}");
+        assert!(cmd.contains("-o StrictHostKeyChecking=yes"), "{cmd}");
+        assert!(cmd.ends_with("\"$@\" 2>'/s/err'"), "{cmd}");
+    }
+}

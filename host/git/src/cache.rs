@@ -1,0 +1,160 @@
+//! The shared cache: one bare repository per URL and credential identity
+//! under `<state>/git/`, and the in-process locks that serialise its users.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use sha2::{Digest as _, Sha256};
+
+/// `<state>/git/<first 16 hex of sha256(url + "\n" + identity)>.git`.
+///
+/// `identity` names the credentials (user name, whether a token is used, key
+/// file path) but holds no secret, so the directory name reveals nothing.
+pub(crate) fn dir(state_dir: &Path, url: &str, identity: &str) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update(url.as_bytes());
+    h.update(b"\n");
+    h.update(identity.as_bytes());
+    let hex = hex(&h.finalize());
+    state_dir.join("git").join(format!("{}.git", &hex[..16]))
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The process-wide lock for `path` (a cache repository or an artifact
+/// directory). Every `GitSource` that uses the same path shares it; gix's
+/// own lock files additionally guard refs and packs against other processes.
+pub(crate) fn lock_for(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut map = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    map.entry(path.to_owned()).or_default().clone()
+}
+
+/// Why the cache repository could not be opened or created.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CacheError {
+    /// A directory could not be created or replaced.
+    #[error("cannot prepare git cache {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// gix could not initialise or open the repository.
+    #[error("cannot open git cache {path}: {message}")]
+    Git {
+        /// The directory.
+        path: PathBuf,
+        /// gix's message chain.
+        message: String,
+    },
+}
+
+/// Options that keep gix away from the machine's git configuration and
+/// environment: only the cache repository's own config is read, and no
+/// `GIT_*`, `SSL_*`, proxy or home-directory setting applies.
+pub(crate) fn open_options() -> gix::open::Options {
+    gix::open::Options::isolated()
+}
+
+/// Opens the bare cache repository at `dir`, creating it on first use.
+///
+/// A new repository is initialised in a temporary sibling directory and
+/// renamed into place, so a crash never leaves a half-made cache; a cache
+/// that no longer opens is thrown away and made anew (it only holds what
+/// can be fetched again).
+pub(crate) fn open_or_init(dir: &Path) -> Result<gix::Repository, CacheError> {
+    if dir.exists() {
+        match gix::open_opts(dir, open_options()) {
+            Ok(repo) => return Ok(repo),
+            Err(e) => {
+                tracing::warn!(
+                    cache = %dir.display(),
+                    error = %crate::error::chain_text(&e),
+                    "git cache does not open; recreating it"
+                );
+                std::fs::remove_dir_all(dir).map_err(|source| CacheError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+        }
+    }
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let io = |source| CacheError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(parent).map_err(io)?;
+    let tmp = parent.join(format!(
+        ".tmp-{}-{}",
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("cache"),
+        std::process::id()
+    ));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io)?;
+    }
+    let git = |e: gix::Error| CacheError::Git {
+        path: dir.to_owned(),
+        message: crate::error::chain_text(&e),
+    };
+    gix::ThreadSafeRepository::init_opts(
+        &tmp,
+        gix::create::Kind::Bare,
+        gix::create::Options::default(),
+        open_options(),
+    )
+    .map_err(git)?;
+    std::fs::rename(&tmp, dir).map_err(io)?;
+    gix::open_opts(dir, open_options()).map_err(git)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_dirs_differ_by_url_and_identity_but_never_show_them() {
+        let s = Path::new("/state");
+        let a = dir(s, "https://h/r.git", "user=a");
+        let b = dir(s, "https://h/r.git", "user=b");
+        let c = dir(s, "https://h/other.git", "user=a");
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a, dir(s, "https://h/r.git", "user=a"));
+        let name = a.file_name().and_then(|n| n.to_str()).expect("name");
+        assert_eq!(name.len(), 16 + ".git".len(), "{name}");
+        assert!(a.starts_with("/state/git"));
+    }
+
+    #[test]
+    fn a_cache_is_created_once_and_reopened() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path().join("git").join("x.git");
+        let repo = open_or_init(&d).expect("init");
+        assert!(repo.is_bare());
+        let again = open_or_init(&d).expect("open");
+        assert_eq!(again.git_dir(), repo.git_dir());
+        // Only the cache itself is left behind, no temporary directory.
+        let entries: Vec<_> = std::fs::read_dir(t.path().join("git"))
+            .expect("read")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(entries, vec![std::ffi::OsString::from("x.git")]);
+    }
+}

@@ -1,0 +1,653 @@
+//! weir's git source: fetches the revision a `[[git]]` source follows with
+//! gix and turns it into an immutable artifact directory.
+//!
+//! Start reading at [`GitSource`] and its [`Source::fetch`] implementation,
+//! which is the whole sequence: lock the shared cache, list the remote's refs
+//! (an `ls-remote`), stop there when the wanted commit already has an
+//! artifact, otherwise fetch just that ref (shallow, depth 1) into the cache
+//! and export the commit's tree.
+//!
+//! The modules hold one concern each: [`reference`] (Flux's `ref`
+//! precedence and revision strings), [`auth`] (credentials and how gix gets
+//! them), [`cache`] (the bare repository per URL and identity), [`artifact`]
+//! (export, digest, retention) and [`error`] (plain-words errors).
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use gix::protocol::transport::client::blocking_io::{Transport, http};
+use gix::remote::fetch::Shallow;
+use weir_core::source::{Artifact, Source, SourceError};
+
+mod artifact;
+mod auth;
+mod cache;
+mod error;
+mod reference;
+
+use auth::Auth;
+use error::{terminal, transient};
+use reference::Wanted;
+
+type Connection<'r, 'repo> =
+    gix::remote::Connection<'r, 'static, 'repo, Box<dyn Transport + Send>>;
+
+/// A git repository as a [`Source`]: one `[[git]]` entry of `weir.toml`.
+///
+/// Sources with the same URL and credential identity share one bare cache
+/// repository under `<state>/git/`; each source keeps its artifacts under
+/// `<state>/artifacts/<name>/<commit sha>/` (the two newest).
+pub struct GitSource {
+    name: String,
+    url: String,
+    display_url: String,
+    scheme: gix::url::Scheme,
+    wanted: Wanted,
+    auth: Auth,
+    cache_dir: PathBuf,
+    store: artifact::Store,
+    timeout: Duration,
+    pack_fetches: AtomicU64,
+}
+
+impl std::fmt::Debug for GitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSource")
+            .field("name", &self.name)
+            .field("url", &self.display_url)
+            .field("wanted", &self.wanted)
+            .field("auth", &self.auth)
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitSource {
+    /// Prepares a source for `repo` as declared in `config`: paths in
+    /// `repo.auth` are resolved with [`weir_config::Config::resolve`], state
+    /// lives under [`weir_config::Config::state_dir`]. Credential files are
+    /// read now, so a missing file is a configuration error naming the file.
+    /// Nothing touches the network or the state directory yet.
+    ///
+    /// # Errors
+    /// A non-transient [`SourceError`] naming the source and the offending
+    /// field or file (unsupported `ref.semver`, unreadable `passwordFile`,
+    /// a CA file without certificates, an unparsable URL, …).
+    pub fn new(
+        config: &weir_config::Config,
+        repo: &weir_config::GitRepository,
+    ) -> Result<Self, SourceError> {
+        let name = repo.name.as_str().to_owned();
+        let display_url = error::strip_userinfo(&repo.url);
+        let config_err = |m: String| terminal(format!("git source {name:?}: {m}"));
+        let wanted = Wanted::from_config(&repo.reference).map_err(config_err)?;
+        let auth = Auth::load(config, repo).map_err(config_err)?;
+        let url = gix::url::parse(repo.url.as_str())
+            .map_err(|e| config_err(format!("invalid url {display_url}: {e}")))?;
+        let state = config.state_dir();
+        Ok(GitSource {
+            cache_dir: cache::dir(&state, &repo.url, &auth.cache_identity()),
+            store: artifact::Store::new(&state, &name),
+            name,
+            url: repo.url.clone(),
+            display_url,
+            scheme: url.scheme,
+            wanted,
+            auth,
+            timeout: repo.timeout().get(),
+            pack_fetches: AtomicU64::new(0),
+        })
+    }
+
+    /// How many times this source has received objects from the remote (a
+    /// check that found nothing new, costing one ref listing, does not
+    /// count). For metrics and tests.
+    pub fn pack_fetches(&self) -> u64 {
+        self.pack_fetches.load(Ordering::Relaxed)
+    }
+
+    /// The bare cache repository this source shares with every source of the
+    /// same URL and credential identity.
+    pub fn cache_dir(&self) -> &std::path::Path {
+        &self.cache_dir
+    }
+
+    /// The whole fetch, with the locks held; `stop` is set on interrupt or
+    /// when the deadline passes.
+    fn fetch_locked(&self, stop: &AtomicBool) -> Result<Artifact, SourceError> {
+        let cache_lock = cache::lock_for(&self.cache_dir);
+        let _cache_guard = self.acquire(&cache_lock, stop)?;
+        let store_lock = cache::lock_for(self.store.root());
+        let _store_guard = self.acquire(&store_lock, stop)?;
+
+        // A pinned commit never moves: once its artifact exists there is
+        // nothing to ask the server.
+        if let Wanted::Commit { id, .. } = &self.wanted
+            && let Some(digest) = self.store.existing(id).map_err(|e| self.artifact_err(e))?
+        {
+            return self.finish(id, digest);
+        }
+
+        let mut repo = cache::open_or_init(&self.cache_dir).map_err(|e| {
+            transient(format!(
+                "git source {:?} ({}): {}",
+                self.name, self.display_url, e
+            ))
+        })?;
+        self.configure(&mut repo)?;
+        self.check_stop(stop)?;
+
+        let id = match &self.wanted {
+            Wanted::Commit { id, branch } => {
+                self.fetch_commit(&repo, id, branch.as_deref(), stop)?;
+                *id
+            }
+            Wanted::Branch(_) | Wanted::Tag(_) | Wanted::Name(_) => {
+                let remote_ref = self.wanted.remote_ref().unwrap_or_default();
+                match self.fetch_ref(&repo, &remote_ref, stop)? {
+                    Fetched::Reused(id, digest) => return self.finish(&id, digest),
+                    Fetched::InCache(id) => id,
+                }
+            }
+        };
+
+        self.check_is_commit(&repo, &id)?;
+        let digest = self
+            .store
+            .export(&repo, &id)
+            .map_err(|e| self.artifact_err(e))?;
+        tracing::info!(
+            source = %self.name,
+            url = %self.display_url,
+            revision = %self.wanted.revision(&id),
+            "exported new artifact"
+        );
+        self.finish(&id, digest)
+    }
+
+    /// Lists the remote's refs, resolves `remote_ref` to a commit and, unless
+    /// that commit already has an artifact or is in the cache, fetches it
+    /// with depth 1.
+    fn fetch_ref(
+        &self,
+        repo: &gix::Repository,
+        remote_ref: &str,
+        stop: &AtomicBool,
+    ) -> Result<Fetched, SourceError> {
+        let remote = self.remote(repo, &[reference::refspec(remote_ref)])?;
+        let prepare = self
+            .connect(&remote)?
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| self.net_err(&e))?;
+        let id = find_ref(&prepare.ref_map().remote_refs, remote_ref).ok_or_else(|| {
+            terminal(format!(
+                "{} not found in {}",
+                self.wanted.describe(),
+                self.display_url
+            ))
+        })?;
+        if let Some(digest) = self.store.existing(&id).map_err(|e| self.artifact_err(e))? {
+            tracing::debug!(source = %self.name, commit = %id, "no change; artifact reused");
+            return Ok(Fetched::Reused(id, digest));
+        }
+        if repo.has_object(id) {
+            tracing::debug!(source = %self.name, commit = %id, "commit already in the git cache");
+            return Ok(Fetched::InCache(id));
+        }
+        self.check_stop(stop)?;
+        prepare
+            .with_shallow(Shallow::DepthAtRemote(NonZeroU32::MIN))
+            .receive(gix::progress::Discard, stop)
+            .map_err(|e| self.net_err(&e))?;
+        self.pack_fetches.fetch_add(1, Ordering::Relaxed);
+        if !repo.has_object(id) {
+            return Err(transient(format!(
+                "fetching {} from {} did not deliver commit {id}",
+                self.wanted.describe(),
+                self.display_url
+            )));
+        }
+        Ok(Fetched::InCache(id))
+    }
+
+    /// Makes sure the pinned commit `id` is in the cache.
+    ///
+    /// With `branch`, Flux's behaviour: the branch is fetched (full history,
+    /// since the commit may be anywhere on it) and the commit looked up.
+    ///
+    /// Without, the refs are listed first (the `ls-remote`, which also tells
+    /// the protocol version). A commit is fetched by id when the server
+    /// allows that: protocol v2 lets a client want any object, v0/v1 only
+    /// with `uploadpack.allowReachableSHA1InWant`/`allowAnySHA1InWant`
+    /// (advertised as capabilities), or when the commit is an advertised tip.
+    /// git's http-backend and daemon speak v0 unless the web server passes
+    /// `GIT_PROTOCOL` on, and the allow-settings are off by default, so
+    /// otherwise (or when fetching by id fails for another reason) every
+    /// branch and tag is fetched with full history and the commit looked up.
+    fn fetch_commit(
+        &self,
+        repo: &gix::Repository,
+        id: &gix::ObjectId,
+        branch: Option<&str>,
+        stop: &AtomicBool,
+    ) -> Result<(), SourceError> {
+        if let Some(branch) = branch {
+            let remote_ref = format!("refs/heads/{branch}");
+            let remote = self.remote(repo, &[reference::refspec(&remote_ref)])?;
+            let prepare = self
+                .connect(&remote)?
+                .prepare_fetch(gix::progress::Discard, Default::default())
+                .map_err(|e| self.net_err(&e))?;
+            if find_ref(&prepare.ref_map().remote_refs, &remote_ref).is_none() {
+                return Err(terminal(format!(
+                    "branch {branch:?} not found in {}",
+                    self.display_url
+                )));
+            }
+            if !repo.has_object(id) {
+                self.check_stop(stop)?;
+                prepare
+                    .with_shallow(full_history(repo))
+                    .receive(gix::progress::Discard, stop)
+                    .map_err(|e| self.net_err(&e))?;
+                self.pack_fetches.fetch_add(1, Ordering::Relaxed);
+            }
+            if !repo.has_object(id) {
+                return Err(terminal(format!(
+                    "commit {id} not found on branch {branch:?} of {}",
+                    self.display_url
+                )));
+            }
+            return Ok(());
+        }
+
+        let listing = self.remote(
+            repo,
+            &[
+                "+refs/heads/*:refs/weir/listing/heads/*".to_owned(),
+                "+refs/tags/*:refs/weir/listing/tags/*".to_owned(),
+            ],
+        )?;
+        let (ref_map, handshake) = self
+            .connect(&listing)?
+            .ref_map(gix::progress::Discard, Default::default())
+            .map_err(|e| self.net_err(&e))?;
+        if repo.has_object(id) {
+            return Ok(());
+        }
+        let caps = &handshake.capabilities;
+        let by_id = handshake.server_protocol_version == gix::protocol::transport::Protocol::V2
+            || caps.contains("allow-reachable-sha1-in-want")
+            || caps.contains("allow-any-sha1-in-want")
+            || caps.contains("allow-tip-sha1-in-want")
+                && ref_map
+                    .remote_refs
+                    .iter()
+                    .any(|r| r.unpack().1 == Some(id.as_ref()));
+        if by_id {
+            match self.receive(
+                repo,
+                &[reference::commit_refspec(id)],
+                Shallow::DepthAtRemote(NonZeroU32::MIN),
+                stop,
+            ) {
+                Ok(()) => {}
+                Err(e) if stop.load(Ordering::Relaxed) => return Err(e),
+                Err(e) => tracing::debug!(
+                    source = %self.name,
+                    error = %e,
+                    "fetching the commit by id failed; fetching all branches and tags"
+                ),
+            }
+        }
+        if !repo.has_object(id) {
+            let specs: Vec<String> = ref_map
+                .remote_refs
+                .iter()
+                .map(|r| r.unpack().0.to_string())
+                .filter(|n| n.starts_with("refs/heads/") || n.starts_with("refs/tags/"))
+                .map(|n| reference::refspec(&n))
+                .collect();
+            if !specs.is_empty() {
+                self.receive(repo, &specs, full_history(repo), stop)?;
+            }
+        }
+        if !repo.has_object(id) {
+            return Err(terminal(format!(
+                "commit {id} not found in {}",
+                self.display_url
+            )));
+        }
+        Ok(())
+    }
+
+    /// One connection that fetches `specs` with `shallow`.
+    fn receive(
+        &self,
+        repo: &gix::Repository,
+        specs: &[String],
+        shallow: Shallow,
+        stop: &AtomicBool,
+    ) -> Result<(), SourceError> {
+        self.check_stop(stop)?;
+        let remote = self.remote(repo, specs)?;
+        self.connect(&remote)?
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .and_then(|p| {
+                p.with_shallow(shallow)
+                    .receive(gix::progress::Discard, stop)
+            })
+            .map_err(|e| self.net_err(&e))?;
+        self.pack_fetches.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Per-source settings on the (shared) cache repository, in memory only:
+    /// for ssh, the ssh command with this source's key and known_hosts.
+    fn configure(&self, repo: &mut gix::Repository) -> Result<(), SourceError> {
+        if self.scheme != gix::url::Scheme::Ssh {
+            return Ok(());
+        }
+        let cmd = self
+            .auth
+            .ssh_command(&self.ssh_stderr_path(), self.connect_timeout());
+        let mut snapshot = repo.config_snapshot_mut();
+        snapshot
+            .set_value(&gix::config::tree::Core::SSH_COMMAND, cmd.as_str())
+            .and_then(|_| snapshot.set_value(&gix::config::tree::Ssh::VARIANT, "ssh"))
+            .map_err(|e| {
+                terminal(format!(
+                    "git source {:?}: cannot configure ssh for {}: {}",
+                    self.name,
+                    self.display_url,
+                    error::chain_text(&e)
+                ))
+            })?;
+        snapshot.commit().map_err(|e| {
+            terminal(format!(
+                "git source {:?}: cannot configure ssh for {}: {}",
+                self.name,
+                self.display_url,
+                error::chain_text(&e)
+            ))
+        })?;
+        Ok(())
+    }
+
+    fn ssh_stderr_path(&self) -> PathBuf {
+        self.cache_dir.join("weir-ssh.stderr")
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        self.timeout.min(Duration::from_secs(30))
+    }
+
+    /// A nameless remote for this source's URL fetching `specs`, without tag
+    /// following and without URL rewriting.
+    fn remote<'repo>(
+        &self,
+        repo: &'repo gix::Repository,
+        specs: &[String],
+    ) -> Result<gix::Remote<'repo>, SourceError> {
+        repo.remote_at_without_url_rewrite(self.url.as_str())
+            .and_then(|r| {
+                r.with_fetch_tags(gix::remote::fetch::Tags::None)
+                    .with_refspecs(specs.iter().map(String::as_str), gix::remote::Direction::Fetch)
+            })
+            .map_err(|e| {
+                terminal(format!(
+                    "git source {:?}: cannot use {}: {}",
+                    self.name,
+                    self.display_url,
+                    error::chain_text(&e)
+                ))
+            })
+    }
+
+    /// Opens a connection (nothing is sent before the handshake) with this
+    /// source's credentials and transport settings. Credentials never come
+    /// from helpers or prompts: the callback answers "none", so a server
+    /// that wants more fails the handshake as unauthenticated.
+    fn connect<'r, 'repo>(
+        &self,
+        remote: &'r gix::Remote<'repo>,
+    ) -> Result<Connection<'r, 'repo>, SourceError> {
+        if self.scheme == gix::url::Scheme::Ssh {
+            // Only this connection's ssh messages should explain its failure.
+            let _ = std::fs::remove_file(self.ssh_stderr_path());
+        }
+        let mut conn = remote
+            .connect(gix::remote::Direction::Fetch)
+            .map_err(|e| self.net_err(&e))?;
+        conn.set_credentials(|_action| Ok(None));
+        if matches!(self.scheme, gix::url::Scheme::Http | gix::url::Scheme::Https) {
+            let options = self.http_options(remote.repo())?;
+            conn.set_transport_options(Box::new(options));
+        }
+        Ok(conn)
+    }
+
+    /// gix's HTTP options for this source: the `Authorization` header, and a
+    /// reqwest client with weir's TLS trust, timeouts and no proxy from the
+    /// environment (Flux takes a proxy only from its explicit
+    /// `proxySecretRef`; weir has no such field yet).
+    fn http_options(&self, repo: &gix::Repository) -> Result<http::Options, SourceError> {
+        let mut options = repo
+            .transport_options(self.url.as_str(), None)
+            .ok()
+            .flatten()
+            .and_then(|b| b.downcast::<http::Options>().ok())
+            .map(|b| *b)
+            .unwrap_or_default();
+        options.extra_headers.extend(self.auth.http_headers());
+        options.ssl_ca_info = None;
+        options.connect_timeout = Some(self.connect_timeout());
+        let tls = self.auth.tls_config().map_err(|e| {
+            terminal(format!(
+                "git source {:?}: {e} (for {})",
+                self.name, self.display_url
+            ))
+        })?;
+        let (timeout, connect_timeout) = (self.timeout, self.connect_timeout());
+        let backend = http::reqwest::Options {
+            configure_client: Some(Box::new(move |builder: reqwest::blocking::ClientBuilder| {
+                Ok(builder
+                    .no_proxy()
+                    .timeout(timeout)
+                    .connect_timeout(connect_timeout)
+                    .tls_backend_preconfigured((*tls).clone()))
+            })),
+            configure_request: None,
+        };
+        options.backend = Some(Arc::new(Mutex::new(backend)));
+        Ok(options)
+    }
+
+    fn check_is_commit(&self, repo: &gix::Repository, id: &gix::ObjectId) -> Result<(), SourceError> {
+        let kind = repo
+            .find_header(*id)
+            .map(|h| h.kind())
+            .map_err(|e| {
+                transient(format!(
+                    "cannot read {id} of {} from the git cache: {}",
+                    self.display_url,
+                    error::chain_text(&e)
+                ))
+            })?;
+        if kind != gix::object::Kind::Commit {
+            return Err(terminal(format!(
+                "{} of {} points to a {kind}, not a commit",
+                self.wanted.describe(),
+                self.display_url
+            )));
+        }
+        Ok(())
+    }
+
+    fn finish(&self, id: &gix::oid, digest: String) -> Result<Artifact, SourceError> {
+        self.store.retain(id).map_err(|e| self.artifact_err(e))?;
+        Ok(Artifact {
+            revision: self.wanted.revision(id),
+            dir: self.store.path(id),
+            digest,
+        })
+    }
+
+    fn artifact_err(&self, e: artifact::ArtifactError) -> SourceError {
+        let message = format!(
+            "git source {:?}: artifact of {}: {e}",
+            self.name, self.display_url
+        );
+        match e {
+            artifact::ArtifactError::UnsafePath(_) => terminal(message),
+            _ => transient(message),
+        }
+    }
+
+    fn net_err(&self, e: &gix::Error) -> SourceError {
+        let ssh_stderr = (self.scheme == gix::url::Scheme::Ssh)
+            .then(|| std::fs::read_to_string(self.ssh_stderr_path()).ok())
+            .flatten();
+        let secrets = self.auth.secrets();
+        let cx = error::Context {
+            url: &self.display_url,
+            secrets: &secrets,
+            ssh_stderr,
+            known_hosts: self.auth.known_hosts_file(),
+            identity_file: self.auth.identity_file(),
+            ca_file: self.auth.ca_file(),
+            has_credentials: self.auth.has_http_credentials(),
+        };
+        let err = error::classify(e, &cx);
+        tracing::debug!(
+            source = %self.name,
+            error = %error::scrub(&error::chain_text(e), &secrets),
+            "git operation failed"
+        );
+        err
+    }
+
+    /// Fails when `stop` is set; called between the steps that gix cannot
+    /// interrupt itself (connecting, listing refs).
+    fn check_stop(&self, stop: &AtomicBool) -> Result<(), SourceError> {
+        if stop.load(Ordering::Relaxed) {
+            return Err(transient(format!(
+                "fetching from {} stopped",
+                self.display_url
+            )));
+        }
+        Ok(())
+    }
+
+    /// Takes `lock`, giving up when `stop` is set (another fetch of the same
+    /// cache may hold it for up to its own timeout).
+    fn acquire<'a>(
+        &self,
+        lock: &'a Mutex<()>,
+        stop: &AtomicBool,
+    ) -> Result<MutexGuard<'a, ()>, SourceError> {
+        loop {
+            match lock.try_lock() {
+                Ok(g) => return Ok(g),
+                Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(TryLockError::WouldBlock) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(transient(format!(
+                            "fetching from {} stopped while waiting for the git cache",
+                            self.display_url
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+}
+
+/// What [`GitSource::fetch_ref`] found.
+enum Fetched {
+    /// The commit already has an artifact (with this digest): nothing fetched.
+    Reused(gix::ObjectId, String),
+    /// The commit is in the cache repository (fetched now or earlier).
+    InCache(gix::ObjectId),
+}
+
+/// The commit `name` points to among the advertised `refs`, annotated tags
+/// peeled.
+fn find_ref(refs: &[gix::protocol::handshake::Ref], name: &str) -> Option<gix::ObjectId> {
+    refs.iter().find_map(|r| {
+        let (n, target, peeled) = r.unpack();
+        (n == name)
+            .then(|| peeled.or(target).map(ToOwned::to_owned))
+            .flatten()
+    })
+}
+
+/// Fetch everything down to the root: undo the shallow boundary of earlier
+/// depth-1 fetches if there is one.
+fn full_history(repo: &gix::Repository) -> Shallow {
+    if repo.is_shallow().unwrap_or(false) {
+        Shallow::undo()
+    } else {
+        Shallow::NoChange
+    }
+}
+
+impl Source for GitSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Lists the remote's refs and returns the artifact of the commit the
+    /// source follows, fetching and exporting it only when it has none yet.
+    /// Gives up after the source's `timeout` or when `interrupt` is set.
+    fn fetch(&self, interrupt: &AtomicBool) -> Result<Artifact, SourceError> {
+        let stop = AtomicBool::new(false);
+        let finished = AtomicBool::new(false);
+        let timed_out = AtomicBool::new(false);
+        let deadline = Instant::now() + self.timeout;
+        if interrupt.load(Ordering::Relaxed) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let result = std::thread::scope(|s| {
+            // gix polls `stop` while it receives a pack; this watcher turns
+            // the caller's interrupt and the deadline into that one flag.
+            s.spawn(|| {
+                while !finished.load(Ordering::Relaxed) {
+                    if interrupt.load(Ordering::Relaxed) {
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        timed_out.store(true, Ordering::Relaxed);
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+            let r = self.fetch_locked(&stop);
+            finished.store(true, Ordering::Relaxed);
+            r
+        });
+        match result {
+            Err(_) if timed_out.load(Ordering::Relaxed) => Err(transient(format!(
+                "fetching from {} timed out after {}s",
+                self.display_url,
+                self.timeout.as_secs()
+            ))),
+            Err(_) if stop.load(Ordering::Relaxed) => Err(transient(format!(
+                "fetching from {} was interrupted",
+                self.display_url
+            ))),
+            Err(e) => {
+                tracing::warn!(source = %self.name, error = %e.message, transient = e.transient, "git fetch failed");
+                Err(e)
+            }
+            Ok(a) => Ok(a),
+        }
+    }
+}

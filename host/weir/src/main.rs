@@ -1,0 +1,180 @@
+//! `weir`: the command-line entry point.
+//!
+//! Parses the CLI, loads `weir.toml`, wires the core to its implementations
+//! (git source, WebAssembly plugin host, cluster) in [`wiring`], and runs
+//! one of the commands. Exit codes: 0 success, 1 a reconcile failed, 2 bad
+//! usage or configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod get;
+mod wiring;
+
+/// A GitOps engine for Kubernetes with sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about)]
+struct Cli {
+    /// The config file.
+    #[arg(short, long, global = true, env = "WEIR_CONFIG", default_value = "weir.toml")]
+    config: PathBuf,
+    /// Kubeconfig to use instead of `host.kubeconfig`.
+    #[arg(long, global = true, env = "WEIR_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Plugins directory to use instead of `host.pluginsDir`.
+    #[arg(long, global = true, env = "WEIR_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Output format of commands that print objects or status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable (tables; YAML for `build`).
+    Human,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run continuously: fetch sources and reconcile syncs at their intervals.
+    Run,
+    /// Reconcile every sync (or one) once; exit 1 if any failed.
+    Reconcile {
+        /// Only this sync.
+        #[arg(long)]
+        sync: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Human)]
+        output: Output,
+    },
+    /// Render a sync's objects exactly as they would be applied, without
+    /// touching the cluster, and print them.
+    Build {
+        /// The sync to render (its source is fetched). Default: the only one.
+        #[arg(long, conflicts_with = "dir")]
+        sync: Option<String>,
+        /// Render this local directory instead of a sync's source.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Renderer for `--dir`.
+        #[arg(long, default_value = "plain", requires = "dir")]
+        renderer: String,
+        /// Output format (human = YAML).
+        #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
+        output: Output,
+    },
+    /// Show the status of syncs and sources.
+    Get {
+        /// What to show.
+        #[arg(value_enum, default_value_t = get::What::Syncs)]
+        what: get::What,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Output::Human)]
+        output: Output,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Arc::new(weir_config::Config::load(&cli.config)?);
+    let overrides = wiring::Overrides {
+        kubeconfig: cli.kubeconfig,
+        plugins_dir: cli.plugins_dir,
+    };
+    match cli.command {
+        Command::Run => {
+            let engine = wiring::engine(&config, &overrides).await?;
+            tracing::info!(
+                syncs = config.sync.len(),
+                sources = config.git.len(),
+                cluster = config.cluster_name(),
+                "weir running"
+            );
+            engine
+                .run(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reconcile { sync, output } => {
+            let config = match &sync {
+                Some(name) => Arc::new(wiring::only_sync(&config, name)?),
+                None => config,
+            };
+            let engine = wiring::engine(&config, &overrides).await?;
+            let statuses = engine.reconcile_once().await;
+            get::print_syncs(&statuses, output)?;
+            let ok = statuses.iter().all(|s| s.ready);
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Build {
+            sync,
+            dir,
+            renderer,
+            output,
+        } => {
+            let objects = wiring::build(&config, &overrides, sync.as_deref(), dir.as_deref(), &renderer).await?;
+            get::print_objects(&objects, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Get { what, output } => {
+            get::print_status(&config, what, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

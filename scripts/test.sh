@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need,
+# builds weir and its plugins, starts the real servers (a Kubernetes control
+# plane, git over daemon/http/https/ssh) on 127.0.0.1 for this run, runs every
+# test, and stops the servers again.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh -- ARGS         extra arguments for `cargo test`
+#   scripts/test.sh stop-servers    stop servers that `cargo test` run directly
+#                                   left running (see tests/src/lib.rs)
+#
+# Everything built is cached under $WEIR_CACHE (default /var/cache/weir):
+# the cargo target dir, the Kubernetes binaries, the wasm toolchain's std
+# build and the plugins, so a second run only compiles what changed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+. "$here/lib.sh"
+
+if [ "${1:-}" = stop-servers ]; then
+  bash "$here/kube.sh" stop "$WEIR_CACHE/test-servers/kube" || true
+  bash "$here/git-server.sh" stop "$WEIR_CACHE/test-servers/git" || true
+  exit 0
+fi
+[ "${1:-}" = -- ] && shift
+
+started=$(date +%s)
+phase_start=$started
+phase() {
+  local now; now=$(date +%s)
+  log "$1 took $((now - phase_start))s"
+  phase_start=$now
+}
+
+# The tests run git, ssh and openssl themselves; the servers' scripts install
+# their own packages.
+need_apt git openssh-client openssl ca-certificates python3 curl
+command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) first"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$WEIR_CACHE/target}"
+warm=cold; [ -d "$CARGO_TARGET_DIR/debug" ] && warm=warm
+log "cargo target dir $CARGO_TARGET_DIR ($warm)"
+
+# Start from here what takes long and does not depend on the rest.
+bash "$here/kube.sh" build
+phase "kubernetes binaries"
+bash "$here/plugins.sh" build --out "$WEIR_CACHE/plugins" >&2
+export WEIR_TEST_PLUGINS_DIR="$WEIR_CACHE/plugins"
+phase "plugins"
+
+run_dir=$(mktemp -d /tmp/weir-test.XXXXXX)
+cleanup() {
+  bash "$here/kube.sh" stop "$run_dir/kube" >/dev/null 2>&1 || true
+  bash "$here/git-server.sh" stop "$run_dir/git" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+bash "$here/kube.sh" start "$run_dir/kube" > "$run_dir/kube-start.log" 2>&1 &
+kube_pid=$!
+bash "$here/git-server.sh" start "$run_dir/git" >/dev/null
+export WEIR_TEST_GIT_ENV="$run_dir/git/env"
+
+# Build while the control plane boots.
+(cd "$root" && cargo build --workspace --all-targets)
+phase "build"
+wait "$kube_pid" || { cat "$run_dir/kube-start.log" >&2; die "the control plane did not start"; }
+export WEIR_TEST_KUBE_ENV="$run_dir/kube/env"
+phase "servers"
+
+bash "$here/git-server-selftest.sh"
+phase "git server self-test"
+
+# Plugins' own logic, natively (their crates are outside the host workspace).
+for crate in "$root"/plugins/*/; do
+  (cd "$crate" && cargo test --quiet)
+done
+phase "plugin unit tests"
+
+(cd "$root" && cargo test --workspace "$@")
+phase "cargo test"
+log "all tests passed in $(( $(date +%s) - started ))s ($warm cargo cache)"

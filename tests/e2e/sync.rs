@@ -1,0 +1,550 @@
+//! End-to-end syncs: the `weir` binary against a real kube-apiserver and
+//! real git servers, all started by the project's scripts.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use weir_e2e::{TestRepo, Weir, get_object, git_server, kubectl, unique, var};
+
+/// A config with one git source and one sync, both named `name`.
+fn config(name: &str, url: &str, auth: &str) -> String {
+    format!(
+        r#"version = 1
+
+[host]
+clusterName = "e2e"
+
+[[git]]
+name = "{name}"
+url = "{url}"
+ref = {{ branch = "main" }}
+interval = "1s"
+timeout = "20s"
+
+[git.auth]
+{auth}
+
+[[sync]]
+name = "{name}"
+source = "{name}"
+path = "deploy"
+interval = "2s"
+prune = true
+"#
+    )
+}
+
+fn basic_auth() -> String {
+    let env = git_server();
+    format!(
+        "username = \"{}\"\npasswordFile = \"{}\"",
+        var(env, "WEIR_GIT_HTTP_USER"),
+        var(env, "WEIR_GIT_HTTP_PASSWORD_FILE")
+    )
+}
+
+fn basic_url(repo: &TestRepo) -> String {
+    format!("{}/basic/{}", var(git_server(), "WEIR_GIT_HTTP_URL"), repo.rel)
+}
+
+fn namespace(ns: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")
+}
+
+fn configmap(ns: &str, name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  value: {value:?}\n"
+    )
+}
+
+fn changes(status: &Value) -> Vec<(String, String)> {
+    status["changes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    (
+                        c["object"].as_str().unwrap_or("").to_owned(),
+                        c["action"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn cm_value(ns: &str, name: &str) -> Option<String> {
+    get_object("configmap", Some(ns), name)
+        .and_then(|o| o["data"]["value"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn applies_updates_prunes_and_writes_nothing_when_unchanged() {
+    let ns = unique("e2e-cycle");
+    let repo = TestRepo::new("cycle");
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  ports:\n    - port: 80\n      protocol: TCP\n"
+    );
+    let sha1 = repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "one"))),
+            ("deploy/b.yaml", Some(&configmap(&ns, "b", "two"))),
+            ("deploy/svc.yaml", Some(&service)),
+        ],
+        "first",
+    );
+    let weir = Weir::new(&config("cycle", &basic_url(&repo), &basic_auth()));
+
+    // First apply: everything created, labelled as owned.
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], true, "{st}");
+    assert_eq!(st["lastAppliedRevision"], format!("main@sha1:{sha1}"));
+    let mut got = changes(st);
+    got.sort();
+    let mut want = vec![
+        (format!("Namespace/{ns}"), "created".to_owned()),
+        (format!("ConfigMap/{ns}/a"), "created".to_owned()),
+        (format!("ConfigMap/{ns}/b"), "created".to_owned()),
+        (format!("Service/{ns}/web"), "created".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    let a = get_object("configmap", Some(&ns), "a").expect("a exists");
+    assert_eq!(a["metadata"]["labels"]["sync.weir.dev/name"], "cycle");
+    assert_eq!(a["data"]["value"], "one");
+    let rv = a["metadata"]["resourceVersion"].clone();
+
+    // No change: every object unchanged, nothing written.
+    let out = weir.run(&["reconcile", "-o", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert!(
+        changes(st).iter().all(|(_, a)| a == "unchanged"),
+        "expected all unchanged: {st}"
+    );
+    let a = get_object("configmap", Some(&ns), "a").expect("a exists");
+    assert_eq!(a["metadata"]["resourceVersion"], rv, "a was rewritten");
+
+    // A new commit: a changes, b is removed from git and pruned.
+    let sha2 = repo.commit(
+        &[
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "uno"))),
+            ("deploy/b.yaml", None),
+        ],
+        "second",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["lastAppliedRevision"], format!("main@sha1:{sha2}"));
+    let got = changes(st);
+    assert!(got.contains(&(format!("ConfigMap/{ns}/a"), "configured".into())), "{got:?}");
+    assert!(got.contains(&(format!("ConfigMap/{ns}/b"), "deleted".into())), "{got:?}");
+    assert!(got.contains(&(format!("Service/{ns}/web"), "unchanged".into())), "{got:?}");
+    assert_eq!(cm_value(&ns, "a").as_deref(), Some("uno"));
+    assert_eq!(cm_value(&ns, "b"), None, "b was not pruned");
+    let inventory = st["inventory"].as_array().map(Vec::len);
+    assert_eq!(inventory, Some(3), "{st}");
+
+    // Drift: a change by hand is restored; a deletion by hand is recreated.
+    let out = kubectl(&["-n", &ns, "patch", "configmap", "a", "-p", r#"{"data":{"value":"tampered"}}"#]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = kubectl(&["-n", &ns, "delete", "service", "web"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let got = changes(&weir.statuses()[0]);
+    assert!(got.contains(&(format!("ConfigMap/{ns}/a"), "configured".into())), "{got:?}");
+    assert!(got.contains(&(format!("Service/{ns}/web"), "created".into())), "{got:?}");
+    assert_eq!(cm_value(&ns, "a").as_deref(), Some("uno"));
+
+    // An object that weir does not own is never pruned, even if it has the
+    // name of one that left git.
+    let out = kubectl(&["-n", &ns, "create", "configmap", "b", "--from-literal=value=mine"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    repo.commit(&[("deploy/a.yaml", None)], "third");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(cm_value(&ns, "a"), None, "a was not pruned");
+    assert_eq!(cm_value(&ns, "b").as_deref(), Some("mine"));
+}
+
+#[test]
+fn crds_and_their_resources_apply_in_one_sync() {
+    let ns = unique("e2e-crd");
+    let group = format!("{ns}.weir.dev");
+    let crd = format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{kind: Gadget, plural: gadgets, singular: gadget}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"#
+    );
+    let cr = format!(
+        "apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g1\n  namespace: {ns}\nspec:\n  size: 3\n"
+    );
+    let repo = TestRepo::new("crd");
+    // The custom resource sorts before its CRD and namespace on purpose.
+    repo.commit(
+        &[
+            ("deploy/a-gadget.yaml", Some(&cr)),
+            ("deploy/b-crd.yaml", Some(&crd)),
+            ("deploy/c-ns.yaml", Some(&namespace(&ns))),
+        ],
+        "crd",
+    );
+    let weir = Weir::new(&config("crd", &basic_url(&repo), &basic_auth()));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let got = get_object(&format!("gadgets.{group}"), Some(&ns), "g1").expect("gadget exists");
+    assert_eq!(got["spec"]["size"], 3);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        changes(&weir.statuses()[0]).iter().all(|(_, a)| a == "unchanged"),
+        "second apply wrote something"
+    );
+}
+
+/// One small sync through a given URL and auth; returns the reconcile output.
+fn sync_through(url: &str, auth: &str, ns: &str) -> weir_e2e::Output {
+    let weir = Weir::new(&config(&unique("auth"), url, auth));
+    let out = weir.run(&["reconcile"]);
+    if out.code == 0 {
+        assert_eq!(cm_value(ns, "c").as_deref(), Some("v"), "{out:?}");
+        let rev = weir.statuses()[0]["lastAppliedRevision"].clone();
+        assert!(
+            rev.as_str().is_some_and(|r| r.starts_with("main@sha1:")),
+            "{rev}"
+        );
+    }
+    out
+}
+
+#[test]
+fn every_git_auth_mode_syncs() {
+    let env = git_server();
+    let repo = TestRepo::new("auth");
+    let ns = unique("e2e-auth");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/c.yaml", Some(&configmap(&ns, "c", "v"))),
+        ],
+        "auth",
+    );
+    let http = var(env, "WEIR_GIT_HTTP_URL");
+    let https = var(env, "WEIR_GIT_HTTPS_URL");
+    let token_file = var(env, "WEIR_GIT_HTTP_TOKEN_FILE");
+    let ca = var(env, "WEIR_GIT_CA");
+    let cases = [
+        ("http basic", format!("{http}/basic/{}", repo.rel), basic_auth()),
+        (
+            "http bearer",
+            format!("{http}/bearer/{}", repo.rel),
+            format!("bearerTokenFile = \"{token_file}\""),
+        ),
+        (
+            "https basic with the test CA",
+            format!("{https}/basic/{}", repo.rel),
+            format!("{}\ncaFile = \"{ca}\"", basic_auth()),
+        ),
+        (
+            "ssh",
+            format!("{}/repos/{}", var(env, "WEIR_GIT_SSH_URL"), repo.rel),
+            format!(
+                "identityFile = \"{}\"\nknownHostsFile = \"{}\"",
+                var(env, "WEIR_GIT_SSH_KEY"),
+                var(env, "WEIR_GIT_SSH_KNOWN_HOSTS")
+            ),
+        ),
+        (
+            "git daemon",
+            format!("{}/{}", var(env, "WEIR_GIT_DAEMON_URL"), repo.rel),
+            String::new(),
+        ),
+    ];
+    for (what, url, auth) in cases {
+        let _ = kubectl(&["-n", &ns, "delete", "configmap", "c", "--ignore-not-found"]);
+        let out = sync_through(&url, &auth, &ns);
+        assert_eq!(out.code, 0, "{what}: {out:?}");
+    }
+}
+
+#[test]
+fn bad_input_names_the_cause_applies_nothing_and_keeps_the_last_good_state() {
+    let ns = unique("e2e-bad");
+    let repo = TestRepo::new("bad");
+    let good = repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "good"))),
+        ],
+        "good",
+    );
+    let url = basic_url(&repo);
+    let weir = Weir::new(&config("bad", &url, &basic_auth()));
+    assert_eq!(weir.run(&["reconcile"]).code, 0);
+    let good_rev = format!("main@sha1:{good}");
+
+    let check_kept = |what: &str| {
+        assert_eq!(cm_value(&ns, "a").as_deref(), Some("good"), "{what}: a changed");
+        assert_eq!(cm_value(&ns, "z"), None, "{what}: z was applied");
+        let st = &weir.statuses()[0];
+        assert_eq!(st["ready"], false, "{what}: {st}");
+        assert_eq!(st["lastAppliedRevision"], good_rev.as_str(), "{what}: {st}");
+        st["message"].as_str().unwrap_or("").to_owned()
+    };
+
+    // Malformed YAML: the message names the file and line; nothing of the
+    // revision is applied, not even the valid files.
+    repo.commit(
+        &[
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "changed"))),
+            ("deploy/z.yaml", Some(&configmap(&ns, "z", "new"))),
+            ("deploy/broken.yaml", Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n data: [1,\n")),
+        ],
+        "malformed",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let msg = check_kept("malformed yaml");
+    assert!(msg.contains("deploy/broken.yaml:"), "{msg}");
+    assert!(msg.contains("malformed YAML"), "{msg}");
+    assert!(msg.contains("plugin \"plain\""), "{msg}");
+    assert!(out.stdout.contains("BuildFailed"), "{out:?}");
+
+    // An unknown kind: named with its file; nothing applied.
+    repo.commit(
+        &[(
+            "deploy/broken.yaml",
+            Some(&format!(
+                "apiVersion: example.com/v1\nkind: Frobnicator\nmetadata:\n  name: f\n  namespace: {ns}\n"
+            )),
+        )],
+        "unknown kind",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let msg = check_kept("unknown kind");
+    assert!(msg.contains("deploy/broken.yaml"), "{msg}");
+    assert!(msg.contains("unknown kind \"Frobnicator\""), "{msg}");
+    assert!(msg.contains(&format!("Frobnicator/{ns}/f")), "{msg}");
+
+    // An object the API server refuses (a Service port without protocol on
+    // Kubernetes < 1.23, an invalid name on any version) is caught by the
+    // dry run before anything is written.
+    repo.commit(
+        &[(
+            "deploy/broken.yaml",
+            Some(&format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_Valid\n  namespace: {ns}\n"
+            )),
+        )],
+        "invalid object",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let msg = check_kept("invalid object");
+    assert!(msg.contains(&format!("ConfigMap/{ns}/Not_Valid")), "{msg}");
+    assert!(msg.contains("refused by the API server"), "{msg}");
+
+    // A wrong password: the URL is named, the password is not.
+    let wrong_pw = weir.dir.path().join("wrong-password");
+    std::fs::write(&wrong_pw, "not-the-password").expect("write");
+    let bad_auth = Weir::new(&config(
+        "bad",
+        &url,
+        &format!("username = \"weir\"\npasswordFile = \"{}\"", wrong_pw.display()),
+    ));
+    copy_state(&weir, &bad_auth);
+    let out = bad_auth.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &bad_auth.statuses()[0];
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(msg.contains(&url), "{msg}");
+    assert!(msg.contains("authentication failed"), "{msg}");
+    assert!(!msg.contains("not-the-password") && !out.stderr.contains("not-the-password"));
+    assert_eq!(st["reason"], "ArtifactFailed");
+    assert_eq!(st["lastAppliedRevision"], good_rev.as_str());
+
+    // An unreachable server.
+    let dead = format!("http://127.0.0.1:{}/anon/x.git", dead_port());
+    let unreachable = Weir::new(&config("bad", &dead, ""));
+    copy_state(&weir, &unreachable);
+    let out = unreachable.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &unreachable.statuses()[0];
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(msg.contains(&dead), "{msg}");
+    assert!(msg.contains("cannot reach"), "{msg}");
+    assert_eq!(st["lastAppliedRevision"], good_rev.as_str());
+
+    // And a fix recovers.
+    let fixed = repo.commit(&[("deploy/broken.yaml", None)], "fix");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(cm_value(&ns, "a").as_deref(), Some("changed"));
+    assert_eq!(cm_value(&ns, "z").as_deref(), Some("new"));
+    assert_eq!(
+        weir.statuses()[0]["lastAppliedRevision"],
+        format!("main@sha1:{fixed}")
+    );
+}
+
+/// Copies `from`'s sync status into `to`'s state so `to` continues it.
+fn copy_state(from: &Weir, to: &Weir) {
+    let src = from.dir.path().join(".weir/syncs");
+    let dst = to.dir.path().join(".weir/syncs");
+    std::fs::create_dir_all(&dst).expect("mkdir");
+    for e in std::fs::read_dir(&src).expect("read state") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), dst.join(e.file_name())).expect("copy");
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on.
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
+
+#[test]
+fn build_prints_exactly_what_the_quickstart_applies() {
+    let env = git_server();
+    let repo = TestRepo::new("quickstart");
+    let example = weir_e2e::repo_root().join("examples/quickstart");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(example.join("repo/deploy")).expect("example repo") {
+        let p = entry.expect("entry").path();
+        let name = format!(
+            "deploy/{}",
+            p.file_name().and_then(|n| n.to_str()).expect("name")
+        );
+        files.push((name, std::fs::read_to_string(&p).expect("read")));
+    }
+    let refs: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(n, c)| (n.as_str(), Some(c.as_str())))
+        .collect();
+    repo.commit(&refs, "quickstart");
+    let template = std::fs::read_to_string(example.join("weir.toml")).expect("example config");
+    let toml = template
+        .replace("@GIT_URL@/basic/quickstart.git", &basic_url(&repo))
+        .replace("@GIT_USER@", var(env, "WEIR_GIT_HTTP_USER"))
+        .replace("@GIT_PASSWORD_FILE@", var(env, "WEIR_GIT_HTTP_PASSWORD_FILE"));
+    let weir = Weir::new(&toml);
+
+    let built = weir.run(&["build", "-o", "json"]);
+    assert_eq!(built.code, 0, "{built:?}");
+    let built: Vec<Value> = serde_json::from_str(&built.stdout).expect("build JSON");
+    assert_eq!(built.len(), 6, "{built:?}");
+
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for obj in &built {
+        let kind = obj["kind"].as_str().expect("kind");
+        let name = obj["metadata"]["name"].as_str().expect("name");
+        let ns = obj["metadata"]["namespace"].as_str();
+        let resource = match kind {
+            "Widget" => "widgets.quickstart.weir.dev".to_owned(),
+            "CustomResourceDefinition" => "crd".to_owned(),
+            k => k.to_lowercase(),
+        };
+        let live = get_object(&resource, ns, name)
+            .unwrap_or_else(|| panic!("{kind} {name} was built but not applied"));
+        assert_subset(obj, &live, &format!("{kind}/{name}"));
+    }
+}
+
+/// Every field of `want` is in `live` with the same value (the API server
+/// adds defaults and status, never removes what was applied).
+fn assert_subset(want: &Value, live: &Value, at: &str) {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => {
+            for (k, v) in w {
+                let lv = l.get(k).unwrap_or_else(|| panic!("{at}.{k} missing in the cluster"));
+                assert_subset(v, lv, &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(w), Value::Array(l)) => {
+            assert_eq!(w.len(), l.len(), "{at}: list length differs");
+            for (i, (wv, lv)) in w.iter().zip(l).enumerate() {
+                assert_subset(wv, lv, &format!("{at}[{i}]"));
+            }
+        }
+        _ => assert_eq!(want, live, "{at} differs"),
+    }
+}
+
+#[test]
+fn run_picks_up_new_commits_and_survives_bad_ones() {
+    let ns = unique("e2e-run");
+    let repo = TestRepo::new("run");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "v1"))),
+        ],
+        "v1",
+    );
+    let weir = Weir::new(&config("run", &basic_url(&repo), &basic_auth()));
+    let mut child = weir
+        .command()
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start weir run");
+    let wait_for = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    wait_for("v1 applied", &|| cm_value(&ns, "a").as_deref() == Some("v1"));
+
+    let v2 = repo.commit(&[("deploy/a.yaml", Some(&configmap(&ns, "a", "v2")))], "v2");
+    wait_for("v2 applied", &|| cm_value(&ns, "a").as_deref() == Some("v2"));
+
+    let bad = repo.commit(&[("deploy/bad.yaml", Some("kind: [\n"))], "bad");
+    wait_for("the bad revision attempted", &|| {
+        weir.statuses()[0]["lastAttemptedRevision"] == format!("main@sha1:{bad}")
+    });
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], false, "{st}");
+    assert_eq!(st["lastAppliedRevision"], format!("main@sha1:{v2}"));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "weir run exited after a bad commit"
+    );
+
+    repo.commit(
+        &[
+            ("deploy/bad.yaml", None),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "v3"))),
+        ],
+        "v3",
+    );
+    wait_for("v3 applied", &|| cm_value(&ns, "a").as_deref() == Some("v3"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
