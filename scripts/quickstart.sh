@@ -51,6 +51,7 @@ fi
 sed -e "s|@GIT_URL@|$WEIR_GIT_HTTP_URL|" \
     -e "s|@GIT_USER@|$WEIR_GIT_HTTP_USER|" \
     -e "s|@GIT_PASSWORD_FILE@|$WEIR_GIT_HTTP_PASSWORD_FILE|" \
+    -e "s|@KUBECONFIG@|$KUBECONFIG|" \
     "$root/examples/quickstart/weir.toml" > "$qs/weir.toml"
 
 cd "$qs"

@@ -364,6 +364,24 @@ fn bad_input_names_the_cause_applies_nothing_and_keeps_the_last_good_state() {
     assert!(msg.contains(&format!("ConfigMap/{ns}/Not_Valid")), "{msg}");
     assert!(msg.contains("refused by the API server"), "{msg}");
 
+    // Kubernetes before 1.23 (the test control plane is 1.20) refuses a
+    // port without `protocol` under server-side apply: weir says what to add.
+    repo.commit(
+        &[(
+            "deploy/broken.yaml",
+            Some(&format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: noproto\n  namespace: {ns}\nspec:\n  ports:\n    - port: 80\n"
+            )),
+        )],
+        "port without protocol",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let msg = check_kept("port without protocol");
+    assert!(msg.contains(&format!("deploy/broken.yaml: Service/{ns}/noproto")), "{msg}");
+    assert!(msg.contains("`protocol: TCP`"), "{msg}");
+    assert_eq!(weir.statuses()[0]["reason"], "ApplyFailed");
+
     // A wrong password: the URL is named, the password is not.
     let wrong_pw = weir.dir.path().join("wrong-password");
     std::fs::write(&wrong_pw, "not-the-password").expect("write");
@@ -449,7 +467,8 @@ fn build_prints_exactly_what_the_quickstart_applies() {
     let toml = template
         .replace("@GIT_URL@/basic/quickstart.git", &basic_url(&repo))
         .replace("@GIT_USER@", var(env, "WEIR_GIT_HTTP_USER"))
-        .replace("@GIT_PASSWORD_FILE@", var(env, "WEIR_GIT_HTTP_PASSWORD_FILE"));
+        .replace("@GIT_PASSWORD_FILE@", var(env, "WEIR_GIT_HTTP_PASSWORD_FILE"))
+        .replace("@KUBECONFIG@", var(weir_e2e::kube(), "KUBECONFIG"));
     let weir = Weir::new(&toml);
 
     let built = weir.run(&["build", "-o", "json"]);

@@ -308,12 +308,14 @@ impl Config {
             }
         }
         let mut config: Config = toml::from_str(text).map_err(parse_err)?;
-        config.file = path.to_owned();
-        config.base_dir = path
+        // Relative paths in the file are relative to the file, and resolved
+        // to absolute ones so they stay right whatever the working directory.
+        let file = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        config.base_dir = file
             .parent()
             .map(Path::to_path_buf)
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from("."));
+            .unwrap_or_else(|| PathBuf::from("/"));
+        config.file = file;
         config.check()?;
         Ok(config)
     }
@@ -561,6 +563,13 @@ prune = true
             .expect_err("ssh without known hosts")
             .to_string();
         assert!(err.contains("knownHostsFile"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file_as_absolute_paths() {
+        let c = Config::parse("version = 1\n", Path::new("weir.toml")).expect("valid");
+        assert!(c.state_dir().is_absolute(), "{}", c.state_dir().display());
+        assert!(c.plugins_dir().ends_with("plugins"));
     }
 
     #[test]

@@ -679,9 +679,18 @@ fn drifted(live: &Value, dry: &Value) -> bool {
     !managed || strip(live) != strip(dry)
 }
 
+/// Whether an error is the server's or the network's (retry may help)
+/// rather than the object's. Kubernetes before 1.23 answers some invalid
+/// apply requests (a port without `protocol`, a field the schema does not
+/// know) with a 500 "failed to create typed patch object": those are the
+/// object's fault.
 fn is_transient(e: &kube::Error) -> bool {
     match e {
-        kube::Error::Api(s) => s.code >= 500 || s.code == 429 || s.code == 0,
+        kube::Error::Api(s) => {
+            let input_error = s.message.contains("typed patch")
+                || s.message.contains("field not declared in schema");
+            (s.code >= 500 && !input_error) || s.code == 429 || s.code == 0
+        }
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
         _ => false,
     }
@@ -695,7 +704,10 @@ fn api_message(e: &kube::Error) -> String {
 }
 
 fn unavailable(e: &kube::Error) -> ApplyError {
-    ApplyError::Unavailable(format!("cannot reach the Kubernetes API server: {}", api_message(e)))
+    ApplyError::Unavailable(match e {
+        kube::Error::Api(_) => format!("the Kubernetes API server failed: {}", api_message(e)),
+        _ => format!("cannot reach the Kubernetes API server: {}", api_message(e)),
+    })
 }
 
 /// The API server's refusal of one object, with advice where we know it.
