@@ -44,7 +44,11 @@ fn basic_auth() -> String {
 }
 
 fn basic_url(repo: &TestRepo) -> String {
-    format!("{}/basic/{}", var(git_server(), "WEIR_GIT_HTTP_URL"), repo.rel)
+    format!(
+        "{}/basic/{}",
+        var(git_server(), "WEIR_GIT_HTTP_URL"),
+        repo.rel
+    )
 }
 
 fn namespace(ns: &str) -> String {
@@ -141,29 +145,59 @@ fn applies_updates_prunes_and_writes_nothing_when_unchanged() {
     let st = &weir.statuses()[0];
     assert_eq!(st["lastAppliedRevision"], format!("main@sha1:{sha2}"));
     let got = changes(st);
-    assert!(got.contains(&(format!("ConfigMap/{ns}/a"), "configured".into())), "{got:?}");
-    assert!(got.contains(&(format!("ConfigMap/{ns}/b"), "deleted".into())), "{got:?}");
-    assert!(got.contains(&(format!("Service/{ns}/web"), "unchanged".into())), "{got:?}");
+    assert!(
+        got.contains(&(format!("ConfigMap/{ns}/a"), "configured".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(format!("ConfigMap/{ns}/b"), "deleted".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(format!("Service/{ns}/web"), "unchanged".into())),
+        "{got:?}"
+    );
     assert_eq!(cm_value(&ns, "a").as_deref(), Some("uno"));
     assert_eq!(cm_value(&ns, "b"), None, "b was not pruned");
     let inventory = st["inventory"].as_array().map(Vec::len);
     assert_eq!(inventory, Some(3), "{st}");
 
     // Drift: a change by hand is restored; a deletion by hand is recreated.
-    let out = kubectl(&["-n", &ns, "patch", "configmap", "a", "-p", r#"{"data":{"value":"tampered"}}"#]);
+    let out = kubectl(&[
+        "-n",
+        &ns,
+        "patch",
+        "configmap",
+        "a",
+        "-p",
+        r#"{"data":{"value":"tampered"}}"#,
+    ]);
     assert_eq!(out.code, 0, "{out:?}");
     let out = kubectl(&["-n", &ns, "delete", "service", "web"]);
     assert_eq!(out.code, 0, "{out:?}");
     let out = weir.run(&["reconcile"]);
     assert_eq!(out.code, 0, "{out:?}");
     let got = changes(&weir.statuses()[0]);
-    assert!(got.contains(&(format!("ConfigMap/{ns}/a"), "configured".into())), "{got:?}");
-    assert!(got.contains(&(format!("Service/{ns}/web"), "created".into())), "{got:?}");
+    assert!(
+        got.contains(&(format!("ConfigMap/{ns}/a"), "configured".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(format!("Service/{ns}/web"), "created".into())),
+        "{got:?}"
+    );
     assert_eq!(cm_value(&ns, "a").as_deref(), Some("uno"));
 
     // An object that weir does not own is never pruned, even if it has the
     // name of one that left git.
-    let out = kubectl(&["-n", &ns, "create", "configmap", "b", "--from-literal=value=mine"]);
+    let out = kubectl(&[
+        "-n",
+        &ns,
+        "create",
+        "configmap",
+        "b",
+        "--from-literal=value=mine",
+    ]);
     assert_eq!(out.code, 0, "{out:?}");
     repo.commit(&[("deploy/a.yaml", None)], "third");
     let out = weir.run(&["reconcile"]);
@@ -216,7 +250,9 @@ spec:
     let out = weir.run(&["reconcile"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
-        changes(&weir.statuses()[0]).iter().all(|(_, a)| a == "unchanged"),
+        changes(&weir.statuses()[0])
+            .iter()
+            .all(|(_, a)| a == "unchanged"),
         "second apply wrote something"
     );
 }
@@ -253,7 +289,11 @@ fn every_git_auth_mode_syncs() {
     let token_file = var(env, "WEIR_GIT_HTTP_TOKEN_FILE");
     let ca = var(env, "WEIR_GIT_CA");
     let cases = [
-        ("http basic", format!("{http}/basic/{}", repo.rel), basic_auth()),
+        (
+            "http basic",
+            format!("{http}/basic/{}", repo.rel),
+            basic_auth(),
+        ),
         (
             "http bearer",
             format!("{http}/bearer/{}", repo.rel),
@@ -303,7 +343,11 @@ fn bad_input_names_the_cause_applies_nothing_and_keeps_the_last_good_state() {
     let good_rev = format!("main@sha1:{good}");
 
     let check_kept = |what: &str| {
-        assert_eq!(cm_value(&ns, "a").as_deref(), Some("good"), "{what}: a changed");
+        assert_eq!(
+            cm_value(&ns, "a").as_deref(),
+            Some("good"),
+            "{what}: a changed"
+        );
         assert_eq!(cm_value(&ns, "z"), None, "{what}: z was applied");
         let st = &weir.statuses()[0];
         assert_eq!(st["ready"], false, "{what}: {st}");
@@ -317,7 +361,10 @@ fn bad_input_names_the_cause_applies_nothing_and_keeps_the_last_good_state() {
         &[
             ("deploy/a.yaml", Some(&configmap(&ns, "a", "changed"))),
             ("deploy/z.yaml", Some(&configmap(&ns, "z", "new"))),
-            ("deploy/broken.yaml", Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n data: [1,\n")),
+            (
+                "deploy/broken.yaml",
+                Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n data: [1,\n"),
+            ),
         ],
         "malformed",
     );
@@ -378,7 +425,10 @@ fn bad_input_names_the_cause_applies_nothing_and_keeps_the_last_good_state() {
     let out = weir.run(&["reconcile"]);
     assert_eq!(out.code, 1, "{out:?}");
     let msg = check_kept("port without protocol");
-    assert!(msg.contains(&format!("deploy/broken.yaml: Service/{ns}/noproto")), "{msg}");
+    assert!(
+        msg.contains(&format!("deploy/broken.yaml: Service/{ns}/noproto")),
+        "{msg}"
+    );
     assert!(msg.contains("`protocol: TCP`"), "{msg}");
     assert_eq!(weir.statuses()[0]["reason"], "ApplyFailed");
 
@@ -388,7 +438,10 @@ fn bad_input_names_the_cause_applies_nothing_and_keeps_the_last_good_state() {
     let bad_auth = Weir::new(&config(
         "bad",
         &url,
-        &format!("username = \"weir\"\npasswordFile = \"{}\"", wrong_pw.display()),
+        &format!(
+            "username = \"weir\"\npasswordFile = \"{}\"",
+            wrong_pw.display()
+        ),
     ));
     copy_state(&weir, &bad_auth);
     let out = bad_auth.run(&["reconcile"]);
@@ -467,7 +520,10 @@ fn build_prints_exactly_what_the_quickstart_applies() {
     let toml = template
         .replace("@GIT_URL@/basic/quickstart.git", &basic_url(&repo))
         .replace("@GIT_USER@", var(env, "WEIR_GIT_HTTP_USER"))
-        .replace("@GIT_PASSWORD_FILE@", var(env, "WEIR_GIT_HTTP_PASSWORD_FILE"))
+        .replace(
+            "@GIT_PASSWORD_FILE@",
+            var(env, "WEIR_GIT_HTTP_PASSWORD_FILE"),
+        )
         .replace("@KUBECONFIG@", var(weir_e2e::kube(), "KUBECONFIG"));
     let weir = Weir::new(&toml);
 
@@ -499,7 +555,9 @@ fn assert_subset(want: &Value, live: &Value, at: &str) {
     match (want, live) {
         (Value::Object(w), Value::Object(l)) => {
             for (k, v) in w {
-                let lv = l.get(k).unwrap_or_else(|| panic!("{at}.{k} missing in the cluster"));
+                let lv = l
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{at}.{k} missing in the cluster"));
                 assert_subset(v, lv, &format!("{at}.{k}"));
             }
         }
@@ -539,10 +597,14 @@ fn run_picks_up_new_commits_and_survives_bad_ones() {
             std::thread::sleep(Duration::from_millis(250));
         }
     };
-    wait_for("v1 applied", &|| cm_value(&ns, "a").as_deref() == Some("v1"));
+    wait_for("v1 applied", &|| {
+        cm_value(&ns, "a").as_deref() == Some("v1")
+    });
 
     let v2 = repo.commit(&[("deploy/a.yaml", Some(&configmap(&ns, "a", "v2")))], "v2");
-    wait_for("v2 applied", &|| cm_value(&ns, "a").as_deref() == Some("v2"));
+    wait_for("v2 applied", &|| {
+        cm_value(&ns, "a").as_deref() == Some("v2")
+    });
 
     let bad = repo.commit(&[("deploy/bad.yaml", Some("kind: [\n"))], "bad");
     wait_for("the bad revision attempted", &|| {
@@ -563,7 +625,9 @@ fn run_picks_up_new_commits_and_survives_bad_ones() {
         ],
         "v3",
     );
-    wait_for("v3 applied", &|| cm_value(&ns, "a").as_deref() == Some("v3"));
+    wait_for("v3 applied", &|| {
+        cm_value(&ns, "a").as_deref() == Some("v3")
+    });
     let _ = child.kill();
     let _ = child.wait();
 }

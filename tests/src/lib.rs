@@ -57,7 +57,11 @@ fn start_server(script: &str, var: &str, name: &str) -> BTreeMap<String, String>
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap_or_else(|e| panic!("cannot run scripts/{script}: {e}"));
-    assert!(status.success(), "scripts/{script} start {} failed", dir.display());
+    assert!(
+        status.success(),
+        "scripts/{script} start {} failed",
+        dir.display()
+    );
     read_env_file(&dir.join("env"))
 }
 
@@ -129,7 +133,9 @@ impl TestRepo {
                 .unwrap_or(0)
         );
         let bare = root.join(&unique);
-        run(git().args(["init", "-q", "--bare", "-b", "main"]).arg(&bare));
+        run(git()
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .arg(&bare));
         let work = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         run(git().args(["init", "-q", "-b", "main"]).arg(work.path()));
         TestRepo {

@@ -328,7 +328,10 @@ impl Config {
         let mut seen = std::collections::BTreeSet::new();
         for g in &self.git {
             if !seen.insert(&g.name) {
-                return Err(invalid(format!("git source {:?} is declared twice", g.name.0)));
+                return Err(invalid(format!(
+                    "git source {:?} is declared twice",
+                    g.name.0
+                )));
             }
             let scheme_ok = ["http://", "https://", "ssh://", "git://", "file://"]
                 .iter()
@@ -413,7 +416,12 @@ impl Config {
 
     /// The plugins directory, resolved.
     pub fn plugins_dir(&self) -> PathBuf {
-        self.resolve(self.host.plugins_dir.as_deref().unwrap_or(Path::new("plugins")))
+        self.resolve(
+            self.host
+                .plugins_dir
+                .as_deref()
+                .unwrap_or(Path::new("plugins")),
+        )
     }
 
     /// The cluster's display name.
@@ -433,9 +441,7 @@ impl Config {
             max_memory: l
                 .and_then(|l| l.max_memory)
                 .unwrap_or(ByteSize(512 * 1024 * 1024)),
-            timeout: l
-                .and_then(|l| l.timeout)
-                .unwrap_or(Duration::from_secs(60)),
+            timeout: l.and_then(|l| l.timeout).unwrap_or(Duration::from_secs(60)),
         }
     }
 }

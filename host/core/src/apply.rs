@@ -139,7 +139,12 @@ impl Cluster {
     }
 
     /// Resolves a kind; `Ok(None)` when the cluster does not serve it.
-    async fn resolve(&self, group: &str, version: &str, kind: &str) -> Result<Option<Resolved>, ApplyError> {
+    async fn resolve(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Result<Option<Resolved>, ApplyError> {
         let key = (group.to_owned(), version.to_owned(), kind.to_owned());
         if let Some(r) = self.lock_kinds().get(&key) {
             return Ok(Some(r.clone()));
@@ -162,7 +167,9 @@ impl Cluster {
 
     fn lock_kinds(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Resolved>> {
         // A poisoned cache is still a valid cache: entries are inserted whole.
-        self.kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn api(&self, r: &Resolved, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -350,11 +357,16 @@ impl Cluster {
                 let r = resolved[i].clone();
                 let o = &objects[i];
                 async move {
-                    let r = r.ok_or_else(|| ApplyError::Refused(format!("{}: kind not resolved", o.key())))?;
-                    self.ssa(&r, o, owner, false).await.map(|_| ()).map_err(|e| match e {
-                        PlanError::Unavailable(e) => e,
-                        PlanError::Refused(m) => ApplyError::Refused(m),
-                    })
+                    let r = r.ok_or_else(|| {
+                        ApplyError::Refused(format!("{}: kind not resolved", o.key()))
+                    })?;
+                    self.ssa(&r, o, owner, false)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| match e {
+                            PlanError::Unavailable(e) => e,
+                            PlanError::Refused(m) => ApplyError::Refused(m),
+                        })
                 }
             }))
             .buffer_unordered(CONCURRENCY)
@@ -391,7 +403,10 @@ impl Cluster {
             async move {
                 let res = match r {
                     Some(r) => self.plan(&r, o, owner).await,
-                    None => Err(PlanError::Refused(format!("{}: kind not resolved", o.key()))),
+                    None => Err(PlanError::Refused(format!(
+                        "{}: kind not resolved",
+                        o.key()
+                    ))),
                 };
                 (i, res)
             }
@@ -424,7 +439,13 @@ impl Cluster {
         })
     }
 
-    async fn ssa(&self, r: &Resolved, o: &Object, _owner: &str, dry_run: bool) -> Result<DynamicObject, PlanError> {
+    async fn ssa(
+        &self,
+        r: &Resolved,
+        o: &Object,
+        _owner: &str,
+        dry_run: bool,
+    ) -> Result<DynamicObject, PlanError> {
         let api = self.api(r, o.namespace());
         let params = PatchParams {
             dry_run,
@@ -444,7 +465,12 @@ impl Cluster {
     }
 
     /// After a CRD is applied its kinds take a moment to be served.
-    async fn resolve_when_served(&self, g: &str, v: &str, k: &str) -> Result<Option<Resolved>, ApplyError> {
+    async fn resolve_when_served(
+        &self,
+        g: &str,
+        v: &str,
+        k: &str,
+    ) -> Result<Option<Resolved>, ApplyError> {
         for _ in 0..60 {
             if let Some(r) = self.resolve(g, v, k).await? {
                 return Ok(Some(r));
@@ -455,7 +481,11 @@ impl Cluster {
     }
 
     /// Waits until every CRD among `members` reports `Established`.
-    async fn wait_established(&self, objects: &[Object], members: &[usize]) -> Result<(), ApplyError> {
+    async fn wait_established(
+        &self,
+        objects: &[Object],
+        members: &[usize],
+    ) -> Result<(), ApplyError> {
         let Some(crd_res) = self
             .resolve("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
             .await?
@@ -505,7 +535,11 @@ impl Cluster {
     /// # Errors
     /// Only when the API server is unavailable; per-object failures are in
     /// [`PruneOutcome::errors`].
-    pub async fn prune(&self, stale: &[ObjectKey], owner: &str) -> Result<PruneOutcome, ApplyError> {
+    pub async fn prune(
+        &self,
+        stale: &[ObjectKey],
+        owner: &str,
+    ) -> Result<PruneOutcome, ApplyError> {
         let mut out = PruneOutcome::default();
         for k in stale {
             let Some(r) = self.resolve(&k.group, &k.version, &k.kind).await? else {
@@ -524,9 +558,11 @@ impl Cluster {
             };
             let labels = live.metadata.labels.clone().unwrap_or_default();
             let annotations = live.metadata.annotations.clone().unwrap_or_default();
-            let disabled = [PRUNE_ANNOTATION, FLUX_PRUNE_ANNOTATION]
-                .iter()
-                .any(|a| annotations.get(*a).is_some_and(|v| v.eq_ignore_ascii_case("disabled")));
+            let disabled = [PRUNE_ANNOTATION, FLUX_PRUNE_ANNOTATION].iter().any(|a| {
+                annotations
+                    .get(*a)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+            });
             if labels.get(OWNER_LABEL).map(String::as_str) != Some(owner) || disabled {
                 out.changes.push((k.clone(), Action::Skipped));
                 continue;
@@ -590,11 +626,19 @@ pub fn offline_namespaced(objects: &[Object], o: &Object) -> bool {
     }
     !matches!(
         (g, o.kind()),
-        ("", "Namespace" | "Node" | "PersistentVolume" | "ComponentStatus")
-            | ("apiextensions.k8s.io", "CustomResourceDefinition")
+        (
+            "",
+            "Namespace" | "Node" | "PersistentVolume" | "ComponentStatus"
+        ) | ("apiextensions.k8s.io", "CustomResourceDefinition")
             | ("apiregistration.k8s.io", "APIService")
-            | ("rbac.authorization.k8s.io", "ClusterRole" | "ClusterRoleBinding")
-            | ("storage.k8s.io", "StorageClass" | "CSIDriver" | "CSINode" | "VolumeAttachment")
+            | (
+                "rbac.authorization.k8s.io",
+                "ClusterRole" | "ClusterRoleBinding"
+            )
+            | (
+                "storage.k8s.io",
+                "StorageClass" | "CSIDriver" | "CSINode" | "VolumeAttachment"
+            )
             | ("scheduling.k8s.io", "PriorityClass")
             | ("networking.k8s.io", "IngressClass")
             | ("node.k8s.io", "RuntimeClass")
@@ -607,7 +651,10 @@ pub fn offline_namespaced(objects: &[Object], o: &Object) -> bool {
                     | "ValidatingAdmissionPolicy"
                     | "ValidatingAdmissionPolicyBinding"
             )
-            | ("flowcontrol.apiserver.k8s.io", "FlowSchema" | "PriorityLevelConfiguration")
+            | (
+                "flowcontrol.apiserver.k8s.io",
+                "FlowSchema" | "PriorityLevelConfiguration"
+            )
     )
 }
 
@@ -638,7 +685,8 @@ fn crd_kinds(objects: &[Object]) -> HashMap<(String, String, String), bool> {
             .and_then(|s| s.get("names"))
             .and_then(|n| n.get("kind"))
             .and_then(Value::as_str);
-        let namespaced = spec.and_then(|s| s.get("scope")).and_then(Value::as_str) != Some("Cluster");
+        let namespaced =
+            spec.and_then(|s| s.get("scope")).and_then(Value::as_str) != Some("Cluster");
         let versions = spec
             .and_then(|s| s.get("versions"))
             .and_then(Value::as_array)
@@ -718,7 +766,11 @@ fn refusal(o: &Object, e: &kube::Error) -> String {
     } else {
         ""
     };
-    format!("{}: {} refused by the API server: {msg}{hint}", o.origin, o.key())
+    format!(
+        "{}: {} refused by the API server: {msg}{hint}",
+        o.origin,
+        o.key()
+    )
 }
 
 #[cfg(test)]
@@ -732,19 +784,28 @@ mod tests {
 
     #[test]
     fn stages_follow_flux() {
-        let crd = obj(json!({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"a"}}));
+        let crd = obj(
+            json!({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"a"}}),
+        );
         let ns = obj(json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a"}}));
-        let sc = obj(json!({"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"a"}}));
+        let sc = obj(
+            json!({"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"a"}}),
+        );
         let cm = obj(json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}));
         assert_eq!([&crd, &ns, &sc, &cm].map(stage_of), [0, 0, 1, 2]);
     }
 
     #[test]
     fn crd_kinds_lists_every_version_with_scope() {
-        let crd = obj(json!({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"widgets.ex.com"},
-            "spec":{"group":"ex.com","scope":"Cluster","names":{"kind":"Widget"},"versions":[{"name":"v1"},{"name":"v2"}]}}));
+        let crd = obj(
+            json!({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"widgets.ex.com"},
+            "spec":{"group":"ex.com","scope":"Cluster","names":{"kind":"Widget"},"versions":[{"name":"v1"},{"name":"v2"}]}}),
+        );
         let k = crd_kinds(&[crd]);
-        assert_eq!(k.get(&("ex.com".into(), "v2".into(), "Widget".into())), Some(&false));
+        assert_eq!(
+            k.get(&("ex.com".into(), "v2".into(), "Widget".into())),
+            Some(&false)
+        );
         assert_eq!(k.len(), 2);
     }
 

@@ -148,7 +148,9 @@ impl Engine {
                     if !suspended || tx.borrow().is_none() {
                         let r = engine.fetch(&name).await;
                         match &r {
-                            Ok(a) => tracing::info!(source = %name, revision = %a.revision, "fetched"),
+                            Ok(a) => {
+                                tracing::info!(source = %name, revision = %a.revision, "fetched")
+                            }
                             Err(e) => tracing::warn!(source = %name, error = %e, "fetch failed"),
                         }
                         tx.send_if_modified(|cur| {
@@ -206,7 +208,10 @@ impl Engine {
     }
 }
 
-fn same_result(a: Option<&Result<Artifact, SourceError>>, b: &Result<Artifact, SourceError>) -> bool {
+fn same_result(
+    a: Option<&Result<Artifact, SourceError>>,
+    b: &Result<Artifact, SourceError>,
+) -> bool {
     match (a, b) {
         (Some(Ok(x)), Ok(y)) => x.revision == y.revision && x.digest == y.digest,
         (Some(Err(x)), Err(y)) => x == y,
@@ -233,10 +238,7 @@ async fn fetch_with_timeout(
         Err(_) => {
             interrupt.store(true, Ordering::Relaxed);
             Err(SourceError {
-                message: format!(
-                    "fetch of {url} timed out after {}s",
-                    timeout.as_secs_f64()
-                ),
+                message: format!("fetch of {url} timed out after {}s", timeout.as_secs_f64()),
                 transient: true,
             })
         }

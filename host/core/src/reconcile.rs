@@ -140,7 +140,11 @@ async fn run_steps(
     let objects = render(sync.renderer(), &sync.path, &artifact.dir, renderers).await?;
     let count = objects.len();
     let applied = match cluster
-        .apply(objects, sync.name.as_str(), sync.target_namespace.as_deref())
+        .apply(
+            objects,
+            sync.name.as_str(),
+            sync.target_namespace.as_deref(),
+        )
         .await
     {
         Ok(a) => a,

@@ -201,7 +201,11 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), ArtifactError> {
 /// directories (as `git checkout` leaves them). Every file and directory is
 /// created exclusively, so a malformed tree (duplicate names, a symlink and a
 /// directory of the same name) fails instead of writing through a symlink.
-fn write_tree(repo: &gix::Repository, tree: gix::ObjectId, dir: &Path) -> Result<(), ArtifactError> {
+fn write_tree(
+    repo: &gix::Repository,
+    tree: gix::ObjectId,
+    dir: &Path,
+) -> Result<(), ArtifactError> {
     let mut stack = vec![(tree, dir.to_owned())];
     while let Some((tree_id, dir)) = stack.pop() {
         let tree = repo.find_tree(tree_id).map_err(|e| ArtifactError::Object {
@@ -265,7 +269,11 @@ fn write_tree(repo: &gix::Repository, tree: gix::ObjectId, dir: &Path) -> Result
     Ok(())
 }
 
-fn find_blob(repo: &gix::Repository, id: gix::ObjectId, path: &Path) -> Result<Vec<u8>, ArtifactError> {
+fn find_blob(
+    repo: &gix::Repository,
+    id: gix::ObjectId,
+    path: &Path,
+) -> Result<Vec<u8>, ArtifactError> {
     repo.find_blob(id)
         .map(|mut b| b.take_data())
         .map_err(|e| ArtifactError::Object {
@@ -391,11 +399,17 @@ mod tests {
         assert_eq!(da, digest_dir(b.path()).expect("digest"));
         assert!(is_digest(&da), "{da}");
 
-        std::fs::set_permissions(b.path().join("run.sh"), std::fs::Permissions::from_mode(0o644))
-            .expect("chmod");
+        std::fs::set_permissions(
+            b.path().join("run.sh"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
         assert_ne!(da, digest_dir(b.path()).expect("digest"), "mode counts");
-        std::fs::set_permissions(b.path().join("run.sh"), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod");
+        std::fs::set_permissions(
+            b.path().join("run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
         write(b.path(), "x/y.txt", "hellO", 0o644);
         assert_ne!(da, digest_dir(b.path()).expect("digest"), "content counts");
     }

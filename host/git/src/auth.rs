@@ -65,7 +65,11 @@ impl Auth {
         };
         let password = match (&a.password, &a.password_file) {
             (Some(p), _) => Some(p.clone()),
-            (None, Some(f)) => Some(read("passwordFile", f)?.trim_end_matches(['\r', '\n']).to_owned()),
+            (None, Some(f)) => Some(
+                read("passwordFile", f)?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            ),
             (None, None) => None,
         };
         let basic = match (&a.username, password) {
@@ -98,10 +102,7 @@ impl Auth {
                 return Err(format!("auth.{field} must not contain line breaks"));
             }
         }
-        if basic
-            .as_ref()
-            .is_some_and(|(u, _)| u.contains(':'))
-        {
+        if basic.as_ref().is_some_and(|(u, _)| u.contains(':')) {
             return Err("auth.username must not contain ':' (HTTP basic auth)".to_owned());
         }
         if bearer.as_deref() == Some("") {
@@ -125,7 +126,9 @@ impl Auth {
             None => Vec::new(),
         };
 
-        let check_readable = |field: &str, p: &Option<PathBuf>| -> Result<Option<PathBuf>, String> {
+        let check_readable = |field: &str,
+                              p: &Option<PathBuf>|
+         -> Result<Option<PathBuf>, String> {
             p.as_deref()
                 .map(|p| {
                     let path = config.resolve(p);
@@ -244,7 +247,10 @@ impl Auth {
             ("IdentityAgent", "none".into()),
             ("PasswordAuthentication", "no".into()),
             ("KbdInteractiveAuthentication", "no".into()),
-            ("ConnectTimeout", connect_timeout.as_secs().max(1).to_string()),
+            (
+                "ConnectTimeout",
+                connect_timeout.as_secs().max(1).to_string(),
+            ),
             ("ServerAliveInterval", "15".into()),
             ("ServerAliveCountMax", "4".into()),
         ];
@@ -276,22 +282,24 @@ fn build_tls_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientC
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("cannot set up TLS: {e}"))?;
-    let mut config =
-        match rustls_platform_verifier::Verifier::new_with_extra_roots(extra.iter().cloned(), provider) {
-            Ok(verifier) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth(),
-            // No system roots at all (a minimal container) and no caFile:
-            // plain http still works, and https fails verification with a
-            // message that points at auth.caFile.
-            Err(e) => {
-                tracing::warn!(error = %e, "no TLS root certificates found on this system");
-                let mut roots = rustls::RootCertStore::empty();
-                roots.add_parsable_certificates(extra.iter().cloned());
-                builder.with_root_certificates(roots).with_no_client_auth()
-            }
-        };
+    let mut config = match rustls_platform_verifier::Verifier::new_with_extra_roots(
+        extra.iter().cloned(),
+        provider,
+    ) {
+        Ok(verifier) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth(),
+        // No system roots at all (a minimal container) and no caFile:
+        // plain http still works, and https fails verification with a
+        // message that points at auth.caFile.
+        Err(e) => {
+            tracing::warn!(error = %e, "no TLS root certificates found on this system");
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(extra.iter().cloned());
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
     // gix speaks HTTP/1.1 (it sets title-case headers); say so in ALPN.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -326,7 +334,10 @@ mod tests {
         assert!(err.contains("auth.passwordFile"), "{err}");
         assert!(err.contains("nope/pw"), "{err}");
         let err = load("caFile = \"ca.pem\"").expect_err("missing");
-        assert!(err.contains("auth.caFile") && err.contains("ca.pem"), "{err}");
+        assert!(
+            err.contains("auth.caFile") && err.contains("ca.pem"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -336,7 +347,10 @@ mod tests {
         let a = Auth::load(&c, &c.git[0]).expect("auth");
         assert_eq!(
             a.http_headers(),
-            vec![format!("Authorization: Basic {}", basic_value("u", "s3cret"))]
+            vec![format!(
+                "Authorization: Basic {}",
+                basic_value("u", "s3cret")
+            )]
         );
         assert!(!a.cache_identity().contains("s3cret"));
         assert!(a.cache_identity().contains("user=u"));
@@ -345,7 +359,10 @@ mod tests {
     #[test]
     fn bearer_tokens_become_a_header_and_are_secret() {
         let a = load("bearerToken = \"tok\"").expect("auth");
-        assert_eq!(a.http_headers(), vec!["Authorization: Bearer tok".to_owned()]);
+        assert_eq!(
+            a.http_headers(),
+            vec!["Authorization: Bearer tok".to_owned()]
+        );
         assert!(a.secrets().contains(&"tok".to_owned()));
         assert!(!format!("{a:?}").contains("tok\""));
     }
@@ -370,7 +387,10 @@ mod tests {
         };
         let cmd = a.ssh_command(Path::new("/s/err"), Duration::from_secs(30));
         assert!(cmd.contains(r"-i '/k/it'\''s key'"), "{cmd}");
-        assert!(cmd.contains("-o UserKnownHostsFile='/k/known_hosts'"), "{cmd}");
+        assert!(
+            cmd.contains("-o UserKnownHostsFile='/k/known_hosts'"),
+            "{cmd}"
+        );
         assert!(cmd.contains("-o BatchMode=yes"), "{cmd}");
         assert!(cmd.contains("-o StrictHostKeyChecking=yes"), "{cmd}");
         assert!(cmd.ends_with("\"$@\" 2>'/s/err'"), "{cmd}");

@@ -64,6 +64,19 @@ pub(crate) enum CacheError {
     },
 }
 
+/// How many packs a cache repository may gather before it is made anew.
+pub(crate) const MAX_PACKS: usize = 64;
+
+fn pack_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("objects").join("pack"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// Options that keep gix away from the machine's git configuration and
 /// environment: only the cache repository's own config is read, and no
 /// `GIT_*`, `SSL_*`, proxy or home-directory setting applies.
@@ -77,22 +90,27 @@ pub(crate) fn open_options() -> gix::open::Options {
 /// renamed into place, so a crash never leaves a half-made cache; a cache
 /// that no longer opens is thrown away and made anew (it only holds what
 /// can be fetched again).
+///
+/// Every fetch adds one pack and nothing repacks them (gix has no `gc`), so
+/// a cache that has gathered more than [`MAX_PACKS`] packs is also made anew:
+/// with depth-1 fetches, starting over costs about one checkout's worth of
+/// objects, while thousands of packs would slow every object lookup.
 pub(crate) fn open_or_init(dir: &Path) -> Result<gix::Repository, CacheError> {
     if dir.exists() {
-        match gix::open_opts(dir, open_options()) {
-            Ok(repo) => return Ok(repo),
-            Err(e) => {
-                tracing::warn!(
-                    cache = %dir.display(),
-                    error = %crate::error::chain_text(&e),
-                    "git cache does not open; recreating it"
-                );
-                std::fs::remove_dir_all(dir).map_err(|source| CacheError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
+        let packs = pack_count(dir);
+        let reason = if packs > MAX_PACKS {
+            format!("it holds {packs} packs")
+        } else {
+            match gix::open_opts(dir, open_options()) {
+                Ok(repo) => return Ok(repo),
+                Err(e) => format!("it does not open: {}", crate::error::chain_text(&e)),
             }
-        }
+        };
+        tracing::info!(cache = %dir.display(), %reason, "recreating git cache");
+        std::fs::remove_dir_all(dir).map_err(|source| CacheError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
     let io = |source| CacheError::Io {
@@ -156,5 +174,18 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(entries, vec![std::ffi::OsString::from("x.git")]);
+    }
+
+    #[test]
+    fn a_cache_with_too_many_packs_is_made_anew() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path().join("x.git");
+        open_or_init(&d).expect("init");
+        let pack_dir = d.join("objects").join("pack");
+        for i in 0..=MAX_PACKS {
+            std::fs::write(pack_dir.join(format!("pack-{i}.pack")), "").expect("write");
+        }
+        open_or_init(&d).expect("reopen");
+        assert_eq!(pack_count(&d), 0);
     }
 }

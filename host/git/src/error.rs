@@ -130,7 +130,10 @@ pub(crate) fn chain_text(err: &gix::Error) -> String {
 fn http_status(errors: &[&(dyn StdError + 'static)], msgs: &[String]) -> Option<u16> {
     errors
         .iter()
-        .find_map(|e| e.downcast_ref::<reqwest::Error>().and_then(reqwest::Error::status))
+        .find_map(|e| {
+            e.downcast_ref::<reqwest::Error>()
+                .and_then(reqwest::Error::status)
+        })
         .map(|s| s.as_u16())
         .or_else(|| {
             msgs.iter().find_map(|m| {
@@ -202,7 +205,9 @@ pub(crate) fn classify(err: &gix::Error, cx: &Context<'_>) -> SourceError {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "(none)".to_owned());
             let why = if stderr.contains("IDENTIFICATION HAS CHANGED") {
-                format!("the server's host key does not match the key for this host in auth.knownHostsFile {kh}")
+                format!(
+                    "the server's host key does not match the key for this host in auth.knownHostsFile {kh}"
+                )
             } else {
                 format!("the server's host key is not in auth.knownHostsFile {kh}")
             };
@@ -229,7 +234,9 @@ pub(crate) fn classify(err: &gix::Error, cx: &Context<'_>) -> SourceError {
         }
     }
 
-    let tls = errors.iter().find_map(|e| e.downcast_ref::<rustls::Error>());
+    let tls = errors
+        .iter()
+        .find_map(|e| e.downcast_ref::<rustls::Error>());
     let tls_text = msgs
         .iter()
         .find(|m| m.to_ascii_lowercase().contains("certificate"));
@@ -309,7 +316,10 @@ mod tests {
             "error for url (https://u:hunter2@h/r.git/info/refs) with token abc123",
             &["abc123".to_owned()],
         );
-        assert_eq!(s, "error for url (https://h/r.git/info/refs) with token ***");
+        assert_eq!(
+            s,
+            "error for url (https://h/r.git/info/refs) with token ***"
+        );
     }
 
     #[test]
@@ -330,7 +340,8 @@ mod tests {
         let e = classify(&err, &cx);
         assert!(e.transient);
         assert!(
-            e.message.starts_with("cannot reach git://127.0.0.1:1/x.git: "),
+            e.message
+                .starts_with("cannot reach git://127.0.0.1:1/x.git: "),
             "{}",
             e.message
         );

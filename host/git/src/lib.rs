@@ -7,10 +7,11 @@
 //! artifact, otherwise fetch just that ref (shallow, depth 1) into the cache
 //! and export the commit's tree.
 //!
-//! The modules hold one concern each: [`reference`] (Flux's `ref`
-//! precedence and revision strings), [`auth`] (credentials and how gix gets
-//! them), [`cache`] (the bare repository per URL and identity), [`artifact`]
-//! (export, digest, retention) and [`error`] (plain-words errors).
+//! The modules hold one concern each: `reference.rs` (Flux's `ref`
+//! precedence and revision strings), `auth.rs` (credentials and how gix gets
+//! them: read its header for the mechanism behind each auth mode),
+//! `cache.rs` (the bare repository per URL and identity), `artifact.rs`
+//! (export, digest format, retention) and `error.rs` (plain-words errors).
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -32,8 +33,7 @@ use auth::Auth;
 use error::{terminal, transient};
 use reference::Wanted;
 
-type Connection<'r, 'repo> =
-    gix::remote::Connection<'r, 'static, 'repo, Box<dyn Transport + Send>>;
+type Connection<'r, 'repo> = gix::remote::Connection<'r, 'static, 'repo, Box<dyn Transport + Send>>;
 
 /// A git repository as a [`Source`]: one `[[git]]` entry of `weir.toml`.
 ///
@@ -222,11 +222,12 @@ impl GitSource {
     /// the protocol version). A commit is fetched by id when the server
     /// allows that: protocol v2 lets a client want any object, v0/v1 only
     /// with `uploadpack.allowReachableSHA1InWant`/`allowAnySHA1InWant`
-    /// (advertised as capabilities), or when the commit is an advertised tip.
-    /// git's http-backend and daemon speak v0 unless the web server passes
-    /// `GIT_PROTOCOL` on, and the allow-settings are off by default, so
-    /// otherwise (or when fetching by id fails for another reason) every
-    /// branch and tag is fetched with full history and the commit looked up.
+    /// (advertised as capabilities), or `allowTipSHA1InWant` when the commit
+    /// is an advertised tip. Servers that speak only v0/v1 (older git, git's
+    /// http-backend behind a web server that drops the `Git-Protocol`
+    /// header, some forges) have those settings off by default, so there
+    /// (and when fetching by id fails for another reason) every branch and
+    /// tag is fetched with full history and the commit looked up.
     fn fetch_commit(
         &self,
         repo: &gix::Repository,
@@ -282,11 +283,11 @@ impl GitSource {
         let by_id = handshake.server_protocol_version == gix::protocol::transport::Protocol::V2
             || caps.contains("allow-reachable-sha1-in-want")
             || caps.contains("allow-any-sha1-in-want")
-            || caps.contains("allow-tip-sha1-in-want")
+            || (caps.contains("allow-tip-sha1-in-want")
                 && ref_map
                     .remote_refs
                     .iter()
-                    .any(|r| r.unpack().1 == Some(id.as_ref()));
+                    .any(|r| r.unpack().1 == Some(id.as_ref())));
         if by_id {
             match self.receive(
                 repo,
@@ -358,6 +359,8 @@ impl GitSource {
         snapshot
             .set_value(&gix::config::tree::Core::SSH_COMMAND, cmd.as_str())
             .and_then(|_| snapshot.set_value(&gix::config::tree::Ssh::VARIANT, "ssh"))
+            .and_then(|_| snapshot.commit())
+            .map(|_| ())
             .map_err(|e| {
                 terminal(format!(
                     "git source {:?}: cannot configure ssh for {}: {}",
@@ -365,16 +368,7 @@ impl GitSource {
                     self.display_url,
                     error::chain_text(&e)
                 ))
-            })?;
-        snapshot.commit().map_err(|e| {
-            terminal(format!(
-                "git source {:?}: cannot configure ssh for {}: {}",
-                self.name,
-                self.display_url,
-                error::chain_text(&e)
-            ))
-        })?;
-        Ok(())
+            })
     }
 
     fn ssh_stderr_path(&self) -> PathBuf {
@@ -395,7 +389,10 @@ impl GitSource {
         repo.remote_at_without_url_rewrite(self.url.as_str())
             .and_then(|r| {
                 r.with_fetch_tags(gix::remote::fetch::Tags::None)
-                    .with_refspecs(specs.iter().map(String::as_str), gix::remote::Direction::Fetch)
+                    .with_refspecs(
+                        specs.iter().map(String::as_str),
+                        gix::remote::Direction::Fetch,
+                    )
             })
             .map_err(|e| {
                 terminal(format!(
@@ -423,7 +420,10 @@ impl GitSource {
             .connect(gix::remote::Direction::Fetch)
             .map_err(|e| self.net_err(&e))?;
         conn.set_credentials(|_action| Ok(None));
-        if matches!(self.scheme, gix::url::Scheme::Http | gix::url::Scheme::Https) {
+        if matches!(
+            self.scheme,
+            gix::url::Scheme::Http | gix::url::Scheme::Https
+        ) {
             let options = self.http_options(remote.repo())?;
             conn.set_transport_options(Box::new(options));
         }
@@ -431,9 +431,10 @@ impl GitSource {
     }
 
     /// gix's HTTP options for this source: the `Authorization` header, and a
-    /// reqwest client with weir's TLS trust, timeouts and no proxy from the
-    /// environment (Flux takes a proxy only from its explicit
-    /// `proxySecretRef`; weir has no such field yet).
+    /// reqwest client with weir's TLS trust and timeouts. Proxy variables of
+    /// the environment are ignored like every other ambient setting (Flux
+    /// has an explicit `proxySecretRef` for this; weir's config has no such
+    /// field yet).
     fn http_options(&self, repo: &gix::Repository) -> Result<http::Options, SourceError> {
         let mut options = repo
             .transport_options(self.url.as_str(), None)
@@ -453,30 +454,33 @@ impl GitSource {
         })?;
         let (timeout, connect_timeout) = (self.timeout, self.connect_timeout());
         let backend = http::reqwest::Options {
-            configure_client: Some(Box::new(move |builder: reqwest::blocking::ClientBuilder| {
-                Ok(builder
-                    .no_proxy()
-                    .timeout(timeout)
-                    .connect_timeout(connect_timeout)
-                    .tls_backend_preconfigured((*tls).clone()))
-            })),
+            configure_client: Some(Box::new(
+                move |builder: reqwest::blocking::ClientBuilder| {
+                    Ok(builder
+                        .no_proxy()
+                        .timeout(timeout)
+                        .connect_timeout(connect_timeout)
+                        .tls_backend_preconfigured((*tls).clone()))
+                },
+            )),
             configure_request: None,
         };
         options.backend = Some(Arc::new(Mutex::new(backend)));
         Ok(options)
     }
 
-    fn check_is_commit(&self, repo: &gix::Repository, id: &gix::ObjectId) -> Result<(), SourceError> {
-        let kind = repo
-            .find_header(*id)
-            .map(|h| h.kind())
-            .map_err(|e| {
-                transient(format!(
-                    "cannot read {id} of {} from the git cache: {}",
-                    self.display_url,
-                    error::chain_text(&e)
-                ))
-            })?;
+    fn check_is_commit(
+        &self,
+        repo: &gix::Repository,
+        id: &gix::ObjectId,
+    ) -> Result<(), SourceError> {
+        let kind = repo.find_header(*id).map(|h| h.kind()).map_err(|e| {
+            transient(format!(
+                "cannot read {id} of {} from the git cache: {}",
+                self.display_url,
+                error::chain_text(&e)
+            ))
+        })?;
         if kind != gix::object::Kind::Commit {
             return Err(terminal(format!(
                 "{} of {} points to a {kind}, not a commit",
@@ -615,7 +619,7 @@ impl Source for GitSource {
         let result = std::thread::scope(|s| {
             // gix polls `stop` while it receives a pack; this watcher turns
             // the caller's interrupt and the deadline into that one flag.
-            s.spawn(|| {
+            let watcher = s.spawn(|| {
                 while !finished.load(Ordering::Relaxed) {
                     if interrupt.load(Ordering::Relaxed) {
                         stop.store(true, Ordering::Relaxed);
@@ -626,11 +630,12 @@ impl Source for GitSource {
                         stop.store(true, Ordering::Relaxed);
                         break;
                     }
-                    std::thread::sleep(Duration::from_millis(20));
+                    std::thread::park_timeout(Duration::from_millis(20));
                 }
             });
             let r = self.fetch_locked(&stop);
             finished.store(true, Ordering::Relaxed);
+            watcher.thread().unpark();
             r
         });
         match result {
@@ -644,7 +649,7 @@ impl Source for GitSource {
                 self.display_url
             ))),
             Err(e) => {
-                tracing::warn!(source = %self.name, error = %e.message, transient = e.transient, "git fetch failed");
+                tracing::debug!(source = %self.name, error = %e.message, transient = e.transient, "git fetch failed");
                 Err(e)
             }
             Ok(a) => Ok(a),

@@ -70,9 +70,10 @@ impl Wanted {
     /// commit pinned without a branch has none).
     pub(crate) fn remote_ref(&self) -> Option<String> {
         match self {
-            Wanted::Branch(b) | Wanted::Commit { branch: Some(b), .. } => {
-                Some(format!("refs/heads/{b}"))
-            }
+            Wanted::Branch(b)
+            | Wanted::Commit {
+                branch: Some(b), ..
+            } => Some(format!("refs/heads/{b}")),
             Wanted::Tag(t) => Some(format!("refs/tags/{t}")),
             Wanted::Name(n) => Some(n.clone()),
             Wanted::Commit { branch: None, .. } => None,
@@ -230,7 +231,10 @@ mod tests {
             tracking_ref("refs/heads/a/b"),
             "refs/weir/refs%2Fheads%2Fa%2Fb"
         );
-        assert_eq!(tracking_ref("refs/heads/100%"), "refs/weir/refs%2Fheads%2F100%25");
+        assert_eq!(
+            tracking_ref("refs/heads/100%"),
+            "refs/weir/refs%2Fheads%2F100%25"
+        );
         gix::validate::reference::name(tracking_ref("refs/heads/x/y").as_str().into())
             .expect("valid ref name");
     }

@@ -127,7 +127,11 @@ fn first_fetch_exports_the_tree_with_modes_and_symlinks() {
     let a = fetch(&src);
     assert_eq!(a.revision, format!("main@sha1:{sha}"));
     assert_eq!(a.dir, host.state().join("artifacts/apps").join(&sha));
-    assert!(a.digest.starts_with("sha256:") && a.digest.len() == 7 + 64, "{}", a.digest);
+    assert!(
+        a.digest.starts_with("sha256:") && a.digest.len() == 7 + 64,
+        "{}",
+        a.digest
+    );
     assert_eq!(read(&a, "deploy/base/app.yaml"), "kind: ConfigMap\n");
     let mode = |rel: &str| {
         std::fs::symlink_metadata(a.dir.join(rel))
@@ -160,7 +164,11 @@ fn an_unchanged_remote_costs_one_listing_and_new_commits_new_artifacts() {
     assert_eq!(src.pack_fetches(), 1);
     let packs = src.cache_dir().join("objects/pack");
     let packs_before = names(&packs);
-    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime");
+    let mtime = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    };
     let packs_mtime = mtime(&packs);
 
     // No new commit: the same artifact, and nothing was fetched.
@@ -243,18 +251,20 @@ fn a_full_ref_name_is_followed() {
 }
 
 #[test]
-fn a_pinned_commit_is_fetched_over_v0_http_and_v2_daemon_and_ssh() {
+fn a_pinned_commit_is_fetched_by_id_over_http_daemon_and_ssh() {
     let repo = TestRepo::new("git-commit");
     let old = repo.commit(&[("c", Some("old"))], "old");
     repo.commit(&[("c", Some("new"))], "new");
     let host = Host::new();
     let reference = format!("commit = \"{old}\"");
-    // http-backend behind nginx speaks v0 here and refuses unadvertised
-    // wants: the fallback fetches all branches.
+    // All three servers speak protocol v2, which lets a client want any
+    // commit: it is fetched by id, with depth 1.
     let http = host.source("pin-http", &anon_url(&repo), &reference, "");
     let a = fetch(&http);
     assert_eq!(a.revision, format!("sha1:{old}"));
     assert_eq!(read(&a, "c"), "old");
+    assert_eq!(http.pack_fetches(), 1);
+    assert!(is_shallow(http.cache_dir()), "fetched by id with depth 1");
     // Pinned: a second fetch never asks the server.
     let fetches = http.pack_fetches();
     assert_eq!(fetch(&http), a);
@@ -290,10 +300,67 @@ fn a_pinned_commit_is_fetched_over_v0_http_and_v2_daemon_and_ssh() {
     assert!(e.message.contains("not found in"), "{}", e.message);
 }
 
+fn is_shallow(cache: &Path) -> bool {
+    std::fs::metadata(cache.join("shallow")).is_ok_and(|m| m.len() > 0)
+}
+
+#[test]
+fn a_pinned_commit_falls_back_to_all_branches_when_the_server_speaks_v1() {
+    let repo = TestRepo::new("git-commit-v1");
+    let old = repo.commit(&[("c", Some("old"))], "old");
+    repo.commit(&[("c", Some("new"))], "new");
+    repo.tag("v-new");
+    let host = Host::new();
+    // A branch source makes the shared cache (shallow, depth 1)...
+    let tip = host.source("tip", &anon_url(&repo), "branch = \"main\"", "");
+    fetch(&tip);
+    let cache = tip.cache_dir().to_owned();
+    assert!(is_shallow(&cache));
+    // ...which is then told to speak protocol v1, where git's upload-pack
+    // only serves advertised tips unless uploadpack.allow*SHA1InWant is set
+    // (it is not, and is not advertised).
+    run(git()
+        .args(["config", "-f"])
+        .arg(cache.join("config"))
+        .args(["protocol.version", "1"]));
+    let pin = host.source(
+        "pin-v1",
+        &anon_url(&repo),
+        &format!("commit = \"{old}\""),
+        "",
+    );
+    assert_eq!(pin.cache_dir(), cache);
+    let a = fetch(&pin);
+    assert_eq!(a.revision, format!("sha1:{old}"));
+    assert_eq!(read(&a, "c"), "old");
+    assert_eq!(pin.pack_fetches(), 1, "one fetch of all branches and tags");
+    assert!(!is_shallow(&cache), "the fallback fetched the full history");
+}
+
+#[test]
+fn an_interrupted_fetch_stops_before_fetching() {
+    let repo = TestRepo::new("git-interrupt");
+    repo.commit(&[("i", Some("i"))], "c");
+    let host = Host::new();
+    let src = host.source("interrupted", &anon_url(&repo), "branch = \"main\"", "");
+    let e = src
+        .fetch(&AtomicBool::new(true))
+        .expect_err("interrupted before it started");
+    assert!(e.transient);
+    assert_eq!(
+        e.message,
+        format!("fetching from {} was interrupted", anon_url(&repo))
+    );
+    assert_eq!(src.pack_fetches(), 0);
+}
+
 #[test]
 fn the_digest_is_the_same_for_the_same_commit_from_two_sources() {
     let repo = TestRepo::new("git-digest");
-    repo.commit(&[("k/v.yaml", Some("a: 1\n")), ("r.md", Some("# r\n"))], "c");
+    repo.commit(
+        &[("k/v.yaml", Some("a: 1\n")), ("r.md", Some("# r\n"))],
+        "c",
+    );
     let host = Host::new();
     let http = fetch(&host.source("d-http", &anon_url(&repo), "branch = \"main\"", ""));
     let daemon_url = format!("{}/{}", env("WEIR_GIT_DAEMON_URL"), repo.rel);
@@ -313,13 +380,20 @@ fn sources_with_the_same_url_and_identity_share_one_cache() {
     assert_eq!(a.cache_dir(), b.cache_dir());
     fetch(&a);
     let art = fetch(&b);
-    assert_eq!(b.pack_fetches(), 0, "the commit was already in the shared cache");
+    assert_eq!(
+        b.pack_fetches(),
+        0,
+        "the commit was already in the shared cache"
+    );
     assert_eq!(read(&art, "f"), "1");
     let user = host.source(
         "share-user",
         &format!("{}/basic/{}", env("WEIR_GIT_HTTP_URL"), repo.rel),
         "branch = \"main\"",
-        &format!("username = \"weir\"\npassword = \"{}\"", env("WEIR_GIT_HTTP_PASSWORD")),
+        &format!(
+            "username = \"weir\"\npassword = \"{}\"",
+            env("WEIR_GIT_HTTP_PASSWORD")
+        ),
     );
     assert_ne!(user.cache_dir(), a.cache_dir());
 }
@@ -350,7 +424,8 @@ fn http_basic_auth_works_and_a_wrong_password_is_a_clear_terminal_error() {
     let e = fetch_err(&wrong);
     assert!(!e.transient, "{}", e.message);
     assert!(
-        e.message.starts_with(&format!("authentication failed for {url}: ")),
+        e.message
+            .starts_with(&format!("authentication failed for {url}: ")),
         "{}",
         e.message
     );
@@ -396,7 +471,8 @@ fn http_bearer_tokens_work_and_a_wrong_token_is_a_clear_terminal_error() {
     let e = fetch_err(&wrong);
     assert!(!e.transient, "{}", e.message);
     assert!(
-        e.message.starts_with(&format!("authentication failed for {url}: ")),
+        e.message
+            .starts_with(&format!("authentication failed for {url}: ")),
         "{}",
         e.message
     );
@@ -427,7 +503,8 @@ fn https_needs_the_ca_file_and_says_so_without_it() {
     let e = fetch_err(&untrusted);
     assert!(!e.transient, "{}", e.message);
     assert!(
-        e.message.contains(&format!("TLS certificate of {url} is not trusted")),
+        e.message
+            .contains(&format!("TLS certificate of {url} is not trusted")),
         "{}",
         e.message
     );
@@ -470,7 +547,11 @@ fn ssh_with_key_and_known_hosts_works_and_a_wrong_host_key_is_refused() {
     );
     let e = fetch_err(&wrong);
     assert!(!e.transient, "{}", e.message);
-    assert!(e.message.contains("host key"), "{}", e.message);
+    assert!(
+        e.message.starts_with("host key verification failed for "),
+        "{}",
+        e.message
+    );
     assert!(e.message.contains(&wrong_kh), "{}", e.message);
     let shown = url.replace("root@", "");
     assert!(e.message.contains(&shown), "{}", e.message);

@@ -79,7 +79,10 @@ pub fn print_status(config: &Config, what: What, output: Output) -> anyhow::Resu
                             ]
                         })
                         .collect();
-                    table(&["NAME", "URL", "REVISION", "READY", "FETCHED", "MESSAGE"], &rows)
+                    table(
+                        &["NAME", "URL", "REVISION", "READY", "FETCHED", "MESSAGE"],
+                        &rows,
+                    )
                 }
             }
         }

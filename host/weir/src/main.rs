@@ -19,7 +19,13 @@ mod wiring;
 #[command(name = "weir", version, about)]
 struct Cli {
     /// The config file.
-    #[arg(short, long, global = true, env = "WEIR_CONFIG", default_value = "weir.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "WEIR_CONFIG",
+        default_value = "weir.toml"
+    )]
     config: PathBuf,
     /// Kubeconfig to use instead of `host.kubeconfig`.
     #[arg(long, global = true, env = "WEIR_KUBECONFIG")]
@@ -132,7 +138,9 @@ fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         // kube's client logs every failed request at error level; weir
         // reports them itself, with the object they concern.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_level},kube_client=off")));
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{default_level},kube_client=off"))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -185,7 +193,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             renderer,
             output,
         } => {
-            let objects = wiring::build(&config, &overrides, sync.as_deref(), dir.as_deref(), &renderer).await?;
+            let objects = wiring::build(
+                &config,
+                &overrides,
+                sync.as_deref(),
+                dir.as_deref(),
+                &renderer,
+            )
+            .await?;
             get::print_objects(&objects, output)?;
             Ok(ExitCode::SUCCESS)
         }
