@@ -69,9 +69,10 @@ phase "servers"
 bash "$here/git-server-selftest.sh"
 phase "git server self-test"
 
-# Plugins' own logic, natively (their crates are outside the host workspace).
-for crate in "$root"/plugins/*/; do
-  (cd "$crate" && cargo test --quiet)
+# The SDK's and plugins' own logic, natively (their crates are outside the
+# host workspace, each with its own target dir under the shared cache).
+for crate in "$root"/sdk "$root"/plugins/*/; do
+  (cd "$crate" && CARGO_TARGET_DIR="$WEIR_CACHE/native-target/$(basename "$crate")" cargo test --quiet)
 done
 phase "plugin unit tests"
 

@@ -213,9 +213,8 @@ fn push_object(doc: Value, origin: &str, out: &mut Vec<Rendered>) -> Result<(), 
             format!("{kind} has no metadata.name"),
         ));
     }
-    let json = serde_json::to_string(&map).map_err(|e| {
-        RenderError::input(origin, format!("cannot serialize object as JSON: {e}"))
-    })?;
+    let json = serde_json::to_string(&map)
+        .map_err(|e| RenderError::input(origin, format!("cannot serialize object as JSON: {e}")))?;
     out.push(Rendered {
         json,
         origin: origin.to_owned(),
@@ -223,47 +222,38 @@ fn push_object(doc: Value, origin: &str, out: &mut Vec<Rendered>) -> Result<(), 
     Ok(())
 }
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({
-        path: "../../wit/weir-plugin@0.1.0",
-        world: "renderer-plugin",
-    });
+/// The plugin as weir sees it: the `renderer` export, through `weir-sdk`.
+pub struct Plain;
 
-    use exports::weir::plugin::renderer::{Guest, RenderRequest, RenderedObject};
-    use weir::plugin::types::{Error, ErrorKind, Location};
-
-    struct Plain;
-
-    impl Guest for Plain {
-        fn render(request: RenderRequest) -> Result<Vec<RenderedObject>, Error> {
-            match super::render_dir(std::path::Path::new("/artifact"), &request.path) {
-                Ok(objs) => Ok(objs
-                    .into_iter()
-                    .map(|o| RenderedObject {
-                        json: o.json,
-                        origin: o.origin,
-                    })
-                    .collect()),
-                Err(e) => Err(Error {
-                    kind: if e.not_found {
-                        ErrorKind::NotFound
-                    } else {
-                        ErrorKind::InvalidInput
-                    },
-                    location: e.file.clone().map(|file| Location {
-                        file,
-                        line: e.line,
-                        column: e.column,
-                    }),
-                    message: e.message,
-                }),
+impl weir_sdk::Renderer for Plain {
+    fn render(request: weir_sdk::RenderRequest) -> Result<Vec<weir_sdk::Object>, weir_sdk::Error> {
+        let root = Path::new(weir_sdk::ARTIFACT_ROOT);
+        match render_dir(root, &request.path) {
+            Ok(objects) => Ok(objects
+                .into_iter()
+                .map(|o| weir_sdk::Object {
+                    json: o.json,
+                    origin: o.origin,
+                })
+                .collect()),
+            Err(e) => {
+                let kind = if e.not_found {
+                    weir_sdk::ErrorKind::NotFound
+                } else {
+                    weir_sdk::ErrorKind::InvalidInput
+                };
+                let err = weir_sdk::Error::new(kind, e.message);
+                Err(match e.file {
+                    Some(file) => err.at(file, e.line, e.column),
+                    None => err,
+                })
             }
         }
     }
-
-    export!(Plain);
 }
+
+#[cfg(target_arch = "wasm32")]
+weir_sdk::export_renderer!(Plain);
 
 #[cfg(test)]
 mod tests {
