@@ -257,6 +257,54 @@ spec:
     );
 }
 
+#[test]
+fn a_failure_mid_apply_keeps_what_it_wrote_in_the_inventory() {
+    let ns = unique("e2e-mid");
+    let repo = TestRepo::new("mid");
+    repo.commit(
+        &[("deploy/keep.yaml", Some(&configmap("default", &ns, "k")))],
+        "base",
+    );
+    let weir = Weir::new(&config("mid", &basic_url(&repo), &basic_auth()));
+    assert_eq!(weir.run(&["reconcile"]).code, 0);
+
+    // A new namespace and an object in it that the API server refuses: the
+    // object can only be checked once its namespace exists, so the
+    // namespace is written (stage 0) before the refusal (stage 2).
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/bad.yaml", Some(&configmap(&ns, "Not_Valid", "x"))),
+        ],
+        "fails mid-way",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "ApplyFailed", "{st}");
+    assert!(
+        get_object("namespace", None, &ns).is_some(),
+        "namespace not written"
+    );
+    let inventory = st["inventory"].to_string();
+    assert!(
+        inventory.contains(&format!("\"name\":\"{ns}\"")),
+        "{inventory}"
+    );
+
+    // Removing both from git prunes the namespace the failed apply wrote.
+    repo.commit(
+        &[("deploy/ns.yaml", None), ("deploy/bad.yaml", None)],
+        "revert",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let gone =
+        get_object("namespace", None, &ns).is_none_or(|n| n["status"]["phase"] == "Terminating");
+    assert!(gone, "namespace {ns} was not pruned");
+    assert_eq!(cm_value("default", &ns).as_deref(), Some("k"));
+}
+
 /// One small sync through a given URL and auth; returns the reconcile output.
 fn sync_through(url: &str, auth: &str, ns: &str) -> weir_e2e::Output {
     let weir = Weir::new(&config(&unique("auth"), url, auth));

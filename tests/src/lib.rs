@@ -212,10 +212,11 @@ pub fn git() -> Command {
 }
 
 /// The `weir` binary built by this workspace (`target/<profile>/weir`).
+/// The end-to-end tests are integration tests of the `weir` package, so
+/// cargo builds the binary before running them.
 ///
 /// # Panics
-/// When it has not been built: run `cargo build -p weir` (scripts/test.sh
-/// and `cargo test --workspace` do).
+/// When it has not been built.
 pub fn weir_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
     // target/<profile>/deps/<test> -> target/<profile>/weir

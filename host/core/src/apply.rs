@@ -56,6 +56,17 @@ impl ApplyError {
     }
 }
 
+/// An apply that failed, with what it wrote before failing (so that the
+/// inventory never forgets an object that exists).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{error}")]
+pub struct ApplyFailure {
+    /// Why it failed.
+    pub error: ApplyError,
+    /// Objects created or updated before the failure.
+    pub written: Vec<ObjectKey>,
+}
+
 /// Connecting to the cluster failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot load kubeconfig{}: {message}", path.as_deref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
@@ -185,14 +196,28 @@ impl Cluster {
     /// namespace, as Flux's `targetNamespace` does.
     ///
     /// # Errors
-    /// [`ApplyError::Invalid`] (nothing written) when any object cannot be
-    /// applied; [`ApplyError::Refused`] when a write fails mid-way;
-    /// [`ApplyError::Unavailable`] when the API server cannot be reached.
+    /// An [`ApplyFailure`]: [`ApplyError::Invalid`] (nothing written) when
+    /// any object cannot be applied; [`ApplyError::Refused`] when a write
+    /// fails mid-way; [`ApplyError::Unavailable`] when the API server cannot
+    /// be reached. It lists the objects written before the failure.
     pub async fn apply(
+        &self,
+        objects: Vec<Object>,
+        owner: &str,
+        target_namespace: Option<&str>,
+    ) -> Result<ApplyOutcome, ApplyFailure> {
+        let mut written = Vec::new();
+        self.apply_staged(objects, owner, target_namespace, &mut written)
+            .await
+            .map_err(|error| ApplyFailure { error, written })
+    }
+
+    async fn apply_staged(
         &self,
         mut objects: Vec<Object>,
         owner: &str,
         target_namespace: Option<&str>,
+        written: &mut Vec<ObjectKey>,
     ) -> Result<ApplyOutcome, ApplyError> {
         // 1. Resolve kinds. Kinds defined by CRDs in this set may not be
         // served yet; they are resolved after stage 1.
@@ -353,7 +378,7 @@ impl Cluster {
                 .copied()
                 .filter(|&i| plans[i] != Some(Plan::Unchanged))
                 .collect();
-            let written = futures::stream::iter(writes.iter().copied().map(|i| {
+            let results = futures::stream::iter(writes.iter().copied().map(|i| {
                 let r = resolved[i].clone();
                 let o = &objects[i];
                 async move {
@@ -362,7 +387,7 @@ impl Cluster {
                     })?;
                     self.ssa(&r, o, owner, false)
                         .await
-                        .map(|_| ())
+                        .map(|_| i)
                         .map_err(|e| match e {
                             PlanError::Unavailable(e) => e,
                             PlanError::Refused(m) => ApplyError::Refused(m),
@@ -372,7 +397,16 @@ impl Cluster {
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
-            if let Some(e) = written.into_iter().find_map(Result::err) {
+            let mut first_error = None;
+            for r in results {
+                match r {
+                    Ok(i) => written.push(objects[i].key()),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_error {
                 return Err(e);
             }
             if stage == 0 {

@@ -148,14 +148,18 @@ async fn run_steps(
         .await
     {
         Ok(a) => a,
-        // On failure the old inventory stays as it is: if some objects of
-        // this revision were written, prune still never forgets what exists
-        // from before, and the new objects join on the next success.
-        Err(e) => {
+        // On failure the old inventory stays, plus whatever this revision
+        // wrote before failing: prune must never forget an object that
+        // exists.
+        Err(f) => {
+            let mut inventory = f.written;
+            inventory.append(&mut status.inventory);
+            dedup_inventory(&mut inventory);
+            status.inventory = inventory;
             return Err(StepError {
                 reason: Reason::ApplyFailed,
-                transient: e.is_transient(),
-                message: e.to_string(),
+                transient: f.error.is_transient(),
+                message: f.error.to_string(),
             });
         }
     };
@@ -197,8 +201,7 @@ async fn run_steps(
             }
         }
     }
-    inventory.sort();
-    inventory.dedup();
+    dedup_inventory(&mut inventory);
     status.inventory = inventory;
     status.last_applied_revision = Some(artifact.revision.clone());
     status.last_applied_at = Some(now_unix());
@@ -214,6 +217,13 @@ async fn run_steps(
         summarize(&status.changes, count)
     );
     Ok(())
+}
+
+/// Sorts by identity and keeps one entry per object (the first, which is the
+/// newest: callers put new entries first).
+fn dedup_inventory(inventory: &mut Vec<ObjectKey>) {
+    inventory.sort_by_key(ObjectKey::id);
+    inventory.dedup_by(|a, b| a.id() == b.id());
 }
 
 /// `3 created, 1 configured, 10 unchanged` — zero counts left out.
