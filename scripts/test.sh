@@ -46,6 +46,9 @@ bash "$here/kube.sh" build
 phase "kubernetes binaries"
 bash "$here/plugins.sh" build --out "$WEIR_CACHE/plugins" >&2
 export WEIR_TEST_PLUGINS_DIR="$WEIR_CACHE/plugins"
+# Deliberately misbehaving plugins for the sandbox tests.
+bash "$here/plugins.sh" build --out "$WEIR_CACHE/test-plugins" "$root"/tests/plugins/*/ >&2
+export WEIR_TEST_BAD_PLUGINS_DIR="$WEIR_CACHE/test-plugins"
 phase "plugins"
 
 run_dir=$(mktemp -d /tmp/weir-test.XXXXXX)
