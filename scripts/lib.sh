@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for weir's scripts. Source it; it defines functions only.
 #
 # WEIR_CACHE is where every script keeps what it builds or downloads, outside
@@ -62,12 +63,12 @@ pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # stop_pidfile FILE: stop the process in FILE (TERM, then KILL after 10 s).
 stop_pidfile() {
-  local f="$1" pid i
+  local f="$1" pid _
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$f"

@@ -11,6 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+# shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 qs="$WEIR_CACHE/quickstart"
 
@@ -31,6 +32,7 @@ bash "$here/plugins.sh" build --out "$WEIR_CACHE/plugins" >&2
 log "starting the control plane and the git server"
 bash "$here/kube.sh" start "$qs/kube" >&2
 bash "$here/git-server.sh" start "$qs/git" >/dev/null
+# shellcheck disable=SC1091 # written by the server scripts at run time
 set -a; . "$qs/git/env"; . "$qs/kube/env"; set +a
 
 # The repository: examples/quickstart/repo, committed once. Later runs keep

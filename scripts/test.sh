@@ -15,6 +15,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+# shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 
 if [ "${1:-}" = stop-servers ]; then
