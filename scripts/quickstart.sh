@@ -32,8 +32,13 @@ bash "$here/plugins.sh" build --out "$WEIR_CACHE/plugins" >&2
 log "starting the control plane and the git server"
 bash "$here/kube.sh" start "$qs/kube" >&2
 bash "$here/git-server.sh" start "$qs/git" >/dev/null
-# shellcheck disable=SC1091 # written by the server scripts at run time
-set -a; . "$qs/git/env"; . "$qs/kube/env"; set +a
+# The env files are written by the server scripts at run time.
+set -a
+# shellcheck disable=SC1091
+. "$qs/git/env"
+# shellcheck disable=SC1091
+. "$qs/kube/env"
+set +a
 
 # The repository: examples/quickstart/repo, committed once. Later runs keep
 # whatever was pushed since, so a user's experiments survive.
