@@ -134,6 +134,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Resolves on Ctrl-C or SIGTERM (how Kubernetes stops a pod).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         // kube's client logs every failed request at error level; weir
@@ -165,11 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cluster = config.cluster_name(),
                 "weir running"
             );
-            engine
-                .run(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await;
+            engine.run(shutdown_signal()).await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Reconcile { sync, output } => {
