@@ -140,6 +140,22 @@ impl Error {
     }
 }
 
+impl std::fmt::Display for Error {
+    /// `file:line: message`, or the message alone when it has no location.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(file) = &self.file {
+            f.write_str(file)?;
+            if let Some(l) = self.line {
+                write!(f, ":{l}")?;
+            }
+            f.write_str(": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
 /// A renderer: turns a directory of the artifact into objects.
 pub trait Renderer {
     /// Renders `request.path` under [`ARTIFACT_ROOT`].

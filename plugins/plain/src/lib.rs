@@ -9,59 +9,13 @@
 //! [`render_dir`] so it is tested natively; the WebAssembly export is a thin
 //! wrapper at the bottom.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use weir_sdk::{Error, ErrorKind, Object};
 
-/// An object produced by the renderer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rendered {
-    /// The object as JSON text.
-    pub json: String,
-    /// `file` or `file#index` (0-based among the file's non-empty
-    /// documents), relative to the root.
-    pub origin: String,
-}
-
-/// Why a render failed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RenderError {
-    /// Input problem (true) or the requested path is missing (false).
-    pub not_found: bool,
-    /// What went wrong.
-    pub message: String,
-    /// The file, relative to the root.
-    pub file: Option<String>,
-    /// 1-based line.
-    pub line: Option<u32>,
-    /// 1-based column.
-    pub column: Option<u32>,
-}
-
-impl fmt::Display for RenderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(file) = &self.file {
-            write!(f, "{file}")?;
-            if let Some(l) = self.line {
-                write!(f, ":{l}")?;
-            }
-            write!(f, ": ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl RenderError {
-    fn input(file: &str, message: impl Into<String>) -> Self {
-        RenderError {
-            not_found: false,
-            message: message.into(),
-            file: Some(file.to_owned()),
-            line: None,
-            column: None,
-        }
-    }
+fn input_error(file: &str, message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidInput, message).at(file, None, None)
 }
 
 /// Renders every manifest under `root/path`.
@@ -69,30 +23,28 @@ impl RenderError {
 /// # Errors
 /// The first problem found: a missing path, unreadable file, malformed YAML
 /// or JSON (with its line), or a document that is not a Kubernetes object.
-pub fn render_dir(root: &Path, path: &str) -> Result<Vec<Rendered>, RenderError> {
+pub fn render_dir(root: &Path, path: &str) -> Result<Vec<Object>, Error> {
     let rel = path.trim_matches('/');
     let dir = if rel.is_empty() || rel == "." {
         root.to_path_buf()
     } else {
         root.join(rel)
     };
-    let meta = std::fs::metadata(&dir).map_err(|e| RenderError {
-        not_found: true,
-        message: format!("path {:?} not found in the artifact: {e}", display_rel(rel)),
-        file: None,
-        line: None,
-        column: None,
+    let meta = std::fs::metadata(&dir).map_err(|e| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("path {:?} not found in the artifact: {e}", display_rel(rel)),
+        )
     })?;
     let mut files = Vec::new();
     if meta.is_file() {
         files.push(dir.clone());
     } else {
-        collect(&dir, &mut files).map_err(|e| RenderError {
-            not_found: false,
-            message: format!("cannot list {:?}: {e}", display_rel(rel)),
-            file: None,
-            line: None,
-            column: None,
+        collect(&dir, &mut files).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot list {:?}: {e}", display_rel(rel)),
+            )
         })?;
     }
     files.sort();
@@ -104,7 +56,7 @@ pub fn render_dir(root: &Path, path: &str) -> Result<Vec<Rendered>, RenderError>
             .to_string_lossy()
             .into_owned();
         let text = std::fs::read_to_string(&file)
-            .map_err(|e| RenderError::input(&name, format!("cannot read: {e}")))?;
+            .map_err(|e| input_error(&name, format!("cannot read: {e}")))?;
         render_file(&name, &text, &mut out)?;
     }
     Ok(out)
@@ -143,22 +95,28 @@ fn is_manifest(p: &Path) -> bool {
 ///
 /// # Errors
 /// Malformed YAML/JSON with its line, or a document that is not an object.
-pub fn render_file(name: &str, text: &str, out: &mut Vec<Rendered>) -> Result<(), RenderError> {
+pub fn render_file(name: &str, text: &str, out: &mut Vec<Object>) -> Result<(), Error> {
     let docs: Vec<Value> = if name.ends_with(".json") {
-        let v: Value = serde_json::from_str(text).map_err(|e| RenderError {
-            line: u32::try_from(e.line()).ok(),
-            column: u32::try_from(e.column()).ok(),
-            ..RenderError::input(name, format!("malformed JSON: {e}"))
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, format!("malformed JSON: {e}")).at(
+                name,
+                u32::try_from(e.line()).ok(),
+                u32::try_from(e.column()).ok(),
+            )
         })?;
         vec![v]
     } else {
         serde_saphyr::from_multiple(text).map_err(|e| {
             let loc = e.location();
-            RenderError {
-                line: loc.and_then(|l| u32::try_from(l.line()).ok()),
-                column: loc.and_then(|l| u32::try_from(l.column()).ok()),
-                ..RenderError::input(name, format!("malformed YAML: {}", e.without_snippet()))
-            }
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("malformed YAML: {}", e.without_snippet()),
+            )
+            .at(
+                name,
+                loc.and_then(|l| u32::try_from(l.line()).ok()),
+                loc.and_then(|l| u32::try_from(l.column()).ok()),
+            )
         })?
     };
     let single = docs.len() == 1;
@@ -176,26 +134,26 @@ pub fn render_file(name: &str, text: &str, out: &mut Vec<Rendered>) -> Result<()
     Ok(())
 }
 
-fn push_object(doc: Value, origin: &str, out: &mut Vec<Rendered>) -> Result<(), RenderError> {
+fn push_object(doc: Value, origin: &str, out: &mut Vec<Object>) -> Result<(), Error> {
     let Value::Object(map) = doc else {
-        return Err(RenderError::input(
+        return Err(input_error(
             origin,
             "document is not a mapping (a Kubernetes object needs apiVersion, kind and metadata)",
         ));
     };
     let text_field = |k: &str| map.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
     let Some(api_version) = text_field("apiVersion") else {
-        return Err(RenderError::input(origin, "object has no apiVersion"));
+        return Err(input_error(origin, "object has no apiVersion"));
     };
     let Some(kind) = text_field("kind") else {
-        return Err(RenderError::input(origin, "object has no kind"));
+        return Err(input_error(origin, "object has no kind"));
     };
     // `kind: List` is kubectl's wrapper for several objects.
     if kind == "List" && (api_version == "v1" || api_version.ends_with("/v1")) {
         let items = match map.get("items") {
             Some(Value::Array(items)) => items.clone(),
             None | Some(Value::Null) => Vec::new(),
-            Some(_) => return Err(RenderError::input(origin, "List items is not a list")),
+            Some(_) => return Err(input_error(origin, "List items is not a list")),
         };
         for (j, item) in items.into_iter().enumerate() {
             push_object(item, &format!("{origin}[{j}]"), out)?;
@@ -208,14 +166,11 @@ fn push_object(doc: Value, origin: &str, out: &mut Vec<Rendered>) -> Result<(), 
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
     if name.is_none() {
-        return Err(RenderError::input(
-            origin,
-            format!("{kind} has no metadata.name"),
-        ));
+        return Err(input_error(origin, format!("{kind} has no metadata.name")));
     }
     let json = serde_json::to_string(&map)
-        .map_err(|e| RenderError::input(origin, format!("cannot serialize object as JSON: {e}")))?;
-    out.push(Rendered {
+        .map_err(|e| input_error(origin, format!("cannot serialize object as JSON: {e}")))?;
+    out.push(Object {
         json,
         origin: origin.to_owned(),
     });
@@ -226,29 +181,8 @@ fn push_object(doc: Value, origin: &str, out: &mut Vec<Rendered>) -> Result<(), 
 pub struct Plain;
 
 impl weir_sdk::Renderer for Plain {
-    fn render(request: weir_sdk::RenderRequest) -> Result<Vec<weir_sdk::Object>, weir_sdk::Error> {
-        let root = Path::new(weir_sdk::ARTIFACT_ROOT);
-        match render_dir(root, &request.path) {
-            Ok(objects) => Ok(objects
-                .into_iter()
-                .map(|o| weir_sdk::Object {
-                    json: o.json,
-                    origin: o.origin,
-                })
-                .collect()),
-            Err(e) => {
-                let kind = if e.not_found {
-                    weir_sdk::ErrorKind::NotFound
-                } else {
-                    weir_sdk::ErrorKind::InvalidInput
-                };
-                let err = weir_sdk::Error::new(kind, e.message);
-                Err(match e.file {
-                    Some(file) => err.at(file, e.line, e.column),
-                    None => err,
-                })
-            }
-        }
+    fn render(request: weir_sdk::RenderRequest) -> Result<Vec<Object>, Error> {
+        render_dir(Path::new(weir_sdk::ARTIFACT_ROOT), &request.path)
     }
 }
 
@@ -318,7 +252,7 @@ mod tests {
     fn missing_path_is_not_found() {
         let d = tempfile::tempdir().expect("tmp");
         let err = render_dir(d.path(), "nope").expect_err("missing");
-        assert!(err.not_found);
+        assert_eq!(err.kind, ErrorKind::NotFound);
         assert!(err.message.contains("\"nope\" not found"), "{err}");
     }
 }
