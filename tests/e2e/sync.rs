@@ -679,3 +679,197 @@ fn run_picks_up_new_commits_and_survives_bad_ones() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn post_build_substitutes_variables_from_config_configmaps_and_secrets() {
+    let ns = unique("e2e-subst");
+    let vars_cm = unique("subst-vars");
+    let vars_secret = unique("subst-secret");
+    // Variables in the cluster, created by hand as a platform team would.
+    let out = kubectl(&[
+        "-n",
+        "default",
+        "create",
+        "configmap",
+        &vars_cm,
+        "--from-literal=region=eu-west",
+        "--from-literal=port=8080",
+        "--from-literal=cluster_name=overridden-by-substitute",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = kubectl(&[
+        "-n",
+        "default",
+        "create",
+        "secret",
+        "generic",
+        &vars_secret,
+        "--from-literal=token=s3cr3t",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let deployment = format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {ns}
+  labels:
+    cluster: ${{cluster_name}}
+    region: ${{region}}
+  annotations:
+    port: ${{port}}
+spec:
+  replicas: ${{replicas:=2}}
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+        - name: web
+          image: registry.invalid/web:1
+          ports:
+            - containerPort: ${{port}}
+              protocol: TCP
+"#
+    );
+    let app_config = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: {ns}\ndata:\n  token: ${{token}}\n  greeting: \"hello ${{cluster_name}} $${{literal}} $HOME\"\n"
+    );
+    let literal = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: script\n  namespace: {ns}\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  run.sh: \"echo ${{HOME}} ${{cluster_name}}\"\n"
+    );
+    let repo = TestRepo::new("subst");
+    let good = repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/app.yaml", Some(&deployment)),
+            ("deploy/config.yaml", Some(&app_config)),
+            ("deploy/script.yaml", Some(&literal)),
+        ],
+        "substitution",
+    );
+    let post_build = format!(
+        r#"
+[sync.postBuild]
+strict = true
+substitute = {{ cluster_name = "e2e" }}
+
+[[sync.postBuild.substituteFrom]]
+kind = "ConfigMap"
+name = "{vars_cm}"
+namespace = "default"
+
+[[sync.postBuild.substituteFrom]]
+kind = "Secret"
+name = "{vars_secret}"
+namespace = "default"
+
+[[sync.postBuild.substituteFrom]]
+kind = "ConfigMap"
+name = "absent-and-optional"
+namespace = "default"
+optional = true
+"#
+    );
+    let toml = config("subst", &basic_url(&repo), &basic_auth()) + &post_build;
+    let weir = Weir::new(&toml);
+
+    // `weir build` has no cluster: inline values only, and it says so.
+    let built = weir.run(&["build", "-o", "json"]);
+    assert_eq!(built.code, 0, "{built:?}");
+    assert!(
+        built.stderr.contains("substituteFrom was not applied"),
+        "{built:?}"
+    );
+    assert!(
+        built
+            .stderr
+            .contains(&format!("Secret/default/{vars_secret}")),
+        "{built:?}"
+    );
+    let objects: Vec<Value> = serde_json::from_str(&built.stdout).expect("build JSON");
+    let web = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("deployment built");
+    assert_eq!(web["metadata"]["labels"]["cluster"], "e2e");
+    assert_eq!(web["metadata"]["labels"]["region"], "${region}");
+    assert_eq!(web["spec"]["replicas"], 2);
+
+    // Reconcile: every source of variables, in Flux's precedence.
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let web = get_object("deployment", Some(&ns), "web").expect("deployment applied");
+    assert_eq!(web["spec"]["replicas"], Value::from(2), "{web}");
+    assert_eq!(web["metadata"]["labels"]["cluster"], "e2e");
+    assert_eq!(web["metadata"]["labels"]["region"], "eu-west");
+    assert_eq!(web["metadata"]["annotations"]["port"], "8080");
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        Value::from(8080)
+    );
+    let app = get_object("configmap", Some(&ns), "app").expect("config applied");
+    assert_eq!(app["data"]["token"], "s3cr3t");
+    assert_eq!(app["data"]["greeting"], "hello e2e ${literal} $HOME");
+    assert_eq!(
+        cm_data(&ns, "script", "run.sh").as_deref(),
+        Some("echo ${HOME} ${cluster_name}"),
+        "substitution was not disabled"
+    );
+    let good_rev = format!("main@sha1:{good}");
+
+    // Strict mode: an undefined variable fails the build, names the
+    // variable and the file, and nothing of the revision is applied.
+    let bad = repo.commit(
+        &[
+            (
+                "deploy/config.yaml",
+                Some(&app_config.replace("${token}", "changed")),
+            ),
+            (
+                "deploy/zz.yaml",
+                Some(&format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: zz\n  namespace: {ns}\ndata:\n  v: ${{undefined_var}}\n"
+                )),
+            ),
+        ],
+        "undefined variable",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "BuildFailed", "{st}");
+    assert_eq!(st["lastAppliedRevision"], good_rev.as_str(), "{st}");
+    assert_eq!(st["lastAttemptedRevision"], format!("main@sha1:{bad}"));
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(msg.starts_with("postBuild substitution: "), "{msg}");
+    assert!(msg.contains("deploy/zz.yaml"), "{msg}");
+    assert!(msg.contains(&format!("ConfigMap/{ns}/zz")), "{msg}");
+    assert!(msg.contains("\"undefined_var\""), "{msg}");
+    assert_eq!(cm_data(&ns, "app", "token").as_deref(), Some("s3cr3t"));
+    assert_eq!(cm_value(&ns, "zz"), None, "zz was applied");
+
+    // A required source that disappears is named; nothing is applied.
+    repo.commit(&[("deploy/zz.yaml", None)], "drop undefined variable");
+    let out = kubectl(&["-n", "default", "delete", "secret", &vars_secret]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!("Secret/default/{vars_secret}")) && msg.contains("does not exist"),
+        "{msg}"
+    );
+    assert_eq!(st["lastAppliedRevision"], good_rev.as_str(), "{st}");
+    assert_eq!(cm_data(&ns, "app", "token").as_deref(), Some("s3cr3t"));
+
+    let _ = kubectl(&["-n", "default", "delete", "configmap", &vars_cm]);
+}
+
+fn cm_data(ns: &str, name: &str, key: &str) -> Option<String> {
+    get_object("configmap", Some(ns), name).and_then(|o| o["data"][key].as_str().map(str::to_owned))
+}

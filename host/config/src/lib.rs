@@ -257,6 +257,98 @@ pub struct Sync {
     /// Stop reconciling. Default: false.
     #[serde(default)]
     pub suspend: bool,
+    /// Variable substitution in the rendered objects (Flux's
+    /// `spec.postBuild`). Default: none, and then `${…}` is left alone.
+    pub post_build: Option<PostBuild>,
+}
+
+/// Variable substitution after render, as Flux's `spec.postBuild`: every
+/// `${var}` in the rendered objects is replaced by its value. Present (even
+/// empty), it turns substitution on, so `${var:=default}` works without any
+/// variable (Flux needs at least one variable for that).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostBuild {
+    /// Variables by name. They override those from `substituteFrom`, as in
+    /// Flux. Default: none.
+    #[serde(default)]
+    pub substitute: BTreeMap<String, String>,
+    /// ConfigMaps and Secrets in the cluster whose data keys are variables;
+    /// later entries override earlier ones. Default: none.
+    #[serde(default)]
+    pub substitute_from: Vec<SubstituteReference>,
+    /// Fail when a `${var}` without a default names an undefined variable
+    /// (Flux's `StrictPostBuildSubstitutions` feature gate, `flux envsubst
+    /// --strict`). Default: false: undefined variables become empty strings.
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// A ConfigMap or Secret to read variables from.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubstituteReference {
+    /// `ConfigMap` or `Secret`.
+    pub kind: SubstituteKind,
+    /// The object's name.
+    pub name: String,
+    /// The object's namespace. Required: a sync has no namespace of its own
+    /// to default to (Flux uses the Kustomization's).
+    pub namespace: Name,
+    /// Tolerate a missing object as if it were empty. Default: false: a
+    /// missing object fails the reconcile.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// The kinds `substituteFrom` can read.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum SubstituteKind {
+    /// A ConfigMap: its `data` values.
+    ConfigMap,
+    /// A Secret: its `data` values, base64-decoded (must be UTF-8).
+    Secret,
+}
+
+impl fmt::Display for SubstituteKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SubstituteKind::ConfigMap => "ConfigMap",
+            SubstituteKind::Secret => "Secret",
+        })
+    }
+}
+
+impl fmt::Display for SubstituteReference {
+    /// `ConfigMap/namespace/name`, as objects are named elsewhere.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// Whether `name` is a valid substitution variable name: Flux's rule
+/// `^[_[:alpha:]][_[:alpha:][:digit:]]*$`, with ASCII letters and digits.
+pub fn is_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
+        && bytes.all(|b| b == b'_' || b.is_ascii_alphanumeric())
+}
+
+/// Whether `name` is a valid Kubernetes object name (DNS-1123 subdomain):
+/// lowercase alphanumerics, `-` and `.`, alphanumeric at both ends, at most
+/// 253 characters.
+fn is_object_name(name: &str) -> bool {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let ok_ends = name
+        .bytes()
+        .next()
+        .zip(name.bytes().last())
+        .is_some_and(|(a, z)| a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric());
+    !name.is_empty() && name.len() <= 253 && ok_chars && ok_ends
 }
 
 impl Config {
@@ -388,6 +480,24 @@ impl Config {
                     "sync {:?}: source {:?} is not declared (add a [[git]] with that name)",
                     s.name.0, s.source.0
                 )));
+            }
+            if let Some(pb) = &s.post_build {
+                for key in pb.substitute.keys() {
+                    if !is_variable_name(key) {
+                        return Err(invalid(format!(
+                            "sync {:?}: postBuild.substitute key {key:?} is not a valid variable name: use letters, digits and '_', not starting with a digit (as Flux requires)",
+                            s.name.0
+                        )));
+                    }
+                }
+                for (i, r) in pb.substitute_from.iter().enumerate() {
+                    if !is_object_name(&r.name) {
+                        return Err(invalid(format!(
+                            "sync {:?}: postBuild.substituteFrom[{i}].name {:?} is not a valid {} name: use lowercase letters, digits, '-' and '.'",
+                            s.name.0, r.name, r.kind
+                        )));
+                    }
+                }
             }
             let p = Path::new(&s.path);
             if p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
@@ -576,6 +686,90 @@ prune = true
         let c = Config::parse("version = 1\n", Path::new("weir.toml")).expect("valid");
         assert!(c.state_dir().is_absolute(), "{}", c.state_dir().display());
         assert!(c.plugins_dir().ends_with("plugins"));
+    }
+
+    const POST_BUILD: &str = r#"
+[sync.postBuild]
+strict = true
+substitute = { cluster_name = "dev", _REPLICAS2 = "3" }
+
+[[sync.postBuild.substituteFrom]]
+kind = "ConfigMap"
+name = "cluster-vars.v1"
+namespace = "flux-system"
+optional = true
+
+[[sync.postBuild.substituteFrom]]
+kind = "Secret"
+name = "cluster-secrets"
+namespace = "flux-system"
+"#;
+
+    #[test]
+    fn post_build_parses_with_flux_field_names_and_defaults() {
+        let c = parse(&format!("{GOOD}{POST_BUILD}")).expect("valid config");
+        let pb = c.sync[0].post_build.as_ref().expect("postBuild");
+        assert!(pb.strict);
+        assert_eq!(pb.substitute["cluster_name"], "dev");
+        assert_eq!(pb.substitute["_REPLICAS2"], "3");
+        assert_eq!(pb.substitute_from.len(), 2);
+        assert_eq!(pb.substitute_from[0].kind, SubstituteKind::ConfigMap);
+        assert!(pb.substitute_from[0].optional);
+        assert_eq!(
+            pb.substitute_from[1].to_string(),
+            "Secret/flux-system/cluster-secrets"
+        );
+        assert!(!pb.substitute_from[1].optional);
+        assert!(parse(GOOD).expect("valid").sync[0].post_build.is_none());
+        let empty = parse(&format!("{GOOD}[sync.postBuild]\n")).expect("valid");
+        assert_eq!(empty.sync[0].post_build, Some(PostBuild::default()));
+    }
+
+    #[test]
+    fn invalid_variable_names_are_refused_naming_the_sync_and_key() {
+        for bad in ["1st", "my-var", "\"a.b\"", "\"\"", "\"ünï\""] {
+            let text = format!("{GOOD}[sync.postBuild]\nsubstitute = {{ {bad} = \"x\" }}\n");
+            let err = parse(&text).expect_err(bad).to_string();
+            assert!(err.contains("sync \"apps\""), "{err}");
+            assert!(err.contains("postBuild.substitute key"), "{err}");
+            assert!(err.contains("not a valid variable name"), "{err}");
+        }
+    }
+
+    #[test]
+    fn substitute_from_needs_a_known_kind_a_valid_name_and_a_namespace() {
+        let bad_kind = format!("{GOOD}{POST_BUILD}").replace("\"Secret\"", "\"Sekret\"");
+        let err = parse(&bad_kind).expect_err("kind").to_string();
+        assert!(err.contains("Sekret") && err.contains("ConfigMap"), "{err}");
+        let bad_name = format!("{GOOD}{POST_BUILD}").replace("cluster-secrets", "Cluster_Secrets");
+        let err = parse(&bad_name).expect_err("name").to_string();
+        assert!(
+            err.contains("postBuild.substituteFrom[1].name \"Cluster_Secrets\""),
+            "{err}"
+        );
+        let full = format!("{GOOD}{POST_BUILD}");
+        let last = full.rfind("namespace = ").expect("has a namespace");
+        let no_ns = full[..last].to_owned();
+        let err = parse(&no_ns).expect_err("namespace").to_string();
+        assert!(err.contains("namespace"), "{err}");
+        let unknown = format!("{GOOD}{POST_BUILD}").replace("strict = true", "strictt = true");
+        let err = parse(&unknown).expect_err("unknown key").to_string();
+        assert!(err.contains("strictt"), "{err}");
+        let number = format!("{GOOD}[sync.postBuild]\nsubstitute = {{ replicas = 3 }}\n");
+        assert!(
+            parse(&number).is_err(),
+            "values must be strings, as in Flux"
+        );
+    }
+
+    #[test]
+    fn variable_names_follow_flux_rule() {
+        assert!(is_variable_name("cluster_name"));
+        assert!(is_variable_name("_x9"));
+        assert!(is_variable_name("X"));
+        assert!(!is_variable_name(""));
+        assert!(!is_variable_name("9x"));
+        assert!(!is_variable_name("a-b"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod plugin;
 pub mod reconcile;
 pub mod source;
 pub mod status;
+pub mod substitute;
 
 /// The field manager weir applies with, and the prefix of its labels.
 pub const FIELD_MANAGER: &str = "weir";

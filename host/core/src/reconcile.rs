@@ -1,5 +1,6 @@
 //! One reconcile of one sync, as an explicit sequence of steps:
-//! artifact → render → validate → staged apply → prune → status.
+//! artifact → render → validate → substitute (`postBuild`) → staged apply →
+//! prune → status.
 //!
 //! Each step fails with exactly one [`Reason`]; status is written in one
 //! place, at the end. Render and validation finish before the first write,
@@ -8,7 +9,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use weir_config::Sync;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use weir_config::{SubstituteKind, SubstituteReference, Sync};
 
 use crate::apply::Cluster;
 use crate::inventory;
@@ -16,6 +19,7 @@ use crate::object::{Object, ObjectKey};
 use crate::plugin::{RenderRequest, RendererRegistry};
 use crate::source::{Artifact, SourceError};
 use crate::status::{Action, Change, Reason, StatusStore, SyncStatus, now_unix};
+use crate::substitute::{Undefined, Variables, substitute_objects};
 
 /// A failed step: its reason, its message, and whether retrying may help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,6 +78,91 @@ pub async fn render(
         ));
     }
     Ok(objects)
+}
+
+/// Substitutes the sync's `postBuild` variables in rendered objects, reading
+/// `substituteFrom` ConfigMaps and Secrets from the cluster. Objects pass
+/// through unchanged when the sync has no `postBuild`.
+///
+/// # Errors
+/// [`Reason::BuildFailed`], its message starting with `postBuild
+/// substitution:`, naming a missing or unreadable ConfigMap or Secret, an
+/// invalid variable name in one, or every object whose substitution failed
+/// (with its file, and in strict mode the undefined variables).
+pub async fn post_build(
+    sync: &Sync,
+    objects: Vec<Object>,
+    cluster: &Cluster,
+) -> Result<Vec<Object>, StepError> {
+    let Some(pb) = &sync.post_build else {
+        return Ok(objects);
+    };
+    // Variables from the cluster can change without a new revision, so
+    // failures that involve them are worth retrying.
+    let failed = |message: String, transient: bool| StepError {
+        reason: Reason::BuildFailed,
+        message: format!("postBuild substitution: {message}"),
+        transient,
+    };
+    let mut vars = Variables::new();
+    for r in &pb.substitute_from {
+        match read_variables(cluster, r).await {
+            Ok(Some(data)) => vars
+                .add_source(&r.to_string(), data)
+                .map_err(|m| failed(m, true))?,
+            Ok(None) if r.optional => {}
+            Ok(None) => {
+                return Err(failed(
+                    format!(
+                        "{r} (postBuild.substituteFrom) does not exist: create it, or set `optional = true` to go on without it"
+                    ),
+                    true,
+                ));
+            }
+            Err(e) => return Err(failed(format!("cannot read {r}: {e}"), true)),
+        }
+    }
+    vars.add_inline(&pb.substitute);
+    let undefined = if pb.strict {
+        Undefined::Error
+    } else {
+        Undefined::Empty
+    };
+    substitute_objects(objects, &vars, undefined).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        failed(all.join("; "), !pb.substitute_from.is_empty())
+    })
+}
+
+/// The data of a `substituteFrom` object, `None` when it does not exist.
+/// Secret values arrive base64-decoded; they must be UTF-8 text.
+async fn read_variables(
+    cluster: &Cluster,
+    r: &SubstituteReference,
+) -> Result<Option<Vec<(String, String)>>, String> {
+    let client = cluster.client().clone();
+    let ns = r.namespace.as_str();
+    match r.kind {
+        SubstituteKind::ConfigMap => {
+            let api: Api<ConfigMap> = Api::namespaced(client, ns);
+            let cm = api.get_opt(&r.name).await.map_err(|e| e.to_string())?;
+            Ok(cm.map(|cm| cm.data.unwrap_or_default().into_iter().collect()))
+        }
+        SubstituteKind::Secret => {
+            let api: Api<Secret> = Api::namespaced(client, ns);
+            let Some(secret) = api.get_opt(&r.name).await.map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            let mut out = Vec::new();
+            for (k, v) in secret.data.unwrap_or_default() {
+                // Never print the value: it is a secret.
+                let text =
+                    String::from_utf8(v.0).map_err(|_| format!("key {k:?} is not UTF-8 text"))?;
+                out.push((k, text));
+            }
+            Ok(Some(out))
+        }
+    }
 }
 
 /// Reconciles `sync` against the artifact (or the source's failure), writes
@@ -138,6 +227,7 @@ async fn run_steps(
     status: &mut SyncStatus,
 ) -> Result<(), StepError> {
     let objects = render(sync.renderer(), &sync.path, &artifact.dir, renderers).await?;
+    let objects = post_build(sync, objects, cluster).await?;
     let count = objects.len();
     let applied = match cluster
         .apply(

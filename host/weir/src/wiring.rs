@@ -14,6 +14,7 @@ use weir_core::object::Object;
 use weir_core::plugin::RendererRegistry;
 use weir_core::reconcile::render;
 use weir_core::source::Source;
+use weir_core::substitute::{Undefined, Variables, substitute_objects};
 use weir_git::GitSource;
 use weir_wasm::PluginHost;
 
@@ -87,7 +88,8 @@ fn names(config: &Config) -> String {
 }
 
 /// Renders a sync (fetching its source) or a local directory, without a
-/// cluster. A sync's objects are settled exactly as apply settles them
+/// cluster. A sync's objects are substituted (`postBuild.substitute`; see
+/// [`offline_post_build`]) and settled exactly as apply settles them
 /// (namespace, owner label); a local directory's are printed as rendered.
 pub async fn build(
     config: &Arc<Config>,
@@ -125,7 +127,8 @@ pub async fn build(
     let artifact = tokio::task::spawn_blocking(move || source.fetch(&AtomicBool::new(false)))
         .await
         .context("fetch task failed")??;
-    let mut objects = render(sync.renderer(), &sync.path, &artifact.dir, &plugins).await?;
+    let objects = render(sync.renderer(), &sync.path, &artifact.dir, &plugins).await?;
+    let mut objects = offline_post_build(sync, objects)?;
     let snapshot = objects.clone();
     for obj in &mut objects {
         let namespaced = offline_namespaced(&snapshot, obj);
@@ -137,4 +140,38 @@ pub async fn build(
         );
     }
     Ok(objects)
+}
+
+/// `postBuild` without a cluster: inline `substitute` values are applied as
+/// a reconcile applies them, but `substituteFrom` objects live in the
+/// cluster and are not read. When there are some, a note on stderr says so
+/// and references to variables defined nowhere else are printed as written
+/// (`${var}`), rather than as the empty strings or strict-mode errors a
+/// reconcile would give them.
+fn offline_post_build(
+    sync: &weir_config::Sync,
+    objects: Vec<Object>,
+) -> anyhow::Result<Vec<Object>> {
+    let Some(pb) = &sync.post_build else {
+        return Ok(objects);
+    };
+    let undefined = if !pb.substitute_from.is_empty() {
+        let skipped: Vec<String> = pb.substitute_from.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "note: sync {:?}: postBuild.substituteFrom was not applied ({}): weir build does not read the cluster; references to variables defined only there are left as written",
+            sync.name.as_str(),
+            skipped.join(", ")
+        );
+        Undefined::Keep
+    } else if pb.strict {
+        Undefined::Error
+    } else {
+        Undefined::Empty
+    };
+    let mut vars = Variables::new();
+    vars.add_inline(&pb.substitute);
+    substitute_objects(objects, &vars, undefined).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("postBuild substitution: {}", all.join("; "))
+    })
 }
