@@ -873,3 +873,280 @@ optional = true
 fn cm_data(ns: &str, name: &str, key: &str) -> Option<String> {
     get_object("configmap", Some(ns), name).and_then(|o| o["data"][key].as_str().map(str::to_owned))
 }
+
+/// A Deployment of one nginx container. The test control plane has no
+/// scheduler or kubelet, so with `replicas > 0` it never becomes available.
+fn deployment(ns: &str, name: &str, replicas: u32) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.25
+          ports:
+            - containerPort: 80
+              protocol: TCP
+"#
+    )
+}
+
+/// `config` with more keys in its `[[sync]]` table.
+fn config_with(name: &str, url: &str, sync_keys: &str) -> String {
+    config(name, url, &basic_auth())
+        .replace("prune = true\n", &format!("prune = true\n{sync_keys}\n"))
+}
+
+#[test]
+fn wait_names_the_deployment_that_is_not_available_and_still_records_the_revision() {
+    let ns = unique("e2e-wait");
+    let repo = TestRepo::new("wait");
+    let sha = repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/cm.yaml", Some(&configmap(&ns, "settings", "on"))),
+            ("deploy/web.yaml", Some(&deployment(&ns, "web", 1))),
+        ],
+        "web",
+    );
+    let weir = Weir::new(&config_with(
+        "wait",
+        &basic_url(&repo),
+        "wait = true\ntimeout = \"3s\"",
+    ));
+    let start = Instant::now();
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "returned before the timeout: {out:?}"
+    );
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], false, "{st}");
+    assert_eq!(st["reason"], "HealthCheckFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(msg.contains("timed out after 3s"), "{msg}");
+    assert!(
+        msg.contains(&format!("Deployment/{ns}/web: 0/1 replicas available")),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("ConfigMap/"),
+        "a ready object is named: {msg}"
+    );
+    // Applied all the same, as in Flux: the revision moves, Ready is False.
+    assert_eq!(
+        st["lastAppliedRevision"],
+        format!("main@sha1:{sha}"),
+        "{st}"
+    );
+    assert_eq!(cm_value(&ns, "settings").as_deref(), Some("on"));
+    assert!(get_object("deployment", Some(&ns), "web").is_some());
+}
+
+#[test]
+fn wait_succeeds_when_every_applied_object_is_ready() {
+    let ns = unique("e2e-ready");
+    let repo = TestRepo::new("ready");
+    let sha = repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/cm.yaml", Some(&configmap(&ns, "settings", "on"))),
+            ("deploy/idle.yaml", Some(&deployment(&ns, "idle", 0))),
+        ],
+        "idle",
+    );
+    let weir = Weir::new(&config_with(
+        "ready",
+        &basic_url(&repo),
+        "wait = true\ntimeout = \"60s\"",
+    ));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], true, "{st}");
+    assert_eq!(st["reason"], "ReconciliationSucceeded", "{st}");
+    assert_eq!(
+        st["lastAppliedRevision"],
+        format!("main@sha1:{sha}"),
+        "{st}"
+    );
+}
+
+/// `kubectl apply` of a manifest, through a file in the temporary directory.
+fn kubectl_apply(manifest: &str) {
+    let file = std::env::temp_dir().join(format!("{}.yaml", unique("weir-e2e-manifest")));
+    std::fs::write(&file, manifest).expect("write manifest");
+    let out = kubectl(&["apply", "-f", file.to_str().expect("utf-8 path")]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// Creates (idempotently) the cluster-wide CRD of `HealthWidget`, without a
+/// status subresource so that a plain patch sets `status`.
+fn health_widget_crd() {
+    let crd = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: healthwidgets.e2e.weir.dev
+spec:
+  group: e2e.weir.dev
+  scope: Namespaced
+  names: {kind: HealthWidget, plural: healthwidgets, singular: healthwidget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"#;
+    kubectl_apply(crd);
+    let out = kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=30s",
+        "crd/healthwidgets.e2e.weir.dev",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// Sets a HealthWidget's `Ready` condition, creating the widget if needed.
+fn set_widget_ready(ns: &str, name: &str, status: &str, reason: &str, message: &str) {
+    if get_object("healthwidgets.e2e.weir.dev", Some(ns), name).is_none() {
+        kubectl_apply(&format!(
+            "apiVersion: e2e.weir.dev/v1\nkind: HealthWidget\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  size: 1\n"
+        ));
+    }
+    let patch = serde_json::json!({"status": {"conditions": [
+        {"type": "Ready", "status": status, "reason": reason, "message": message}
+    ]}});
+    let out = kubectl(&[
+        "-n",
+        ns,
+        "patch",
+        "healthwidgets.e2e.weir.dev",
+        name,
+        "--type=merge",
+        "-p",
+        &patch.to_string(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn health_checks_fail_fast_on_a_broken_custom_resource_and_pass_once_it_is_ready() {
+    health_widget_crd();
+    let ns = unique("e2e-hc");
+    let out = kubectl(&["create", "namespace", &ns]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let repo = TestRepo::new("hc");
+    let sha = repo.commit(
+        &[("deploy/cm.yaml", Some(&configmap(&ns, "settings", "on")))],
+        "settings",
+    );
+    let weir = Weir::new(&config_with(
+        "hc",
+        &basic_url(&repo),
+        &format!(
+            "timeout = \"60s\"\nhealthChecks = [ {{ apiVersion = \"e2e.weir.dev/v1\", kind = \"HealthWidget\", name = \"w\", namespace = \"{ns}\" }} ]"
+        ),
+    ));
+
+    // Missing: fails at once, naming it.
+    let start = Instant::now();
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "did not fail fast"
+    );
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "HealthCheckFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!("HealthWidget/{ns}/w: not found")),
+        "{msg}"
+    );
+    assert_eq!(
+        st["lastAppliedRevision"],
+        format!("main@sha1:{sha}"),
+        "{st}"
+    );
+
+    // Ready=False: fails well before the timeout, with the reason.
+    set_widget_ready(&ns, "w", "False", "Broken", "the widget is broken");
+    let start = Instant::now();
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "did not fail fast"
+    );
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "HealthCheckFailed", "{st}");
+    assert_eq!(st["ready"], false, "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!(
+            "HealthWidget/{ns}/w: condition Ready=False: Broken: the widget is broken"
+        )),
+        "{msg}"
+    );
+
+    // Ready=True: the reconcile succeeds.
+    set_widget_ready(&ns, "w", "True", "Fixed", "all good");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], true, "{st}");
+    assert_eq!(st["reason"], "ReconciliationSucceeded", "{st}");
+
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+#[test]
+fn a_health_check_failure_names_every_object_that_is_not_ready() {
+    let ns = unique("e2e-many");
+    let repo = TestRepo::new("many");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/web.yaml", Some(&deployment(&ns, "web", 1))),
+            ("deploy/api.yaml", Some(&deployment(&ns, "api", 2))),
+            ("deploy/idle.yaml", Some(&deployment(&ns, "idle", 0))),
+        ],
+        "two failing",
+    );
+    let weir = Weir::new(&config_with(
+        "many",
+        &basic_url(&repo),
+        "wait = true\ntimeout = \"3s\"",
+    ));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "HealthCheckFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(msg.contains("2 of 4 objects not ready"), "{msg}");
+    assert!(
+        msg.contains(&format!("Deployment/{ns}/web: 0/1 replicas available")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("Deployment/{ns}/api: 0/2 replicas available")),
+        "{msg}"
+    );
+    assert!(!msg.contains("/idle"), "a ready object is named: {msg}");
+}

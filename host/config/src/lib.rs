@@ -199,7 +199,8 @@ pub struct GitRef {
     pub branch: Option<String>,
     /// A tag name.
     pub tag: Option<String>,
-    /// A semver range over tags (not yet supported by the git source).
+    /// A semver range over tags, in Flux's (Masterminds) syntax:
+    /// `>=1.2.0 <2.0.0`, `~1.2`, `^2`, `1.x`, `1.0 - 1.4`, `a || b`.
     pub semver: Option<String>,
     /// A full reference name such as `refs/pull/1/head`.
     pub name: Option<String>,
@@ -260,6 +261,45 @@ pub struct Sync {
     /// Variable substitution in the rendered objects (Flux's
     /// `spec.postBuild`). Default: none, and then `${…}` is left alone.
     pub post_build: Option<PostBuild>,
+    /// After applying, wait until every applied object is ready (Flux's
+    /// `spec.wait`), judged by kstatus-style rules per kind. Default: false.
+    #[serde(default)]
+    pub wait: bool,
+    /// More objects to wait for after applying (Flux's `spec.healthChecks`);
+    /// they need not be applied by this sync. Checked together with the
+    /// applied objects when `wait` is true. Default: none.
+    #[serde(default)]
+    pub health_checks: Vec<HealthCheck>,
+    /// How long to wait for the health checks before the reconcile fails
+    /// with `HealthCheckFailed` (Flux's `spec.timeout`). Default: the sync's
+    /// `interval`, as in Flux.
+    pub timeout: Option<Duration>,
+}
+
+/// An object to wait for after applying, as an entry of Flux's
+/// `spec.healthChecks`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// `group/version`, or `version` for the core group, e.g. `apps/v1`.
+    pub api_version: String,
+    /// The kind, e.g. `Deployment`.
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// The object's namespace, for namespaced kinds. Default: the sync's
+    /// `targetNamespace`, else `default`; ignored for cluster-scoped kinds.
+    pub namespace: Option<Name>,
+}
+
+impl fmt::Display for HealthCheck {
+    /// `Kind/namespace/name`, or `Kind/name` without a namespace.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
 }
 
 /// Variable substitution after render, as Flux's `spec.postBuild`: every
@@ -452,15 +492,6 @@ impl Config {
                     g.name.0
                 )));
             }
-            if g.reference.semver.is_some()
-                && g.reference.commit.is_none()
-                && g.reference.name.is_none()
-            {
-                return Err(invalid(format!(
-                    "git source {:?}: ref.semver is not supported yet; use ref.tag, ref.branch, ref.name or ref.commit",
-                    g.name.0
-                )));
-            }
             if let Some(c) = &g.reference.commit
                 && (c.len() != 40 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
             {
@@ -497,6 +528,27 @@ impl Config {
                             s.name.0, r.name, r.kind
                         )));
                     }
+                }
+            }
+            for (i, h) in s.health_checks.iter().enumerate() {
+                let version = h.api_version.rsplit('/').next().unwrap_or("");
+                if version.is_empty() || h.api_version.matches('/').count() > 1 {
+                    return Err(invalid(format!(
+                        "sync {:?}: healthChecks[{i}].apiVersion {:?} must be `group/version` or `version`, e.g. apps/v1",
+                        s.name.0, h.api_version
+                    )));
+                }
+                if h.kind.is_empty() || !h.kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(invalid(format!(
+                        "sync {:?}: healthChecks[{i}].kind {:?} must be a kind such as Deployment",
+                        s.name.0, h.kind
+                    )));
+                }
+                if !is_object_name(&h.name) {
+                    return Err(invalid(format!(
+                        "sync {:?}: healthChecks[{i}].name {:?} is not a valid object name: use lowercase letters, digits, '-' and '.'",
+                        s.name.0, h.name
+                    )));
                 }
             }
             let p = Path::new(&s.path);
@@ -586,6 +638,16 @@ impl Sync {
     /// Renderer plugin name with its default.
     pub fn renderer(&self) -> &str {
         self.renderer.as_deref().unwrap_or("plain")
+    }
+
+    /// Health check timeout with its default: the interval, as in Flux.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or_else(|| self.interval())
+    }
+
+    /// Whether anything is health-checked after applying.
+    pub fn checks_health(&self) -> bool {
+        self.wait || !self.health_checks.is_empty()
     }
 }
 
@@ -770,6 +832,85 @@ namespace = "flux-system"
         assert!(!is_variable_name(""));
         assert!(!is_variable_name("9x"));
         assert!(!is_variable_name("a-b"));
+    }
+
+    #[test]
+    fn wait_health_checks_and_timeout_default_like_flux() {
+        let c = parse(GOOD).expect("valid");
+        let s = &c.sync[0];
+        assert!(!s.wait);
+        assert!(s.health_checks.is_empty());
+        assert!(!s.checks_health());
+        assert_eq!(s.timeout(), Duration::from_secs(300), "default: interval");
+        let c =
+            parse(&GOOD.replace("prune = true", "prune = true\ninterval = \"2m\"")).expect("valid");
+        assert_eq!(c.sync[0].timeout(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn wait_health_checks_and_timeout_parse_with_flux_field_names() {
+        let text = GOOD.replace(
+            "prune = true",
+            r#"prune = true
+wait = true
+timeout = "90s"
+healthChecks = [
+  { apiVersion = "apps/v1", kind = "Deployment", name = "web", namespace = "shop" },
+  { apiVersion = "v1", kind = "Namespace", name = "shop" },
+]"#,
+        );
+        let c = parse(&text).expect("valid");
+        let s = &c.sync[0];
+        assert!(s.wait && s.checks_health());
+        assert_eq!(s.timeout(), Duration::from_secs(90));
+        assert_eq!(s.health_checks.len(), 2);
+        assert_eq!(s.health_checks[0].api_version, "apps/v1");
+        assert_eq!(s.health_checks[0].to_string(), "Deployment/shop/web");
+        assert_eq!(s.health_checks[1].namespace, None);
+        assert_eq!(s.health_checks[1].to_string(), "Namespace/shop");
+    }
+
+    #[test]
+    fn bad_health_checks_are_refused_naming_the_sync_and_entry() {
+        let with = |entry: &str| {
+            GOOD.replace(
+                "prune = true",
+                &format!("prune = true\nhealthChecks = [{entry}]"),
+            )
+        };
+        let err = parse(&with(
+            r#"{ apiVersion = "apps/v1", kind = "Deployment", name = "Web" }"#,
+        ))
+        .expect_err("bad name")
+        .to_string();
+        assert!(
+            err.contains("sync \"apps\": healthChecks[0].name \"Web\""),
+            "{err}"
+        );
+        let err = parse(&with(
+            r#"{ apiVersion = "", kind = "Deployment", name = "web" }"#,
+        ))
+        .expect_err("bad apiVersion")
+        .to_string();
+        assert!(err.contains("healthChecks[0].apiVersion"), "{err}");
+        let err = parse(&with(r#"{ apiVersion = "v1", kind = "", name = "web" }"#))
+            .expect_err("no kind")
+            .to_string();
+        assert!(err.contains("healthChecks[0].kind"), "{err}");
+        let err = parse(&with(
+            r#"{ apiVersion = "v1", kind = "Pod", name = "web", nmespace = "x" }"#,
+        ))
+        .expect_err("unknown key")
+        .to_string();
+        assert!(err.contains("nmespace"), "{err}");
+        let err = parse(&with(r#"{ apiVersion = "v1", kind = "Pod" }"#))
+            .expect_err("no name")
+            .to_string();
+        assert!(err.contains("name"), "{err}");
+        let err = parse(&GOOD.replace("prune = true", "prune = true\nwait = \"yes\""))
+            .expect_err("wait is a bool")
+            .to_string();
+        assert!(err.contains("wait"), "{err}");
     }
 
     #[test]

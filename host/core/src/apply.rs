@@ -176,6 +176,45 @@ impl Cluster {
         }
     }
 
+    /// Whether the cluster serves a kind, and if so whether it is
+    /// namespaced: `Ok(None)` when it is not served.
+    ///
+    /// # Errors
+    /// [`ApplyError::Unavailable`] when the API server cannot be reached.
+    pub async fn kind_scope(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Result<Option<bool>, ApplyError> {
+        Ok(self
+            .resolve(group, version, kind)
+            .await?
+            .map(|r| r.namespaced))
+    }
+
+    /// The live object `key` names, as JSON: `Ok(None)` when it does not
+    /// exist or the cluster does not serve its kind.
+    ///
+    /// # Errors
+    /// [`ApplyError::Unavailable`] when the API server cannot be reached or
+    /// fails; [`ApplyError::Refused`] when it refuses the read (e.g. RBAC).
+    pub async fn get_live(&self, key: &ObjectKey) -> Result<Option<Value>, ApplyError> {
+        let Some(r) = self.resolve(&key.group, &key.version, &key.kind).await? else {
+            return Ok(None);
+        };
+        let api = self.api(&r, key.namespace.as_deref());
+        match api.get_opt(&key.name).await {
+            Ok(Some(live)) => Ok(Some(serde_json::to_value(&live).unwrap_or(Value::Null))),
+            Ok(None) => Ok(None),
+            Err(e) if is_transient(&e) => Err(unavailable(&e)),
+            Err(e) => Err(ApplyError::Refused(format!(
+                "cannot read {key}: {}",
+                api_message(&e)
+            ))),
+        }
+    }
+
     fn lock_kinds(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Resolved>> {
         // A poisoned cache is still a valid cache: entries are inserted whole.
         self.kinds

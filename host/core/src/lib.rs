@@ -2,10 +2,11 @@
 //!
 //! A sync runs as an explicit sequence of steps — fetch the source's
 //! artifact, render it with a renderer plugin, validate every object, apply
-//! in stages with server-side apply, prune what disappeared, record status —
-//! and each step fails with exactly one [`status::Reason`]. Nothing is
-//! written to the cluster until the whole revision has rendered and
-//! validated, so a broken commit never half-applies.
+//! in stages with server-side apply, prune what disappeared, wait for the
+//! objects to be ready ([`health`]), record status — and each step fails
+//! with exactly one [`status::Reason`]. Nothing is written to the cluster
+//! until the whole revision has rendered and validated, so a broken commit
+//! never half-applies.
 //!
 //! The core knows sources and renderers only through the [`source::Source`]
 //! and [`plugin::Renderer`] traits; the WebAssembly host (`weir-wasm`) and
@@ -15,6 +16,7 @@
 
 pub mod apply;
 pub mod engine;
+pub mod health;
 pub mod inventory;
 pub mod object;
 pub mod plugin;

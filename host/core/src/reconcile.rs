@@ -1,6 +1,6 @@
 //! One reconcile of one sync, as an explicit sequence of steps:
 //! artifact → render → validate → substitute (`postBuild`) → staged apply →
-//! prune → status.
+//! prune → health checks (`wait`, `healthChecks`) → status.
 //!
 //! Each step fails with exactly one [`Reason`]; status is written in one
 //! place, at the end. Render and validation finish before the first write,
@@ -8,14 +8,17 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
-use weir_config::{SubstituteKind, SubstituteReference, Sync};
+use weir_config::{HealthCheck, SubstituteKind, SubstituteReference, Sync};
 
-use crate::apply::Cluster;
+use crate::apply::{ApplyError, Cluster};
+use crate::health::{Health, health};
 use crate::inventory;
-use crate::object::{Object, ObjectKey};
+use crate::object::{Object, ObjectKey, split_api_version};
 use crate::plugin::{RenderRequest, RendererRegistry};
 use crate::source::{Artifact, SourceError};
 use crate::status::{Action, Change, Reason, StatusStore, SyncStatus, now_unix};
@@ -299,6 +302,17 @@ async fn run_steps(
     if let Some(e) = prune_error {
         return Err(e);
     }
+    // The revision counts as applied even when its objects do not become
+    // ready, as in Flux (lastAppliedRevision moves, Ready=False).
+    if sync.checks_health() {
+        let mut targets = if sync.wait { new_keys } else { Vec::new() };
+        for h in &sync.health_checks {
+            targets.push(health_check_key(cluster, h, sync.target_namespace.as_deref()).await?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|k| seen.insert(k.id()));
+        wait_healthy(cluster, targets, sync.timeout()).await?;
+    }
     status.ready = true;
     status.reason = Reason::ReconciliationSucceeded;
     status.message = format!(
@@ -307,6 +321,145 @@ async fn run_steps(
         summarize(&status.changes, count)
     );
     Ok(())
+}
+
+/// How often health checks poll the objects that are not ready yet.
+const HEALTH_POLL: Duration = Duration::from_secs(2);
+
+/// How many objects one health check poll reads at once.
+const HEALTH_CONCURRENCY: usize = 8;
+
+/// The object a `healthChecks` entry names. A namespaced kind without a
+/// namespace gets the sync's `targetNamespace`, else `default` (as applied
+/// objects do); a cluster-scoped kind loses any namespace.
+async fn health_check_key(
+    cluster: &Cluster,
+    h: &HealthCheck,
+    target_namespace: Option<&str>,
+) -> Result<ObjectKey, StepError> {
+    let (group, version) = split_api_version(&h.api_version);
+    let namespaced = cluster
+        .kind_scope(group, version, &h.kind)
+        .await
+        .map_err(|e| StepError {
+            reason: Reason::HealthCheckFailed,
+            message: format!("cannot check {h}: {e}"),
+            transient: true,
+        })?
+        // Unknown kinds are reported as not found by the check itself.
+        .unwrap_or(true);
+    let namespace = namespaced.then(|| {
+        h.namespace
+            .as_ref()
+            .map(|n| n.as_str())
+            .or(target_namespace)
+            .unwrap_or("default")
+            .to_owned()
+    });
+    Ok(ObjectKey {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        kind: h.kind.clone(),
+        namespace,
+        name: h.name.clone(),
+    })
+}
+
+/// The health of one live object; a missing object (or kind) has failed.
+async fn probe(cluster: &Cluster, key: &ObjectKey) -> Health {
+    match cluster.get_live(key).await {
+        Ok(Some(live)) => health(&live),
+        Ok(None) => match cluster
+            .kind_scope(&key.group, &key.version, &key.kind)
+            .await
+        {
+            Ok(None) => Health::Failed(format!(
+                "not found: the cluster does not serve kind {:?} in apiVersion {:?}",
+                key.kind,
+                key.api_version()
+            )),
+            _ => Health::Failed("not found".into()),
+        },
+        // The API server may come back before the timeout.
+        Err(e @ ApplyError::Unavailable(_)) => Health::InProgress(format!("cannot read it: {e}")),
+        Err(e) => Health::Failed(e.to_string()),
+    }
+}
+
+/// Polls `targets` until every one is ready, any has failed (waiting will
+/// not fix it, so this stops early), or `timeout` passes. Objects are read
+/// again only until they are ready.
+///
+/// # Errors
+/// [`Reason::HealthCheckFailed`], the message naming every object that is
+/// not ready as `Kind/namespace/name: reason`.
+pub async fn wait_healthy(
+    cluster: &Cluster,
+    targets: Vec<ObjectKey>,
+    timeout: weir_config::Duration,
+) -> Result<(), StepError> {
+    let total = targets.len();
+    let deadline = tokio::time::Instant::now() + timeout.get();
+    let mut pending: Vec<(ObjectKey, Health)> = targets
+        .into_iter()
+        .map(|k| (k, Health::InProgress("not checked yet".into())))
+        .collect();
+    loop {
+        // Collected first: a stream over a borrowing closure held across the
+        // await trips rustc's higher-ranked `Send` check in `Engine::run`.
+        let probes: Vec<_> = pending.iter().map(|(k, _)| probe(cluster, k)).collect();
+        let results: Vec<Health> = futures::stream::iter(probes)
+            .buffered(HEALTH_CONCURRENCY)
+            .collect()
+            .await;
+        for ((_, h), r) in pending.iter_mut().zip(results) {
+            *h = r;
+        }
+        pending.retain(|(_, h)| !h.is_ready());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let list = || {
+            pending
+                .iter()
+                .map(|(k, h)| match h {
+                    Health::InProgress(r) | Health::Failed(r) => format!("{k}: {r}"),
+                    Health::Ready => format!("{k}: ready"),
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let not_ready = pending.len();
+        if pending.iter().any(|(_, h)| h.is_failed()) {
+            return Err(StepError {
+                reason: Reason::HealthCheckFailed,
+                message: format!(
+                    "health check failed: {not_ready} of {total} objects not ready: {}",
+                    list()
+                ),
+                transient: true,
+            });
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(StepError {
+                reason: Reason::HealthCheckFailed,
+                message: format!(
+                    "health check timed out after {timeout}: {not_ready} of {total} objects not ready: {}",
+                    list()
+                ),
+                transient: true,
+            });
+        }
+        tracing::info!(
+            waiting = not_ready,
+            of = total,
+            first = %pending[0].0,
+            reason = %pending[0].1,
+            "waiting for objects to become ready"
+        );
+        tokio::time::sleep(HEALTH_POLL.min(deadline - now)).await;
+    }
 }
 
 /// Sorts by identity and keeps one entry per object (the first, which is the

@@ -24,6 +24,10 @@ pub enum Reason {
     ApplyFailed,
     /// Deleting objects removed from the source failed.
     PruneFailed,
+    /// After applying, an object did not become ready: it failed, was
+    /// missing, or was still in progress at the timeout. The message names
+    /// each such object and why.
+    HealthCheckFailed,
     /// The sync is suspended.
     Suspended,
 }

@@ -28,6 +28,7 @@ mod auth;
 mod cache;
 mod error;
 mod reference;
+mod semver_range;
 
 use auth::Auth;
 use error::{terminal, transient};
@@ -128,7 +129,7 @@ impl GitSource {
         if let Wanted::Commit { id, .. } = &self.wanted
             && let Some(digest) = self.store.existing(id).map_err(|e| self.artifact_err(e))?
         {
-            return self.finish(id, digest);
+            return self.finish(&self.wanted, id, digest);
         }
 
         let mut repo = cache::open_or_init(&self.cache_dir).map_err(|e| {
@@ -140,21 +141,31 @@ impl GitSource {
         self.configure(&mut repo)?;
         self.check_stop(stop)?;
 
-        let id = match &self.wanted {
+        // A semver range is resolved to the highest matching tag first; from
+        // there on it is that tag.
+        let resolved;
+        let wanted = match &self.wanted {
+            Wanted::Semver { range, text } => {
+                resolved = Wanted::Tag(self.resolve_semver(&repo, range, text)?);
+                &resolved
+            }
+            w => w,
+        };
+        let id = match wanted {
             Wanted::Commit { id, branch } => {
                 self.fetch_commit(&repo, id, branch.as_deref(), stop)?;
                 *id
             }
-            Wanted::Branch(_) | Wanted::Tag(_) | Wanted::Name(_) => {
-                let remote_ref = self.wanted.remote_ref().unwrap_or_default();
-                match self.fetch_ref(&repo, &remote_ref, stop)? {
-                    Fetched::Reused(id, digest) => return self.finish(&id, digest),
+            Wanted::Branch(_) | Wanted::Tag(_) | Wanted::Name(_) | Wanted::Semver { .. } => {
+                let remote_ref = wanted.remote_ref().unwrap_or_default();
+                match self.fetch_ref(&repo, wanted, &remote_ref, stop)? {
+                    Fetched::Reused(id, digest) => return self.finish(wanted, &id, digest),
                     Fetched::InCache(id) => id,
                 }
             }
         };
 
-        self.check_is_commit(&repo, &id)?;
+        self.check_is_commit(&repo, wanted, &id)?;
         let digest = self
             .store
             .export(&repo, &id)
@@ -162,10 +173,46 @@ impl GitSource {
         tracing::info!(
             source = %self.name,
             url = %self.display_url,
-            revision = %self.wanted.revision(&id),
+            revision = %wanted.revision(&id),
             "exported new artifact"
         );
-        self.finish(&id, digest)
+        self.finish(wanted, &id, digest)
+    }
+
+    /// Lists the remote's tags and picks the one with the highest version in
+    /// `range` (Flux's `ref.semver`). Tags that are not versions are ignored.
+    fn resolve_semver(
+        &self,
+        repo: &gix::Repository,
+        range: &semver_range::Range,
+        text: &str,
+    ) -> Result<String, SourceError> {
+        let listing = self.remote(repo, &["+refs/tags/*:refs/weir/listing/tags/*".to_owned()])?;
+        let (ref_map, _) = self
+            .connect(&listing)?
+            .ref_map(gix::progress::Discard, Default::default())
+            .map_err(|e| self.net_err(&e))?;
+        let tags: Vec<String> = ref_map
+            .remote_refs
+            .iter()
+            .filter_map(|r| {
+                let (name, _, _) = r.unpack();
+                std::str::from_utf8(name.as_ref())
+                    .ok()
+                    .and_then(|n| n.strip_prefix("refs/tags/"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        range
+            .best(tags.iter().map(String::as_str))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                terminal(format!(
+                    "no tag of {} matches semver range {text:?} ({} tags, none a version in the range)",
+                    self.display_url,
+                    tags.len()
+                ))
+            })
     }
 
     /// Lists the remote's refs, resolves `remote_ref` to a commit and, unless
@@ -174,6 +221,7 @@ impl GitSource {
     fn fetch_ref(
         &self,
         repo: &gix::Repository,
+        wanted: &Wanted,
         remote_ref: &str,
         stop: &AtomicBool,
     ) -> Result<Fetched, SourceError> {
@@ -185,7 +233,7 @@ impl GitSource {
         let id = find_ref(&prepare.ref_map().remote_refs, remote_ref).ok_or_else(|| {
             terminal(format!(
                 "{} not found in {}",
-                self.wanted.describe(),
+                wanted.describe(),
                 self.display_url
             ))
         })?;
@@ -206,7 +254,7 @@ impl GitSource {
         if !repo.has_object(id) {
             return Err(transient(format!(
                 "fetching {} from {} did not deliver commit {id}",
-                self.wanted.describe(),
+                wanted.describe(),
                 self.display_url
             )));
         }
@@ -472,6 +520,7 @@ impl GitSource {
     fn check_is_commit(
         &self,
         repo: &gix::Repository,
+        wanted: &Wanted,
         id: &gix::ObjectId,
     ) -> Result<(), SourceError> {
         let kind = repo.find_header(*id).map(|h| h.kind()).map_err(|e| {
@@ -484,17 +533,22 @@ impl GitSource {
         if kind != gix::object::Kind::Commit {
             return Err(terminal(format!(
                 "{} of {} points to a {kind}, not a commit",
-                self.wanted.describe(),
+                wanted.describe(),
                 self.display_url
             )));
         }
         Ok(())
     }
 
-    fn finish(&self, id: &gix::oid, digest: String) -> Result<Artifact, SourceError> {
+    fn finish(
+        &self,
+        wanted: &Wanted,
+        id: &gix::oid,
+        digest: String,
+    ) -> Result<Artifact, SourceError> {
         self.store.retain(id).map_err(|e| self.artifact_err(e))?;
         Ok(Artifact {
-            revision: self.wanted.revision(id),
+            revision: wanted.revision(id),
             dir: self.store.path(id),
             digest,
         })

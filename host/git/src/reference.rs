@@ -17,6 +17,14 @@ pub(crate) enum Wanted {
     Tag(String),
     /// A full reference name such as `refs/pull/1/head` (`ref.name`).
     Name(String),
+    /// The highest tag whose version is in a range (`ref.semver`); resolved
+    /// to a [`Wanted::Tag`] on each fetch.
+    Semver {
+        /// The parsed range.
+        range: crate::semver_range::Range,
+        /// The range as written, for messages.
+        text: String,
+    },
     /// A pinned commit, optionally looked up on a branch (Flux fetches the
     /// branch and checks the commit out; the revision then names the branch).
     Commit {
@@ -51,11 +59,13 @@ impl Wanted {
             check_ref_name(name, "ref.name", name)?;
             return Ok(Wanted::Name(name.clone()));
         }
-        if r.semver.is_some() {
-            return Err(
-                "ref.semver is not supported yet; use ref.tag, ref.branch, ref.name or ref.commit"
-                    .to_owned(),
-            );
+        if let Some(text) = &r.semver {
+            let range =
+                crate::semver_range::Range::parse(text).map_err(|e| format!("ref.semver: {e}"))?;
+            return Ok(Wanted::Semver {
+                range,
+                text: text.clone(),
+            });
         }
         if let Some(tag) = &r.tag {
             check_ref_name(&format!("refs/tags/{tag}"), "ref.tag", tag)?;
@@ -76,7 +86,7 @@ impl Wanted {
             } => Some(format!("refs/heads/{b}")),
             Wanted::Tag(t) => Some(format!("refs/tags/{t}")),
             Wanted::Name(n) => Some(n.clone()),
-            Wanted::Commit { branch: None, .. } => None,
+            Wanted::Commit { branch: None, .. } | Wanted::Semver { .. } => None,
         }
     }
 
@@ -87,6 +97,7 @@ impl Wanted {
             Wanted::Branch(b) => format!("branch {b:?}"),
             Wanted::Tag(t) => format!("tag {t:?}"),
             Wanted::Name(n) => format!("reference {n:?}"),
+            Wanted::Semver { text, .. } => format!("semver range {text:?}"),
             Wanted::Commit { id, branch: None } => format!("commit {id}"),
             Wanted::Commit {
                 id,
@@ -107,7 +118,7 @@ impl Wanted {
                 branch: Some(label),
                 ..
             } => format!("{label}@sha1:{id}"),
-            Wanted::Commit { branch: None, .. } => format!("sha1:{id}"),
+            Wanted::Commit { branch: None, .. } | Wanted::Semver { .. } => format!("sha1:{id}"),
         }
     }
 }
@@ -178,13 +189,20 @@ mod tests {
             wanted(GitRef::default()).expect("default"),
             Wanted::Branch("master".into())
         );
-        let err = wanted(GitRef {
+        // semver wins over tag and branch, and is checked when read.
+        let w = wanted(GitRef {
             semver: Some("1.x".into()),
             tag: Some("v1".into()),
             ..GitRef::default()
         })
-        .expect_err("semver");
-        assert!(err.contains("semver"), "{err}");
+        .expect("semver");
+        assert_eq!(w.describe(), "semver range \"1.x\"");
+        let err = wanted(GitRef {
+            semver: Some(">=1 <banana".into()),
+            ..GitRef::default()
+        })
+        .expect_err("bad range");
+        assert!(err.starts_with("ref.semver: "), "{err}");
     }
 
     #[test]

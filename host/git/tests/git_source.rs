@@ -234,6 +234,54 @@ fn tags_lightweight_and_annotated_resolve_to_their_commit() {
 }
 
 #[test]
+fn a_semver_range_follows_the_highest_matching_tag() {
+    let repo = TestRepo::new("git-semver");
+    repo.commit(&[("v.txt", Some("1.0"))], "1.0");
+    repo.tag("v1.0.0");
+    let sha12 = repo.commit(&[("v.txt", Some("1.2"))], "1.2");
+    repo.tag("v1.2.0");
+    repo.commit(&[("v.txt", Some("1.10-rc"))], "1.10 rc");
+    repo.tag("v1.10.0-rc.1");
+    repo.commit(&[("v.txt", Some("2.0"))], "2.0");
+    repo.tag("v2.0.0");
+    repo.tag("latest");
+
+    let host = Host::new();
+    let src = host.source(
+        "semver",
+        &anon_url(&repo),
+        "semver = \">=1.0.0 <2.0.0\"",
+        "",
+    );
+    let a = fetch(&src);
+    // v1.10.0-rc.1 is a pre-release: not selected by a range without one.
+    assert_eq!(a.revision, format!("v1.2.0@sha1:{sha12}"));
+    assert_eq!(read(&a, "v.txt"), "1.2");
+
+    // A new matching tag moves the source; numeric order, not text order.
+    let sha110 = repo.commit(&[("v.txt", Some("1.10"))], "1.10");
+    repo.tag("v1.10.0");
+    let a = fetch(&src);
+    assert_eq!(a.revision, format!("v1.10.0@sha1:{sha110}"));
+
+    let caret = host.source("caret", &anon_url(&repo), "semver = \"^2\"", "");
+    assert!(fetch(&caret).revision.starts_with("v2.0.0@sha1:"));
+
+    let none = host.source("none", &anon_url(&repo), "semver = \"~3.1\"", "");
+    let e = fetch_err(&none);
+    assert!(!e.transient);
+    assert!(
+        e.message.contains("matches semver range \"~3.1\""),
+        "{}",
+        e.message
+    );
+
+    let bad = host.try_source("bad", &anon_url(&repo), "semver = \">=1 <x.y\"", "");
+    let e = bad.expect_err("bad range refused when the source is made");
+    assert!(e.message.contains("ref.semver"), "{}", e.message);
+}
+
+#[test]
 fn a_full_ref_name_is_followed() {
     let repo = TestRepo::new("git-refname");
     repo.commit(&[("x", Some("main"))], "main");
