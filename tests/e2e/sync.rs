@@ -1150,3 +1150,371 @@ fn a_health_check_failure_names_every_object_that_is_not_ready() {
     );
     assert!(!msg.contains("/idle"), "a ready object is named: {msg}");
 }
+
+/// A ConfigMap with annotations, given as `key: value` YAML lines.
+fn annotated_configmap(ns: &str, name: &str, value: &str, annotations: &[(&str, &str)]) -> String {
+    let mut a = String::new();
+    for (k, v) in annotations {
+        a.push_str(&format!("    {k}: {v:?}\n"));
+    }
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n{a}data:\n  value: {value:?}\n"
+    )
+}
+
+fn action_of(status: &Value, object: &str) -> Option<String> {
+    changes(status)
+        .into_iter()
+        .find(|(o, _)| o == object)
+        .map(|(_, a)| a)
+}
+
+#[test]
+fn if_not_present_creates_once_and_then_leaves_the_object_alone() {
+    let ns = unique("e2e-ifnp");
+    let repo = TestRepo::new("ifnp");
+    let policy = [("kustomize.toolkit.fluxcd.io/ssa", "IfNotPresent")];
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            (
+                "deploy/seed.yaml",
+                Some(&annotated_configmap(&ns, "seed", "one", &policy)),
+            ),
+        ],
+        "seed",
+    );
+    let weir = Weir::new(&config("ifnp", &basic_url(&repo), &basic_auth()));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let object = format!("ConfigMap/{ns}/seed");
+    assert_eq!(
+        action_of(&weir.statuses()[0], &object).as_deref(),
+        Some("created")
+    );
+    assert_eq!(cm_value(&ns, "seed").as_deref(), Some("one"));
+
+    // A new commit changes it, and someone edits the live object: neither
+    // is applied, and the object stays in the inventory (not pruned).
+    let out = kubectl(&[
+        "-n",
+        &ns,
+        "patch",
+        "configmap",
+        "seed",
+        "-p",
+        r#"{"data":{"extra":"by-hand"}}"#,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    repo.commit(
+        &[(
+            "deploy/seed.yaml",
+            Some(&annotated_configmap(&ns, "seed", "two", &policy)),
+        )],
+        "change seed",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], true, "{st}");
+    assert_eq!(action_of(st, &object).as_deref(), Some("skipped"), "{st}");
+    assert_eq!(cm_value(&ns, "seed").as_deref(), Some("one"));
+    assert_eq!(cm_data(&ns, "seed", "extra").as_deref(), Some("by-hand"));
+    let in_inventory = st["inventory"]
+        .as_array()
+        .is_some_and(|i| i.iter().any(|e| e.to_string().contains("seed")));
+    assert!(in_inventory, "{st}");
+
+    // Deleted by hand: created again, from the current commit.
+    let out = kubectl(&["-n", &ns, "delete", "configmap", "seed"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        action_of(&weir.statuses()[0], &object).as_deref(),
+        Some("created")
+    );
+    assert_eq!(cm_value(&ns, "seed").as_deref(), Some("two"));
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+#[test]
+fn ignored_objects_are_never_applied() {
+    let ns = unique("e2e-ignore");
+    let repo = TestRepo::new("ignore");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/kept.yaml", Some(&configmap(&ns, "kept", "on"))),
+            (
+                "deploy/ignored.yaml",
+                Some(&annotated_configmap(
+                    &ns,
+                    "ignored",
+                    "on",
+                    &[("sync.weir.dev/ssa", "Ignore")],
+                )),
+            ),
+        ],
+        "ignore",
+    );
+    let weir = Weir::new(&config("ignore", &basic_url(&repo), &basic_auth()));
+    for _ in 0..2 {
+        let out = weir.run(&["reconcile"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let st = &weir.statuses()[0];
+        assert_eq!(st["ready"], true, "{st}");
+        assert_eq!(
+            action_of(st, &format!("ConfigMap/{ns}/ignored")).as_deref(),
+            Some("skipped"),
+            "{st}"
+        );
+        assert_eq!(
+            cm_value(&ns, "ignored"),
+            None,
+            "an ignored object was applied"
+        );
+        assert_eq!(cm_value(&ns, "kept").as_deref(), Some("on"));
+    }
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+#[test]
+fn an_unknown_apply_policy_fails_before_any_write_naming_object_file_and_values() {
+    let ns = unique("e2e-badssa");
+    let repo = TestRepo::new("badssa");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/fine.yaml", Some(&configmap(&ns, "fine", "on"))),
+            (
+                "deploy/odd.yaml",
+                Some(&annotated_configmap(
+                    &ns,
+                    "odd",
+                    "on",
+                    &[("kustomize.toolkit.fluxcd.io/ssa", "Sometimes")],
+                )),
+            ),
+        ],
+        "bad policy",
+    );
+    let weir = Weir::new(&config("badssa", &basic_url(&repo), &basic_auth()));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "ApplyFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    for want in [
+        "deploy/odd.yaml",
+        &format!("ConfigMap/{ns}/odd"),
+        "\"Sometimes\"",
+        "Override, Merge, IfNotPresent or Ignore",
+    ] {
+        assert!(msg.contains(want), "{want:?} not in {msg}");
+    }
+    assert!(
+        get_object("namespace", None, &ns).is_none(),
+        "wrote before failing"
+    );
+}
+
+#[test]
+fn merge_keeps_fields_kubectl_added_while_override_reverts_them() {
+    let ns = unique("e2e-merge");
+    let repo = TestRepo::new("merge");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            (
+                "deploy/merged.yaml",
+                Some(&annotated_configmap(
+                    &ns,
+                    "merged",
+                    "git",
+                    &[("kustomize.toolkit.fluxcd.io/ssa", "Merge")],
+                )),
+            ),
+            ("deploy/plain.yaml", Some(&configmap(&ns, "plain", "git"))),
+        ],
+        "merge",
+    );
+    let weir = Weir::new(&config("merge", &basic_url(&repo), &basic_auth()));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // By hand: a label that git does not declare on both, and a change to
+    // a field git declares on the merged one.
+    for name in ["merged", "plain"] {
+        let out = kubectl(&["-n", &ns, "label", "configmap", name, "extra=by-hand"]);
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    let out = kubectl(&[
+        "-n",
+        &ns,
+        "patch",
+        "configmap",
+        "merged",
+        "-p",
+        r#"{"data":{"value":"tampered"}}"#,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], true, "{st}");
+    let label = |name: &str| {
+        get_object("configmap", Some(&ns), name)
+            .and_then(|o| o["metadata"]["labels"]["extra"].as_str().map(str::to_owned))
+    };
+    // Merge: the added label stays; the declared field is restored.
+    assert_eq!(label("merged").as_deref(), Some("by-hand"), "{st}");
+    assert_eq!(cm_value(&ns, "merged").as_deref(), Some("git"));
+    // Override (the default): the kubectl edit is reverted.
+    assert_eq!(label("plain"), None, "{st}");
+    assert_eq!(
+        action_of(st, &format!("ConfigMap/{ns}/plain")).as_deref(),
+        Some("configured"),
+        "{st}"
+    );
+    let plain = get_object("configmap", Some(&ns), "plain").expect("plain exists");
+    assert_eq!(plain["metadata"]["labels"]["sync.weir.dev/name"], "merge");
+
+    // Nothing left to take over: the next reconcile writes nothing.
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert!(
+        changes(st).iter().all(|(_, a)| a == "unchanged"),
+        "expected all unchanged: {st}"
+    );
+    assert_eq!(label("merged").as_deref(), Some("by-hand"));
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+/// A Job whose container prints `word`. The test control plane has no
+/// scheduler, so it never runs, which does not matter here.
+fn job(ns: &str, name: &str, word: &str, annotations: &str) -> String {
+    format!(
+        r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  namespace: {ns}
+  annotations: {{{annotations}}}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: say
+          image: busybox:1.36
+          command: ["echo", "{word}"]
+"#
+    )
+}
+
+fn job_state(ns: &str, name: &str) -> (String, Value) {
+    let j = get_object("job", Some(ns), name).expect("job exists");
+    (
+        j["metadata"]["uid"].as_str().unwrap_or("").to_owned(),
+        j["spec"]["template"]["spec"]["containers"][0]["command"].clone(),
+    )
+}
+
+#[test]
+fn force_recreates_objects_whose_immutable_fields_changed() {
+    let ns = unique("e2e-force");
+    let repo = TestRepo::new("force");
+    let forced = "kustomize.toolkit.fluxcd.io/force: Enabled";
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/plain.yaml", Some(&job(&ns, "plain", "one", ""))),
+            (
+                "deploy/forced.yaml",
+                Some(&job(&ns, "forced", "one", forced)),
+            ),
+        ],
+        "jobs",
+    );
+    let url = basic_url(&repo);
+    let weir = Weir::new(&config("force", &url, &basic_auth()));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let (plain_uid, _) = job_state(&ns, "plain");
+    let (forced_uid, _) = job_state(&ns, "forced");
+
+    // Both templates change. Without `force`, the plain Job fails the set
+    // before any write, and the message says why and what to do.
+    repo.commit(
+        &[
+            ("deploy/plain.yaml", Some(&job(&ns, "plain", "two", ""))),
+            (
+                "deploy/forced.yaml",
+                Some(&job(&ns, "forced", "two", forced)),
+            ),
+        ],
+        "new templates",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "ApplyFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    for want in [
+        &format!("Job/{ns}/plain"),
+        "deploy/plain.yaml",
+        "field is immutable",
+        "force = true",
+        "kustomize.toolkit.fluxcd.io/force: enabled",
+    ] {
+        assert!(msg.contains(want), "{want:?} not in {msg}");
+    }
+    assert!(
+        !msg.contains(&format!("Job/{ns}/forced")),
+        "the annotated Job failed too: {msg}"
+    );
+    assert_eq!(
+        job_state(&ns, "plain"),
+        (plain_uid.clone(), serde_json::json!(["echo", "one"]))
+    );
+    assert_eq!(
+        job_state(&ns, "forced"),
+        (forced_uid.clone(), serde_json::json!(["echo", "one"]))
+    );
+
+    // With `force = true`: both are deleted and created again.
+    std::fs::write(&weir.config, config_with("force", &url, "force = true"))
+        .expect("rewrite config");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], true, "{st}");
+    for (name, old_uid) in [("plain", &plain_uid), ("forced", &forced_uid)] {
+        let (uid, command) = job_state(&ns, name);
+        assert_ne!(&uid, old_uid, "{name} was not recreated");
+        assert_eq!(command, serde_json::json!(["echo", "two"]), "{name}");
+        assert_eq!(
+            action_of(st, &format!("Job/{ns}/{name}")).as_deref(),
+            Some("configured"),
+            "{st}"
+        );
+    }
+
+    // And then it is stable: nothing to recreate.
+    let (uid, _) = job_state(&ns, "plain");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        changes(&weir.statuses()[0])
+            .iter()
+            .all(|(_, a)| a == "unchanged"),
+        "{:?}",
+        weir.statuses()
+    );
+    assert_eq!(job_state(&ns, "plain").0, uid);
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}

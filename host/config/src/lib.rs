@@ -156,15 +156,22 @@ pub struct Host {
     pub plugins: BTreeMap<String, PluginLimits>,
 }
 
-/// Resource limits for one plugin's calls. Every call gets a fresh instance
-/// with these limits; exceeding one fails that call only.
+/// Resource limits and capability grants for one plugin. Every call gets a
+/// fresh instance with these limits; exceeding one fails that call only. A
+/// plugin whose manifest asks for more than is granted here is refused
+/// before it is compiled.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PluginLimits {
-    /// Most linear memory one call may use. Default: 512MiB.
+    /// Most linear memory one call may use (and most a manifest may ask
+    /// for). Default: 512MiB.
     pub max_memory: Option<ByteSize>,
     /// Wall-clock deadline of one call. Default: 60s.
     pub timeout: Option<Duration>,
+    /// Hosts the plugin may reach over HTTP, when its manifest asks for
+    /// them. Default: none.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// A git source, following Flux's `GitRepository` fields.
@@ -274,6 +281,14 @@ pub struct Sync {
     /// with `HealthCheckFailed` (Flux's `spec.timeout`). Default: the sync's
     /// `interval`, as in Flux.
     pub timeout: Option<Duration>,
+    /// Recreate objects the API server refuses to update because a field is
+    /// immutable (a Job's `spec.template`, a Service's `spec.clusterIP`, …):
+    /// delete, wait until gone, create again (Flux's `spec.force`). Objects
+    /// opt in one by one with the annotation
+    /// `kustomize.toolkit.fluxcd.io/force: enabled` and opt out with
+    /// `disabled`. Default: false: such an update fails the reconcile.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// An object to wait for after applying, as an entry of Flux's
@@ -604,17 +619,32 @@ impl Config {
                 .and_then(|l| l.max_memory)
                 .unwrap_or(ByteSize(512 * 1024 * 1024)),
             timeout: l.and_then(|l| l.timeout).unwrap_or(Duration::from_secs(60)),
+            allowed_hosts: l.map(|l| l.allowed_hosts.clone()).unwrap_or_default(),
         }
     }
 }
 
-/// Plugin limits with defaults applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Plugin limits and grants with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EffectiveLimits {
     /// Most linear memory one call may use.
     pub max_memory: ByteSize,
     /// Wall-clock deadline of one call.
     pub timeout: Duration,
+    /// Hosts the plugin may reach over HTTP if it asks for them.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for EffectiveLimits {
+    /// The limits of a plugin the config says nothing about: 512MiB, 60s,
+    /// no hosts.
+    fn default() -> Self {
+        EffectiveLimits {
+            max_memory: ByteSize(512 * 1024 * 1024),
+            timeout: Duration::from_secs(60),
+            allowed_hosts: Vec::new(),
+        }
+    }
 }
 
 impl GitRepository {
@@ -691,9 +721,14 @@ prune = true
         let l = c.plugin_limits("plain");
         assert_eq!(l.max_memory, ByteSize(64 * 1024 * 1024));
         assert_eq!(l.timeout, Duration::from_secs(5));
+        assert!(l.allowed_hosts.is_empty());
+        assert_eq!(c.plugin_limits("other"), EffectiveLimits::default());
+        let c =
+            parse("version = 1\n[host.plugins.notify]\nallowedHosts = [\"hooks.example.com\"]\n")
+                .expect("valid config");
         assert_eq!(
-            c.plugin_limits("other").max_memory,
-            ByteSize(512 * 1024 * 1024)
+            c.plugin_limits("notify").allowed_hosts,
+            ["hooks.example.com"]
         );
     }
 
@@ -911,6 +946,18 @@ healthChecks = [
             .expect_err("wait is a bool")
             .to_string();
         assert!(err.contains("wait"), "{err}");
+    }
+
+    #[test]
+    fn force_defaults_to_false_and_parses_as_a_bool() {
+        let c = parse(GOOD).expect("valid");
+        assert!(!c.sync[0].force);
+        let c = parse(&GOOD.replace("prune = true", "prune = true\nforce = true")).expect("valid");
+        assert!(c.sync[0].force);
+        let err = parse(&GOOD.replace("prune = true", "prune = true\nforce = \"yes\""))
+            .expect_err("force is a bool")
+            .to_string();
+        assert!(err.contains("force"), "{err}");
     }
 
     #[test]

@@ -13,18 +13,22 @@
 //!
 //! Prune deletes `old − new` from the inventory, and only objects labelled
 //! as owned by the sync.
+//!
+//! Objects choose how they are applied with Flux's annotations (see
+//! [`SsaPolicy`] and [`FORCE_ANNOTATION`]); a sync can recreate every object
+//! whose immutable fields changed with [`ApplyOptions::force`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use kube::{Client, Config};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 use crate::object::{Object, ObjectKey};
 use crate::status::Action;
@@ -32,6 +36,90 @@ use crate::{FIELD_MANAGER, FLUX_PRUNE_ANNOTATION, OWNER_LABEL, PRUNE_ANNOTATION}
 
 /// How many API requests one apply keeps in flight.
 const CONCURRENCY: usize = 8;
+
+/// Per-object apply policy, `Override` (default), `Merge`, `IfNotPresent` or
+/// `Ignore`: see [`SsaPolicy`]. Flux's [`FLUX_SSA_ANNOTATION`] is honoured too.
+pub const SSA_ANNOTATION: &str = "sync.weir.dev/ssa";
+
+/// Flux's spelling of [`SSA_ANNOTATION`].
+pub const FLUX_SSA_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/ssa";
+
+/// Per-object recreate policy: `enabled` recreates the object when an
+/// update is refused because a field is immutable, `disabled` never does
+/// (even with the sync's `force`). Flux's [`FLUX_FORCE_ANNOTATION`] is
+/// honoured too.
+pub const FORCE_ANNOTATION: &str = "sync.weir.dev/force";
+
+/// Flux's spelling of [`FORCE_ANNOTATION`].
+pub const FLUX_FORCE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/force";
+
+/// Field managers whose fields `Override` takes over before applying, as
+/// Flux's kustomize-controller does, matched as prefixes: kubectl's
+/// (`kubectl`, `kubectl-edit`, `kubectl-label`, `kubectl-patch`,
+/// `kubectl-client-side-apply`, …) and `before-first-apply` (objects that
+/// predate server-side apply). Other managers (controllers, or a human using
+/// `kubectl --field-manager=flux-client-side-apply`) keep their fields.
+const TAKEOVER_MANAGERS: [&str; 2] = ["kubectl", "before-first-apply"];
+
+/// How long a forced recreate waits for the old object to be gone.
+const RECREATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How weir applies one object, chosen by its [`SSA_ANNOTATION`] (or Flux's
+/// [`FLUX_SSA_ANNOTATION`]), as in Flux's
+/// [apply policies](https://fluxcd.io/flux/components/kustomize/kustomizations/#controlling-the-apply-behavior-of-resources).
+/// Values are case-insensitive; anything else fails the set before any
+/// write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SsaPolicy {
+    /// Make the object match git: fields in the manifest are forced over
+    /// other managers, and fields that kubectl added (see
+    /// `TAKEOVER_MANAGERS`) are taken over and removed when the manifest
+    /// does not declare them. The default.
+    #[default]
+    Override,
+    /// Like `Override` for the fields in the manifest, but fields other
+    /// managers added (a `kubectl label`, a webhook's defaults) are kept.
+    /// Atomic lists cannot be shared, so changes to them are still reverted
+    /// (KEP-555).
+    Merge,
+    /// Create the object when it does not exist; never update it once it
+    /// does (reported `skipped`). It stays in the inventory, so prune still
+    /// deletes it when it leaves git.
+    IfNotPresent,
+    /// Never apply the object (reported `skipped`). It stays in the
+    /// inventory, and prune never deletes a live object annotated `Ignore`.
+    Ignore,
+}
+
+impl SsaPolicy {
+    fn parse(value: &str) -> Option<Self> {
+        [
+            ("override", SsaPolicy::Override),
+            ("merge", SsaPolicy::Merge),
+            ("ifnotpresent", SsaPolicy::IfNotPresent),
+            ("ignore", SsaPolicy::Ignore),
+        ]
+        .into_iter()
+        .find(|(name, _)| value.eq_ignore_ascii_case(name))
+        .map(|(_, p)| p)
+    }
+}
+
+/// Options of one apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Recreate objects whose update is refused because a field is
+    /// immutable (the sync's `force`, Flux's `spec.force`). Objects opt in
+    /// or out with [`FORCE_ANNOTATION`].
+    pub force: bool,
+}
+
+/// The policies of one object, read from its labels and annotations.
+#[derive(Debug, Clone, Copy, Default)]
+struct Policy {
+    ssa: SsaPolicy,
+    force: bool,
+}
 
 /// Why an apply or prune failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -109,11 +197,36 @@ pub struct PruneOutcome {
 }
 
 /// Per-object plan from the dry run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Plan {
     Create,
-    Update,
+    /// Apply; with `takeover`, first replace the live `managedFields` with
+    /// these, which hand the fields of kubectl's managers to weir.
+    Update {
+        takeover: Option<Vec<Value>>,
+    },
     Unchanged,
+    /// Leave it alone (`IfNotPresent` and it exists, or `Ignore`).
+    Skip,
+    /// An immutable field changed and force is on: delete and create.
+    Recreate,
+}
+
+impl Plan {
+    fn writes(&self) -> bool {
+        !matches!(self, Plan::Unchanged | Plan::Skip)
+    }
+
+    fn action(&self) -> Action {
+        match self {
+            Plan::Create => Action::Created,
+            // A recreated object is the same object to the user: it was
+            // `configured`, just the hard way.
+            Plan::Update { .. } | Plan::Recreate => Action::Configured,
+            Plan::Unchanged => Action::Unchanged,
+            Plan::Skip => Action::Skipped,
+        }
+    }
 }
 
 impl Cluster {
@@ -245,8 +358,27 @@ impl Cluster {
         owner: &str,
         target_namespace: Option<&str>,
     ) -> Result<ApplyOutcome, ApplyFailure> {
+        self.apply_with(objects, owner, target_namespace, ApplyOptions::default())
+            .await
+    }
+
+    /// [`Cluster::apply`] with options. Every object's [`SsaPolicy`] and
+    /// force annotation are checked with the rest of the set, before any
+    /// write.
+    ///
+    /// # Errors
+    /// As [`Cluster::apply`]. An update refused because a field is
+    /// immutable fails the set (nothing written) unless the object is
+    /// forced; then it is deleted and created again.
+    pub async fn apply_with(
+        &self,
+        objects: Vec<Object>,
+        owner: &str,
+        target_namespace: Option<&str>,
+        options: ApplyOptions,
+    ) -> Result<ApplyOutcome, ApplyFailure> {
         let mut written = Vec::new();
-        self.apply_staged(objects, owner, target_namespace, &mut written)
+        self.apply_staged(objects, owner, target_namespace, options, &mut written)
             .await
             .map_err(|error| ApplyFailure { error, written })
     }
@@ -256,6 +388,7 @@ impl Cluster {
         mut objects: Vec<Object>,
         owner: &str,
         target_namespace: Option<&str>,
+        options: ApplyOptions,
         written: &mut Vec<ObjectKey>,
     ) -> Result<ApplyOutcome, ApplyError> {
         // 1. Resolve kinds. Kinds defined by CRDs in this set may not be
@@ -293,6 +426,18 @@ impl Cluster {
             };
             settle(o, namespaced, owner, target_namespace);
             resolved.push(r);
+        }
+
+        // Apply policies, read before anything is written.
+        let mut policies = Vec::with_capacity(objects.len());
+        for o in &objects {
+            match policy_of(o, options.force) {
+                Ok(p) => policies.push(p),
+                Err(m) => {
+                    problems.push(m);
+                    policies.push(Policy::default());
+                }
+            }
         }
 
         // Duplicates would make the result depend on order.
@@ -359,13 +504,15 @@ impl Cluster {
             })
             .collect();
         let mut plans: Vec<Option<Plan>> = vec![None; objects.len()];
-        let results = self.plan_many(&objects, &resolved, &checkable, owner).await;
+        let results = self
+            .plan_many(&objects, &resolved, &policies, &checkable, owner)
+            .await;
         let mut failures = Vec::new();
         for (i, r) in results {
             match r {
                 Ok(p) => plans[i] = Some(p),
                 Err(PlanError::Unavailable(e)) => return Err(e),
-                Err(PlanError::Refused(m)) => failures.push(m),
+                Err(PlanError::Refused(m) | PlanError::Immutable(m)) => failures.push(m),
             }
         }
         if !failures.is_empty() {
@@ -405,32 +552,30 @@ impl Cluster {
                     late.push(i);
                 }
             }
-            for (i, r) in self.plan_many(&objects, &resolved, &late, owner).await {
+            for (i, r) in self
+                .plan_many(&objects, &resolved, &policies, &late, owner)
+                .await
+            {
                 match r {
                     Ok(p) => plans[i] = Some(p),
-                    Err(PlanError::Unavailable(e)) => return Err(e),
-                    Err(PlanError::Refused(m)) => return Err(ApplyError::Refused(m)),
+                    Err(e) => return Err(e.into()),
                 }
             }
             let writes: Vec<usize> = members
                 .iter()
                 .copied()
-                .filter(|&i| plans[i] != Some(Plan::Unchanged))
+                .filter(|&i| plans[i].as_ref().is_none_or(Plan::writes))
                 .collect();
             let results = futures::stream::iter(writes.iter().copied().map(|i| {
                 let r = resolved[i].clone();
                 let o = &objects[i];
+                let plan = plans[i].clone();
+                let policy = policies[i];
                 async move {
                     let r = r.ok_or_else(|| {
                         ApplyError::Refused(format!("{}: kind not resolved", o.key()))
                     })?;
-                    self.ssa(&r, o, owner, false)
-                        .await
-                        .map(|_| i)
-                        .map_err(|e| match e {
-                            PlanError::Unavailable(e) => e,
-                            PlanError::Refused(m) => ApplyError::Refused(m),
-                        })
+                    self.write(&r, o, owner, plan, policy).await.map(|()| i)
                 }
             }))
             .buffer_unordered(CONCURRENCY)
@@ -452,11 +597,7 @@ impl Cluster {
                 self.wait_established(&objects, &members).await?;
             }
             for &i in &members {
-                let action = match plans[i] {
-                    Some(Plan::Create) => Action::Created,
-                    Some(Plan::Update) => Action::Configured,
-                    _ => Action::Unchanged,
-                };
+                let action = plans[i].as_ref().map_or(Action::Unchanged, Plan::action);
                 outcome.changes.push((objects[i].key(), action));
             }
         }
@@ -467,15 +608,17 @@ impl Cluster {
         &self,
         objects: &[Object],
         resolved: &[Option<Resolved>],
+        policies: &[Policy],
         which: &[usize],
         owner: &str,
     ) -> Vec<(usize, Result<Plan, PlanError>)> {
         futures::stream::iter(which.iter().copied().map(|i| {
             let r = resolved[i].clone();
             let o = &objects[i];
+            let policy = policies[i];
             async move {
                 let res = match r {
-                    Some(r) => self.plan(&r, o, owner).await,
+                    Some(r) => self.plan(&r, o, owner, policy).await,
                     None => Err(PlanError::Refused(format!(
                         "{}: kind not resolved",
                         o.key()
@@ -489,8 +632,17 @@ impl Cluster {
         .await
     }
 
-    /// Dry-run apply and compare with the live object.
-    async fn plan(&self, r: &Resolved, o: &Object, owner: &str) -> Result<Plan, PlanError> {
+    /// Dry-run apply and compare with the live object, as `policy` says.
+    async fn plan(
+        &self,
+        r: &Resolved,
+        o: &Object,
+        owner: &str,
+        policy: Policy,
+    ) -> Result<Plan, PlanError> {
+        if policy.ssa == SsaPolicy::Ignore {
+            return Ok(Plan::Skip);
+        }
         let api = self.api(r, o.namespace());
         let live = api.get_opt(o.name()).await.map_err(|e| {
             if is_transient(&e) {
@@ -499,17 +651,140 @@ impl Cluster {
                 PlanError::Refused(refusal(o, &e))
             }
         })?;
-        let dry = self.ssa(r, o, owner, true).await?;
+        if policy.ssa == SsaPolicy::IfNotPresent && live.is_some() {
+            return Ok(Plan::Skip);
+        }
+        let dry = match self.ssa(r, o, owner, true).await {
+            Ok(dry) => dry,
+            // The dry run is where an immutable change shows first; with
+            // force it marks the object for recreation instead of failing.
+            Err(PlanError::Immutable(_)) if policy.force && live.is_some() => {
+                return Ok(Plan::Recreate);
+            }
+            Err(e) => return Err(e),
+        };
         let Some(live) = live else {
             return Ok(Plan::Create);
         };
         let live = serde_json::to_value(&live).unwrap_or(Value::Null);
         let dry = serde_json::to_value(&dry).unwrap_or(Value::Null);
-        Ok(if drifted(&live, &dry) {
-            Plan::Update
+        let takeover = match policy.ssa {
+            SsaPolicy::Override => takeover(&live, o.api_version()),
+            _ => None,
+        };
+        Ok(if takeover.is_some() || drifted(&live, &dry) {
+            Plan::Update { takeover }
         } else {
             Plan::Unchanged
         })
+    }
+
+    /// Writes one planned object: takes over kubectl's fields first when
+    /// planned, recreates it when forced and an immutable field changed.
+    async fn write(
+        &self,
+        r: &Resolved,
+        o: &Object,
+        owner: &str,
+        plan: Option<Plan>,
+        policy: Policy,
+    ) -> Result<(), ApplyError> {
+        match plan {
+            Some(Plan::Recreate) => return self.recreate(r, o, owner).await,
+            Some(Plan::Update {
+                takeover: Some(fields),
+            }) => self.take_over(r, o, fields).await?,
+            _ => {}
+        }
+        match self.ssa(r, o, owner, false).await {
+            Ok(_) => Ok(()),
+            // The dry run passed but the write did not (the live object
+            // changed in between): force still applies.
+            Err(PlanError::Immutable(_)) if policy.force => self.recreate(r, o, owner).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces the live object's `managedFields` so that weir owns what
+    /// kubectl's managers owned; the apply that follows then removes those
+    /// fields the manifest does not declare. This is how Flux's `Override`
+    /// reverts `kubectl edit`s (fluxcd/pkg `ssa` metadata cleanup).
+    async fn take_over(
+        &self,
+        r: &Resolved,
+        o: &Object,
+        managed_fields: Vec<Value>,
+    ) -> Result<(), ApplyError> {
+        let api = self.api(r, o.namespace());
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        let patch = json!({"metadata": {"managedFields": managed_fields}});
+        match api.patch(o.name(), &params, &Patch::Merge(&patch)).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_transient(&e) => Err(unavailable(&e)),
+            Err(e) => Err(ApplyError::Refused(format!(
+                "{}: cannot take over the fields kubectl set on {}: {}",
+                o.origin,
+                o.key(),
+                api_message(&e)
+            ))),
+        }
+    }
+
+    /// Deletes the live object, waits (at most [`RECREATE_TIMEOUT`]) until
+    /// it is gone, and applies `o` in its place. Deletion propagates in the
+    /// background, as Flux's force does: dependents (a Job's pods) are
+    /// collected by the garbage collector afterwards.
+    async fn recreate(&self, r: &Resolved, o: &Object, owner: &str) -> Result<(), ApplyError> {
+        let api = self.api(r, o.namespace());
+        let failed = |what: &str, e: &kube::Error| {
+            if is_transient(e) {
+                unavailable(e)
+            } else {
+                ApplyError::Refused(format!(
+                    "{}: cannot {what} {} to recreate it (force): {}",
+                    o.origin,
+                    o.key(),
+                    api_message(e)
+                ))
+            }
+        };
+        let old_uid = api
+            .get_opt(o.name())
+            .await
+            .map_err(|e| failed("read", &e))?
+            .and_then(|l| l.metadata.uid);
+        tracing::info!(object = %o.key(), "an immutable field changed; deleting and recreating it (force)");
+        match api.delete(o.name(), &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(failed("delete", &e)),
+        }
+        let deadline = Instant::now() + RECREATE_TIMEOUT;
+        loop {
+            match api.get_opt(o.name()).await {
+                Ok(None) => break,
+                // Someone else created it again meanwhile: apply over theirs.
+                Ok(Some(l)) if l.metadata.uid != old_uid => break,
+                Ok(Some(_)) => {}
+                Err(e) => return Err(failed("read", &e)),
+            }
+            if Instant::now() >= deadline {
+                return Err(ApplyError::Refused(format!(
+                    "{}: {} was deleted to be recreated (force), but it was still there after {}s; check its finalizers",
+                    o.origin,
+                    o.key(),
+                    RECREATE_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        self.ssa(r, o, owner, false)
+            .await
+            .map(|_| ())
+            .map_err(ApplyError::from)
     }
 
     async fn ssa(
@@ -531,6 +806,8 @@ impl Cluster {
             .map_err(|e| {
                 if is_transient(&e) {
                     PlanError::Unavailable(unavailable(&e))
+                } else if is_immutable(&e) {
+                    PlanError::Immutable(refusal(o, &e))
                 } else {
                     PlanError::Refused(refusal(o, &e))
                 }
@@ -635,6 +912,11 @@ impl Cluster {
                 annotations
                     .get(*a)
                     .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+            }) || [SSA_ANNOTATION, FLUX_SSA_ANNOTATION].iter().any(|a| {
+                // Flux never deletes what it is told to ignore.
+                [&annotations, &labels]
+                    .iter()
+                    .any(|m| m.get(*a).is_some_and(|v| v.eq_ignore_ascii_case("ignore")))
             });
             if labels.get(OWNER_LABEL).map(String::as_str) != Some(owner) || disabled {
                 out.changes.push((k.clone(), Action::Skipped));
@@ -669,6 +951,152 @@ impl Cluster {
 enum PlanError {
     Unavailable(ApplyError),
     Refused(String),
+    /// Refused because a field is immutable (the message says how to force).
+    Immutable(String),
+}
+
+impl From<PlanError> for ApplyError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Unavailable(e) => e,
+            PlanError::Refused(m) | PlanError::Immutable(m) => ApplyError::Refused(m),
+        }
+    }
+}
+
+/// The values of `keys` among an object's labels and annotations.
+fn metadata_values<'a>(o: &'a Object, keys: [&'a str; 2]) -> Vec<(&'a str, &'a Value)> {
+    let meta = o.data.get("metadata");
+    let mut out = Vec::new();
+    for section in ["annotations", "labels"] {
+        let Some(map) = meta.and_then(|m| m.get(section)).and_then(Value::as_object) else {
+            continue;
+        };
+        for k in keys {
+            if let Some(v) = map.get(k) {
+                out.push((k, v));
+            }
+        }
+    }
+    out
+}
+
+/// Reads an object's apply and force policies from its annotations (or
+/// labels, which Flux accepts too). Unknown values, or weir's and Flux's
+/// spellings disagreeing, are errors naming the object, its file and the
+/// allowed values.
+fn policy_of(o: &Object, force_all: bool) -> Result<Policy, String> {
+    let mut ssa = None;
+    for (k, v) in metadata_values(o, [SSA_ANNOTATION, FLUX_SSA_ANNOTATION]) {
+        let p = v.as_str().and_then(SsaPolicy::parse).ok_or_else(|| {
+            format!(
+                "{}: {}: {k} is {v}: use Override, Merge, IfNotPresent or Ignore",
+                o.origin,
+                o.key()
+            )
+        })?;
+        if ssa.is_some_and(|q| q != p) {
+            return Err(format!(
+                "{}: {}: its {SSA_ANNOTATION} and {FLUX_SSA_ANNOTATION} annotations or labels disagree: keep one",
+                o.origin,
+                o.key()
+            ));
+        }
+        ssa = Some(p);
+    }
+    let mut force = None;
+    for (k, v) in metadata_values(o, [FORCE_ANNOTATION, FLUX_FORCE_ANNOTATION]) {
+        let f = match v.as_str() {
+            Some(s) if s.eq_ignore_ascii_case("enabled") => true,
+            Some(s) if s.eq_ignore_ascii_case("disabled") => false,
+            _ => {
+                return Err(format!(
+                    "{}: {}: {k} is {v}: use Enabled or Disabled",
+                    o.origin,
+                    o.key()
+                ));
+            }
+        };
+        if force.is_some_and(|g| g != f) {
+            return Err(format!(
+                "{}: {}: its {FORCE_ANNOTATION} and {FLUX_FORCE_ANNOTATION} annotations or labels disagree: keep one",
+                o.origin,
+                o.key()
+            ));
+        }
+        force = Some(f);
+    }
+    Ok(Policy {
+        ssa: ssa.unwrap_or_default(),
+        force: force.unwrap_or(force_all),
+    })
+}
+
+/// The `managedFields` that hand every field of kubectl's managers (see
+/// [`TAKEOVER_MANAGERS`]) to weir's apply entry, or `None` when no such
+/// manager owns anything. Subresource entries (status) are left alone.
+fn takeover(live: &Value, api_version: &str) -> Option<Vec<Value>> {
+    let entries = live.pointer("/metadata/managedFields")?.as_array()?;
+    let top_level = |f: &Value| {
+        f.get("subresource")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    };
+    let foreign = |f: &Value| {
+        let manager = f.get("manager").and_then(Value::as_str).unwrap_or("");
+        top_level(f) && TAKEOVER_MANAGERS.iter().any(|p| manager.starts_with(p))
+    };
+    if !entries.iter().any(foreign) {
+        return None;
+    }
+    let mut taken = Value::Object(Map::new());
+    let mut kept = Vec::with_capacity(entries.len());
+    for f in entries {
+        if foreign(f) {
+            if let Some(fields) = f.get("fieldsV1") {
+                merge_fields(&mut taken, fields);
+            }
+        } else {
+            kept.push(f.clone());
+        }
+    }
+    let own = kept.iter_mut().find(|f| {
+        f.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
+            && f.get("operation").and_then(Value::as_str) == Some("Apply")
+            && top_level(f)
+    });
+    match own.and_then(Value::as_object_mut) {
+        Some(own) => {
+            let fields = own
+                .entry("fieldsV1")
+                .or_insert_with(|| Value::Object(Map::new()));
+            merge_fields(fields, &taken);
+        }
+        None => kept.push(json!({
+            "manager": FIELD_MANAGER,
+            "operation": "Apply",
+            "apiVersion": api_version,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": taken,
+        })),
+    }
+    Some(kept)
+}
+
+/// Unites two `FieldsV1` sets (nested maps of `f:`, `k:`, `v:`, `i:` and
+/// `.` keys) into `into`.
+fn merge_fields(into: &mut Value, from: &Value) {
+    let (Some(into), Some(from)) = (into.as_object_mut(), from.as_object()) else {
+        return;
+    };
+    for (k, v) in from {
+        match into.get_mut(k) {
+            Some(existing) => merge_fields(existing, v),
+            None => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 /// Settles an object for applying: namespaced objects get `target_namespace`
@@ -817,6 +1245,20 @@ fn is_transient(e: &kube::Error) -> bool {
     }
 }
 
+/// Whether the API server refused a write because it would change an
+/// immutable field (422 `Invalid`, "field is immutable"; a RoleBinding's
+/// "cannot change roleRef"), as kubectl's and Flux's force detect it.
+fn is_immutable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => {
+            s.code == 422
+                && (s.message.contains("field is immutable")
+                    || s.message.contains("cannot change roleRef"))
+        }
+        _ => false,
+    }
+}
+
 fn api_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
@@ -836,6 +1278,8 @@ fn refusal(o: &Object, e: &kube::Error) -> String {
     let msg = api_message(e);
     let hint = if msg.contains("omits key field \"protocol\"") {
         " (server-side apply on Kubernetes before 1.23 needs `protocol: TCP` on every port: add it to the ports of this object)"
+    } else if is_immutable(e) {
+        " (the field is immutable: to delete and recreate the object, set `force = true` on the [[sync]] or annotate the object `kustomize.toolkit.fluxcd.io/force: enabled`)"
     } else {
         ""
     };
@@ -880,6 +1324,98 @@ mod tests {
             Some(&false)
         );
         assert_eq!(k.len(), 2);
+    }
+
+    fn annotated(annotations: Value) -> Object {
+        obj(json!({"apiVersion":"v1","kind":"ConfigMap",
+            "metadata":{"name":"a","namespace":"ns","annotations":annotations}}))
+    }
+
+    #[test]
+    fn policies_follow_flux_annotations_case_insensitively() {
+        let p = policy_of(&annotated(json!({})), false).expect("valid");
+        assert_eq!((p.ssa, p.force), (SsaPolicy::Override, false));
+        for (value, want) in [
+            ("Merge", SsaPolicy::Merge),
+            ("ifnotpresent", SsaPolicy::IfNotPresent),
+            ("IGNORE", SsaPolicy::Ignore),
+            ("Override", SsaPolicy::Override),
+        ] {
+            let o = annotated(json!({FLUX_SSA_ANNOTATION: value}));
+            assert_eq!(policy_of(&o, false).expect("valid").ssa, want, "{value}");
+        }
+        let o = annotated(json!({SSA_ANNOTATION: "Merge", FLUX_SSA_ANNOTATION: "merge"}));
+        assert_eq!(policy_of(&o, false).expect("agree").ssa, SsaPolicy::Merge);
+        let labelled = obj(json!({"apiVersion":"v1","kind":"ConfigMap",
+            "metadata":{"name":"a","labels":{FLUX_SSA_ANNOTATION:"Ignore"}}}));
+        assert_eq!(
+            policy_of(&labelled, false).expect("valid").ssa,
+            SsaPolicy::Ignore
+        );
+    }
+
+    #[test]
+    fn force_comes_from_the_sync_unless_the_object_says_otherwise() {
+        assert!(policy_of(&annotated(json!({})), true).expect("valid").force);
+        let on = annotated(json!({FLUX_FORCE_ANNOTATION: "Enabled"}));
+        assert!(policy_of(&on, false).expect("valid").force);
+        let off = annotated(json!({FORCE_ANNOTATION: "disabled"}));
+        assert!(!policy_of(&off, true).expect("valid").force);
+    }
+
+    #[test]
+    fn unknown_policy_values_name_the_object_file_and_allowed_values() {
+        let err = policy_of(&annotated(json!({FLUX_SSA_ANNOTATION: "Sometimes"})), false)
+            .expect_err("unknown");
+        assert!(err.contains("t.yaml"), "{err}");
+        assert!(err.contains("ConfigMap/ns/a"), "{err}");
+        assert!(err.contains("\"Sometimes\""), "{err}");
+        assert!(
+            err.contains("Override, Merge, IfNotPresent or Ignore"),
+            "{err}"
+        );
+        let err =
+            policy_of(&annotated(json!({FORCE_ANNOTATION: "yes"})), false).expect_err("unknown");
+        assert!(err.contains("Enabled or Disabled"), "{err}");
+        let err = policy_of(
+            &annotated(json!({SSA_ANNOTATION: "Merge", FLUX_SSA_ANNOTATION: "Ignore"})),
+            false,
+        )
+        .expect_err("disagree");
+        assert!(err.contains("disagree"), "{err}");
+    }
+
+    #[test]
+    fn takeover_hands_kubectl_fields_to_weir_and_keeps_controllers() {
+        let weir = json!({"manager":"weir","operation":"Apply","apiVersion":"v1","fieldsType":"FieldsV1",
+            "fieldsV1":{"f:data":{"f:value":{}},"f:metadata":{"f:labels":{"f:sync.weir.dev/name":{}}}}});
+        let label = json!({"manager":"kubectl-label","operation":"Update","apiVersion":"v1","fieldsType":"FieldsV1",
+            "fieldsV1":{"f:metadata":{"f:labels":{"f:extra":{}}}}});
+        let controller = json!({"manager":"kube-controller-manager","operation":"Update","apiVersion":"v1",
+            "fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:labels":{"f:other":{}}}}});
+        let live = json!({"metadata":{"managedFields":[weir, label, controller.clone()]}});
+        let out = takeover(&live, "v1").expect("kubectl owns something");
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[0]["fieldsV1"],
+            json!({"f:data":{"f:value":{}},"f:metadata":{"f:labels":{"f:sync.weir.dev/name":{},"f:extra":{}}}})
+        );
+        assert_eq!(out[1], controller);
+        assert_eq!(
+            takeover(&json!({"metadata":{"managedFields":[controller]}}), "v1"),
+            None
+        );
+    }
+
+    #[test]
+    fn takeover_creates_weirs_entry_for_objects_kubectl_created() {
+        let created = json!({"manager":"kubectl-create","operation":"Update","apiVersion":"v1",
+            "fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:value":{}}}});
+        let out = takeover(&json!({"metadata":{"managedFields":[created]}}), "v1").expect("some");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["manager"], "weir");
+        assert_eq!(out[0]["operation"], "Apply");
+        assert_eq!(out[0]["fieldsV1"], json!({"f:data":{"f:value":{}}}));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use weir_config::{HealthCheck, SubstituteKind, SubstituteReference, Sync};
 
-use crate::apply::{ApplyError, Cluster};
+use crate::apply::{ApplyError, ApplyOptions, Cluster};
 use crate::health::{Health, health};
 use crate::inventory;
 use crate::object::{Object, ObjectKey, split_api_version};
@@ -232,11 +232,13 @@ async fn run_steps(
     let objects = render(sync.renderer(), &sync.path, &artifact.dir, renderers).await?;
     let objects = post_build(sync, objects, cluster).await?;
     let count = objects.len();
+    let options = ApplyOptions { force: sync.force };
     let applied = match cluster
-        .apply(
+        .apply_with(
             objects,
             sync.name.as_str(),
             sync.target_namespace.as_deref(),
+            options,
         )
         .await
     {
@@ -305,7 +307,18 @@ async fn run_steps(
     // The revision counts as applied even when its objects do not become
     // ready, as in Flux (lastAppliedRevision moves, Ready=False).
     if sync.checks_health() {
-        let mut targets = if sync.wait { new_keys } else { Vec::new() };
+        // Skipped objects (`ssa: Ignore`, `IfNotPresent`) were not applied
+        // by this reconcile, so `wait` does not wait for them.
+        let mut targets = if sync.wait {
+            applied
+                .changes
+                .iter()
+                .filter(|(_, a)| *a != Action::Skipped)
+                .map(|(k, _)| k.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         for h in &sync.health_checks {
             targets.push(health_check_key(cluster, h, sync.target_namespace.as_deref()).await?);
         }
