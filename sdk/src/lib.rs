@@ -15,7 +15,7 @@
 //!     }
 //! }
 //!
-//! weir_sdk::export_renderer!(Hello);
+//! weir_sdk::export_renderer!(Hello, name: "hello");
 //! ```
 //!
 //! The types here mirror `wit/weir-plugin@0.1.0` (the ABI this SDK version
@@ -40,6 +40,228 @@ use bindings::weir::plugin::types as wit_types;
 
 /// The WIT package version this SDK targets.
 pub const API_VERSION: &str = "0.1.0";
+
+/// The custom section a plugin's manifest lives in, as JSON.
+pub const MANIFEST_SECTION: &str = "weir:manifest";
+
+/// The kind of a plugin: which world it implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// Turns an artifact directory into objects.
+    Renderer,
+    /// Fetches artifacts.
+    Source,
+    /// Decrypts secrets in rendered objects.
+    Decryptor,
+    /// Sends notifications.
+    Notifier,
+}
+
+impl PluginKind {
+    /// The kind as the manifest spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Renderer => "renderer",
+            PluginKind::Source => "source",
+            PluginKind::Decryptor => "decryptor",
+            PluginKind::Notifier => "notifier",
+        }
+    }
+}
+
+/// A plugin's manifest: who it is and what it asks the host for. The
+/// [`manifest!`] macro (and [`export_renderer!`], which calls it) embeds it
+/// in the component as the `weir:manifest` custom section, JSON-encoded at
+/// compile time, where the host reads it before compiling anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Manifest<'a> {
+    /// The plugin's name; the host loads it from `<name>.wasm`.
+    pub name: &'a str,
+    /// The plugin's kind.
+    pub kind: PluginKind,
+    /// The plugin's own version (`x.y.z`).
+    pub version: &'a str,
+    /// The WIT API version it targets: [`API_VERSION`] unless overridden.
+    pub api: &'a str,
+    /// Most linear memory it asks for (`64MiB`); the host's grant applies
+    /// when absent.
+    pub max_memory: Option<&'a str>,
+    /// Hosts it asks to reach over HTTP (`api.example.com`).
+    pub http_hosts: &'a [&'a str],
+}
+
+impl Manifest<'_> {
+    /// Length of [`Manifest::encode`]'s JSON.
+    pub const fn encoded_len(&self) -> usize {
+        self.write(&mut [])
+    }
+
+    /// The manifest as JSON bytes; `N` must be [`Manifest::encoded_len`].
+    ///
+    /// # Panics
+    /// At compile time (it is meant for a `static`) when `N` is wrong.
+    pub const fn encode<const N: usize>(&self) -> [u8; N] {
+        let mut out = [0u8; N];
+        let len = self.write(&mut out);
+        assert!(len == N, "weir manifest: wrong buffer length");
+        out
+    }
+
+    /// Writes the JSON into `out` (as far as it fits) and returns its full
+    /// length.
+    const fn write(&self, out: &mut [u8]) -> usize {
+        let mut at = raw(out, 0, "{\"name\":");
+        at = string(out, at, self.name);
+        at = raw(out, at, ",\"kind\":");
+        at = string(out, at, self.kind.as_str());
+        at = raw(out, at, ",\"version\":");
+        at = string(out, at, self.version);
+        at = raw(out, at, ",\"api\":");
+        at = string(out, at, self.api);
+        at = raw(out, at, ",\"capabilities\":{");
+        let mut first = true;
+        if let Some(m) = self.max_memory {
+            at = raw(out, at, "\"maxMemory\":");
+            at = string(out, at, m);
+            first = false;
+        }
+        if !self.http_hosts.is_empty() {
+            if !first {
+                at = raw(out, at, ",");
+            }
+            at = raw(out, at, "\"httpHosts\":[");
+            let mut i = 0;
+            while i < self.http_hosts.len() {
+                if i > 0 {
+                    at = raw(out, at, ",");
+                }
+                at = string(out, at, self.http_hosts[i]);
+                i += 1;
+            }
+            at = raw(out, at, "]");
+        }
+        raw(out, at, "}}")
+    }
+}
+
+/// Writes `b` at `at` when it fits; returns the next position.
+const fn byte(out: &mut [u8], at: usize, b: u8) -> usize {
+    if at < out.len() {
+        out[at] = b;
+    }
+    at + 1
+}
+
+/// Writes `s` as is.
+const fn raw(out: &mut [u8], mut at: usize, s: &str) -> usize {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        at = byte(out, at, b[i]);
+        i += 1;
+    }
+    at
+}
+
+/// Writes `s` as a JSON string, quoted and escaped.
+const fn string(out: &mut [u8], mut at: usize, s: &str) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let b = s.as_bytes();
+    at = byte(out, at, b'"');
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' || c == b'\\' {
+            at = byte(out, at, b'\\');
+            at = byte(out, at, c);
+        } else if c < 0x20 {
+            at = raw(out, at, "\\u00");
+            at = byte(out, at, HEX[(c >> 4) as usize]);
+            at = byte(out, at, HEX[(c & 0xf) as usize]);
+        } else {
+            at = byte(out, at, c);
+        }
+        i += 1;
+    }
+    byte(out, at, b'"')
+}
+
+/// Embeds a plugin's [`Manifest`] in the component as the `weir:manifest`
+/// custom section. [`export_renderer!`] calls it for you; use it directly
+/// only with [`export_renderer_bare!`]. Fields come in this order; those
+/// after `kind` are optional:
+///
+/// ```no_run
+/// weir_sdk::manifest! {
+///     name: "jsonnet",
+///     kind: renderer,                       // renderer | source | decryptor | notifier
+///     version: env!("CARGO_PKG_VERSION"),   // the default
+///     api: weir_sdk::API_VERSION,           // the default
+///     max_memory: "128MiB",                 // default: what the host grants
+///     http_hosts: ["charts.example.com"],   // default: none
+/// }
+/// ```
+#[macro_export]
+macro_rules! manifest {
+    (
+        name: $name:expr,
+        kind: $kind:ident
+        $(, version: $version:expr)?
+        $(, api: $api:expr)?
+        $(, max_memory: $mem:expr)?
+        $(, http_hosts: [$($host:expr),* $(,)?])?
+        $(,)?
+    ) => {
+        const _: () = {
+            const MANIFEST: $crate::Manifest<'static> = $crate::Manifest {
+                name: $name,
+                kind: $crate::__kind!($kind),
+                version: $crate::__or!($($version)?; ::core::env!("CARGO_PKG_VERSION")),
+                api: $crate::__or!($($api)?; $crate::API_VERSION),
+                max_memory: $crate::__or!($(::core::option::Option::Some($mem))?; ::core::option::Option::None),
+                http_hosts: $crate::__or!($(&[$($host),*])?; &[]),
+            };
+            #[used]
+            #[unsafe(link_section = "weir:manifest")]
+            static WEIR_MANIFEST: [u8; MANIFEST.encoded_len()] = MANIFEST.encode();
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __kind {
+    (renderer) => {
+        $crate::PluginKind::Renderer
+    };
+    (source) => {
+        $crate::PluginKind::Source
+    };
+    (decryptor) => {
+        $crate::PluginKind::Decryptor
+    };
+    (notifier) => {
+        $crate::PluginKind::Notifier
+    };
+    ($other:ident) => {
+        ::core::compile_error!(::core::concat!(
+            "unknown plugin kind `",
+            ::core::stringify!($other),
+            "`: use renderer, source, decryptor or notifier"
+        ))
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __or {
+    ($given:expr; $default:expr) => {
+        $given
+    };
+    (; $default:expr) => {
+        $default
+    };
+}
 
 /// Where the host mounts the artifact (read-only) inside the plugin.
 pub const ARTIFACT_ROOT: &str = "/artifact";
@@ -217,10 +439,32 @@ pub mod __private {
     }
 }
 
-/// Exports a [`Renderer`] as the plugin's `weir:plugin/renderer` interface.
-/// Use it once, in the plugin crate's `lib.rs`.
+/// Exports a [`Renderer`] as the plugin's `weir:plugin/renderer` interface
+/// and embeds its [`Manifest`] (kind `renderer`, see [`manifest!`] for the
+/// fields after `name`). Use it once, in the plugin crate's `lib.rs`:
+///
+/// ```ignore
+/// weir_sdk::export_renderer!(Mine, name: "mine");
+/// weir_sdk::export_renderer!(Big, name: "big", max_memory: "1GiB");
+/// ```
 #[macro_export]
 macro_rules! export_renderer {
+    ($renderer:ty, name: $name:expr $(, $($rest:tt)*)?) => {
+        $crate::manifest! { name: $name, kind: renderer $(, $($rest)*)? }
+        $crate::export_renderer_bare!($renderer);
+    };
+    ($renderer:ty $(,)?) => {
+        ::core::compile_error!(
+            "export_renderer! needs the plugin's name for its manifest: export_renderer!(MyRenderer, name: \"my-renderer\")"
+        );
+    };
+}
+
+/// Exports a [`Renderer`] without embedding a manifest: for plugins that
+/// ship a sidecar manifest (`NAME.toml` beside `NAME.wasm`) or write their
+/// own with [`manifest!`]. The host refuses a component with neither.
+#[macro_export]
+macro_rules! export_renderer_bare {
     ($renderer:ty) => {
         #[doc(hidden)]
         pub struct __WeirRendererExport;
@@ -243,6 +487,46 @@ macro_rules! export_renderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifests_encode_as_json_at_compile_time() {
+        const M: Manifest<'static> = Manifest {
+            name: "x\"y",
+            kind: PluginKind::Notifier,
+            version: "1.2.3",
+            api: API_VERSION,
+            max_memory: Some("64MiB"),
+            http_hosts: &["a.example", "b.example"],
+        };
+        static BYTES: [u8; M.encoded_len()] = M.encode();
+        assert_eq!(
+            std::str::from_utf8(&BYTES).expect("utf-8"),
+            r#"{"name":"x\"y","kind":"notifier","version":"1.2.3","api":"0.1.0","capabilities":{"maxMemory":"64MiB","httpHosts":["a.example","b.example"]}}"#
+        );
+        let bare = Manifest {
+            max_memory: None,
+            http_hosts: &[],
+            ..M
+        };
+        let mut out = [0u8; 128];
+        let n = bare.write(&mut out);
+        assert!(
+            std::str::from_utf8(&out[..n])
+                .expect("utf-8")
+                .ends_with(r#""capabilities":{}}"#)
+        );
+        let ctl = Manifest {
+            name: "a\nb",
+            ..bare
+        };
+        let mut out = [0u8; 128];
+        let n = ctl.write(&mut out);
+        assert!(
+            std::str::from_utf8(&out[..n])
+                .expect("utf-8")
+                .starts_with(r#"{"name":"a\u000ab""#)
+        );
+    }
 
     #[test]
     fn request_paths_resolve_under_the_artifact_root() {

@@ -12,9 +12,16 @@
 //! a wall-clock deadline enforced by epoch interruption; a trap, timeout or
 //! out-of-memory fails that call only.
 //!
+//! Manifest first: before compiling a component the host reads its
+//! [`manifest`] (embedded `weir:manifest` section or a sidecar file) and
+//! refuses an unsupported API version, a plugin of another kind, a name
+//! that is not the file's, and capabilities the host config does not grant
+//! ([`manifest::check`]). [`inspect`] and [`list`] report the same without
+//! compiling, for `weir plugin list|inspect`.
+//!
 //! Hot drop-in: a plugin is looked up by name on every use and recompiled
-//! when its file's size or modification time changed, so a new or replaced
-//! file takes effect without a restart. Compiled code is also cached on disk
+//! when its file's (or its sidecar manifest's) size or modification time
+//! changed, so a new or replaced file takes effect without a restart. Compiled code is also cached on disk
 //! by wasmtime (keyed by the component's bytes and the engine's settings),
 //! so restarts do not pay the compile again.
 
@@ -32,6 +39,10 @@ use weir_core::plugin::{
     OptionValue, PluginError, PluginErrorKind, RenderRequest, RenderedObject, Renderer,
     RendererRegistry,
 };
+
+pub mod manifest;
+
+pub use manifest::{Manifest, PluginKind};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -70,9 +81,27 @@ impl WasiView for State {
     }
 }
 
+/// Size and modification time of a plugin file and its sidecar manifests:
+/// a change to any reloads the plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp(Vec<Option<(u64, Option<SystemTime>)>>);
+
+impl Stamp {
+    fn of(wasm: &std::fs::Metadata, path: &Path) -> Self {
+        let mut v = vec![Some((wasm.len(), wasm.modified().ok()))];
+        for p in manifest::sidecar_names(path) {
+            v.push(
+                std::fs::metadata(p)
+                    .ok()
+                    .map(|m| (m.len(), m.modified().ok())),
+            );
+        }
+        Stamp(v)
+    }
+}
+
 struct Loaded {
-    len: u64,
-    modified: Option<SystemTime>,
+    stamp: Stamp,
     renderer: Arc<WasmRenderer>,
 }
 
@@ -147,19 +176,31 @@ impl PluginHost {
                 path.display()
             ))
         })?;
-        let (len, modified) = (meta.len(), meta.modified().ok());
+        let stamp = Stamp::of(&meta, &path);
         let mut loaded = self
             .loaded
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(l) = loaded.get(name)
-            && l.len == len
-            && l.modified == modified
+            && l.stamp == stamp
         {
             return Ok(Arc::clone(&l.renderer));
         }
         let bytes = std::fs::read(&path)
             .map_err(|e| load_err(format!("cannot read {}: {e}", path.display())))?;
+        // The manifest first: nothing is compiled for a plugin we refuse.
+        let found = manifest::read(&path, &bytes).map_err(|e| load_err(e.to_string()))?;
+        let version = Some(found.manifest.version.clone()).filter(|v| !v.is_empty());
+        let limits = (self.limits)(name);
+        let granted = manifest::check(&found.manifest, name, Some(PluginKind::Renderer), &limits)
+            .map_err(|refusal| PluginError {
+            version: version.clone(),
+            ..load_err(refusal.to_string())
+        })?;
+        let load_err = |message: String| PluginError {
+            version: version.clone(),
+            ..load_err(message)
+        };
         let component = Component::new(&self.engine, &bytes).map_err(|e| {
             load_err(format!(
                 "{} is not a valid WebAssembly component: {e:#}",
@@ -180,16 +221,27 @@ impl PluginHost {
         })?;
         let renderer = Arc::new(WasmRenderer {
             name: name.to_owned(),
+            version: version.clone(),
+            memory_asked: found.manifest.capabilities.max_memory.is_some(),
             engine: self.engine.clone(),
             pre,
-            limits: (self.limits)(name),
+            limits: EffectiveLimits {
+                max_memory: granted.max_memory,
+                ..limits
+            },
         });
-        tracing::info!(plugin = name, path = %path.display(), "loaded plugin");
+        tracing::info!(
+            plugin = name,
+            version = version.as_deref().unwrap_or(""),
+            path = %path.display(),
+            manifest = %found.origin,
+            max_memory = %manifest::size(granted.max_memory),
+            "loaded plugin"
+        );
         loaded.insert(
             name.to_owned(),
             Loaded {
-                len,
-                modified,
+                stamp,
                 renderer: Arc::clone(&renderer),
             },
         );
@@ -207,6 +259,9 @@ impl RendererRegistry for PluginHost {
 /// in a fresh, limited store.
 pub struct WasmRenderer {
     name: String,
+    version: Option<String>,
+    /// Whether the memory cap is the manifest's own ask (below the grant).
+    memory_asked: bool,
     engine: Engine,
     pre: bindings::RendererPluginPre<State>,
     limits: EffectiveLimits,
@@ -216,7 +271,7 @@ impl WasmRenderer {
     fn error(&self, kind: PluginErrorKind, message: String) -> PluginError {
         PluginError {
             plugin: self.name.clone(),
-            version: None,
+            version: self.version.clone(),
             kind,
             message,
             file: None,
@@ -241,10 +296,18 @@ impl WasmRenderer {
             ),
             _ if text.contains("forcing trap when growing memory") => self.error(
                 PluginErrorKind::OutOfMemory,
-                format!(
-                    "call tried to use more than its {} memory limit and was stopped (raise host.plugins.{}.maxMemory if needed)",
-                    self.limits.max_memory, self.name
-                ),
+                if self.memory_asked {
+                    format!(
+                        "call tried to use more than its {} memory limit and was stopped (the limit its manifest asks for: raise capabilities.maxMemory there)",
+                        manifest::size(self.limits.max_memory)
+                    )
+                } else {
+                    format!(
+                        "call tried to use more than its {} memory limit and was stopped (raise host.plugins.{}.maxMemory if needed)",
+                        manifest::size(self.limits.max_memory),
+                        self.name
+                    )
+                },
             ),
             Some(t) => self.error(
                 PluginErrorKind::Trap,
@@ -329,7 +392,7 @@ impl Renderer for WasmRenderer {
                 .collect()),
             Err(e) => Err(PluginError {
                 plugin: self.name.clone(),
-                version: None,
+                version: self.version.clone(),
                 kind: match e.kind {
                     wit_types::ErrorKind::InvalidInput => PluginErrorKind::InvalidInput,
                     wit_types::ErrorKind::NotFound => PluginErrorKind::NotFound,
@@ -378,4 +441,154 @@ fn start_epoch_ticker(engine: &Engine) {
         })
         .map(drop)
         .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the epoch thread: plugin deadlines will not fire"));
+}
+
+/// What `weir plugin list|inspect` shows about one plugin file: its
+/// manifest and whether this host would run it, found without compiling.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginInfo {
+    /// The component file.
+    pub file: PathBuf,
+    /// The name the host looks it up by: the file name without `.wasm`.
+    pub name: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file, hex.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    /// The manifest, when one could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+    /// Where the manifest came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_origin: Option<manifest::ManifestOrigin>,
+    /// The component's imports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<String>,
+    /// The component's exports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<String>,
+    /// Whether this host would run it.
+    pub granted: bool,
+    /// What the host config grants it, when it would run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grants: Option<manifest::Granted>,
+    /// Why it would not run: the file, its manifest, or a refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refused>,
+}
+
+/// Why a plugin would not run.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refused {
+    /// `plugin` (the file or its manifest is not acceptable) or `host` (the
+    /// host config does not grant what it asks for).
+    pub by: manifest::Side,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads and checks one plugin file against `limits` (the host config's
+/// grants for its name), without compiling it. Problems are reported in
+/// the result, never as an error.
+pub fn inspect(path: &Path, limits: &EffectiveLimits) -> PluginInfo {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".wasm").unwrap_or(&name).to_owned();
+    let mut info = PluginInfo {
+        file: path.to_owned(),
+        name,
+        size: 0,
+        sha256: String::new(),
+        manifest: None,
+        manifest_origin: None,
+        imports: Vec::new(),
+        exports: Vec::new(),
+        granted: false,
+        grants: None,
+        refused: None,
+    };
+    let refuse = |message: String| {
+        Some(Refused {
+            by: manifest::Side::Plugin,
+            message,
+        })
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            info.refused = refuse(format!("cannot read {}: {e}", path.display()));
+            return info;
+        }
+    };
+    info.size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    info.sha256 = sha256_hex(&bytes);
+    let found = match manifest::read(path, &bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            info.refused = refuse(e.to_string());
+            return info;
+        }
+    };
+    match manifest::check(&found.manifest, &info.name, None, limits) {
+        Ok(g) => {
+            info.granted = true;
+            info.grants = Some(g);
+        }
+        Err(r) => {
+            info.refused = Some(Refused {
+                by: r.side(),
+                message: r.to_string(),
+            });
+        }
+    }
+    info.manifest = Some(found.manifest);
+    info.manifest_origin = Some(found.origin);
+    info.imports = found.imports;
+    info.exports = found.exports;
+    info
+}
+
+/// [`inspect`]s every `*.wasm` in `dir`, in name order, with the grants
+/// `limits` gives each name. A broken file is listed with its problem.
+///
+/// # Errors
+/// When `dir` cannot be listed.
+pub fn list(
+    dir: &Path,
+    limits: impl Fn(&str) -> EffectiveLimits,
+) -> std::io::Result<Vec<PluginInfo>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files
+        .iter()
+        .map(|path| {
+            let name = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            inspect(path, &limits(&name))
+        })
+        .collect())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }

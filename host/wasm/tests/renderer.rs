@@ -29,6 +29,7 @@ fn limits(_: &str) -> EffectiveLimits {
     EffectiveLimits {
         max_memory: ByteSize(256 << 20),
         timeout: weir_config::Duration::from_secs(30),
+        allowed_hosts: Vec::new(),
     }
 }
 
@@ -75,7 +76,7 @@ fn plain_component_renders_an_artifact_read_only() {
     assert_eq!(err.file.as_deref(), Some("deploy/bad.yaml"));
     assert!(
         err.to_string()
-            .starts_with("plugin \"plain\": deploy/bad.yaml:"),
+            .starts_with("plugin \"plain\" 0.1.0: deploy/bad.yaml:"),
         "{err}"
     );
 

@@ -45,8 +45,9 @@ fn plugins() -> tempfile::TempDir {
 
 fn host(dir: &tempfile::TempDir) -> PluginHost {
     PluginHost::new(dir.path(), None, |name| EffectiveLimits {
-        max_memory: ByteSize(if name == "hog" { 32 << 20 } else { 256 << 20 }),
+        max_memory: ByteSize(256 << 20),
         timeout: weir_config::Duration::from_secs(if name == "spin" { 1 } else { 30 }),
+        allowed_hosts: Vec::new(),
     })
     .expect("host")
 }
@@ -84,7 +85,10 @@ fn a_plugin_that_traps_fails_its_call_with_its_panic_message() {
     let err = call(&host, "trap", &a).expect_err("trap");
     assert_eq!(err.kind, PluginErrorKind::Trap, "{err}");
     let msg = err.to_string();
-    assert!(msg.starts_with("plugin \"trap\": plugin crashed"), "{msg}");
+    assert!(
+        msg.starts_with("plugin \"trap\" 0.1.0: plugin crashed"),
+        "{msg}"
+    );
     assert!(
         msg.contains("panics on purpose"),
         "stderr not attached: {msg}"
@@ -111,7 +115,9 @@ fn a_plugin_that_allocates_without_end_hits_its_memory_cap() {
     let host = host(&dir);
     let err = call(&host, "hog", &a).expect_err("hog");
     assert_eq!(err.kind, PluginErrorKind::OutOfMemory, "{err}");
+    // The host grants 256MiB; hog's manifest asks for 32MiB, and gets that.
     assert!(err.to_string().contains("32MiB memory limit"), "{err}");
+    assert!(err.to_string().contains("its manifest asks for"), "{err}");
     still_works(&host, &a);
 }
 

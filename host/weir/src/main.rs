@@ -12,6 +12,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod get;
+mod plugin;
 mod wiring;
 
 /// A GitOps engine for Kubernetes with sandboxed WebAssembly plugins.
@@ -95,6 +96,12 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = Output::Human)]
         output: Output,
     },
+    /// Inspect plugins: their manifests and what the host config grants.
+    /// Works without a config file (default grants).
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -170,7 +177,14 @@ fn init_logging(format: LogFormat, default_level: &str) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Arc::new(weir_config::Config::load(&cli.config)?);
+    // A plugin author inspecting a component may have no weir.toml: the
+    // default grants apply then.
+    let config = if matches!(cli.command, Command::Plugin { .. }) && !cli.config.exists() {
+        weir_config::Config::parse("version = 1\n", &cli.config)?
+    } else {
+        weir_config::Config::load(&cli.config)?
+    };
+    let config = Arc::new(config);
     let overrides = wiring::Overrides {
         kubeconfig: cli.kubeconfig,
         plugins_dir: cli.plugins_dir,
@@ -222,6 +236,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get { what, output } => {
             get::print_status(&config, what, output)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin { command } => {
+            let dir = overrides
+                .plugins_dir
+                .clone()
+                .unwrap_or_else(|| config.plugins_dir());
+            plugin::run(&config, &dir, command)
         }
     }
 }

@@ -187,7 +187,7 @@ impl weir_sdk::Renderer for Plain {
 }
 
 #[cfg(target_arch = "wasm32")]
-weir_sdk::export_renderer!(Plain);
+weir_sdk::export_renderer!(Plain, name: "plain");
 
 #[cfg(test)]
 mod tests {

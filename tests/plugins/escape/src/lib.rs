@@ -47,4 +47,4 @@ impl weir_sdk::Renderer for Escape {
 }
 
 #[cfg(target_arch = "wasm32")]
-weir_sdk::export_renderer!(Escape);
+weir_sdk::export_renderer!(Escape, name: "escape");

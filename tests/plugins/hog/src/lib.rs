@@ -14,4 +14,4 @@ impl weir_sdk::Renderer for Hog {
 }
 
 #[cfg(target_arch = "wasm32")]
-weir_sdk::export_renderer!(Hog);
+weir_sdk::export_renderer!(Hog, name: "hog", max_memory: "32MiB");

@@ -18,4 +18,4 @@ impl weir_sdk::Renderer for Spin {
 }
 
 #[cfg(target_arch = "wasm32")]
-weir_sdk::export_renderer!(Spin);
+weir_sdk::export_renderer!(Spin, name: "spin");

@@ -10,4 +10,4 @@ impl weir_sdk::Renderer for Trap {
 }
 
 #[cfg(target_arch = "wasm32")]
-weir_sdk::export_renderer!(Trap);
+weir_sdk::export_renderer!(Trap, name: "trap");
