@@ -74,9 +74,10 @@ bash "$here/git-server-selftest.sh"
 phase "git server self-test"
 
 # The SDK's and plugins' own logic, natively (their crates are outside the
-# host workspace, each with its own target dir under the shared cache).
+# host workspace; they share one native target dir, so their common
+# dependencies such as wit-bindgen build once).
 for crate in "$root"/sdk "$root"/plugins/*/; do
-  (cd "$crate" && CARGO_TARGET_DIR="$WEIR_CACHE/native-target/$(basename "$crate")" cargo test --quiet)
+  (cd "$crate" && CARGO_TARGET_DIR="$WEIR_CACHE/native-target" cargo test --quiet)
 done
 phase "plugin unit tests"
 
