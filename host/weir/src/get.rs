@@ -145,14 +145,16 @@ pub fn print_objects(objects: &[Object], output: Output) -> anyhow::Result<()> {
     }
 }
 
-fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
+/// Prints `v` as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
     Ok(())
 }
 
-fn print_yaml<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
+/// Prints `v` as YAML on stdout.
+pub(crate) fn print_yaml<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
     std::io::stdout()
         .lock()
         .write_all(serde_yaml_ng::to_string(v)?.as_bytes())?;
@@ -175,7 +177,9 @@ fn age(t: Option<u64>) -> String {
     }
 }
 
-fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+/// Prints a table with columns padded to their widest cell; the last
+/// column is not padded.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

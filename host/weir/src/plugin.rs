@@ -12,6 +12,7 @@ use weir_wasm::PluginInfo;
 use weir_wasm::manifest::{Side, size};
 
 use crate::Output;
+use crate::get::{print_json, print_yaml, table};
 
 /// `weir plugin …`.
 #[derive(Debug, Subcommand)]
@@ -166,46 +167,6 @@ fn print_detail(i: &PluginInfo) -> anyhow::Result<()> {
                 writeln!(out, "  {item}")?;
             }
         }
-    }
-    Ok(())
-}
-
-fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
-}
-
-fn print_yaml<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
-    std::io::stdout()
-        .lock()
-        .write_all(serde_yaml_ng::to_string(v)?.as_bytes())?;
-    Ok(())
-}
-
-fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    let last = header.len().saturating_sub(1);
-    let mut line = |cells: &[&str]| -> std::io::Result<()> {
-        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
-            if i == last {
-                writeln!(out, "{c}")?;
-            } else {
-                write!(out, "{c:<w$}   ")?;
-            }
-        }
-        Ok(())
-    };
-    line(header)?;
-    for r in rows {
-        line(&r.iter().map(String::as_str).collect::<Vec<_>>())?;
     }
     Ok(())
 }
