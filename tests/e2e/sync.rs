@@ -1518,3 +1518,217 @@ fn force_recreates_objects_whose_immutable_fields_changed() {
     assert_eq!(job_state(&ns, "plain").0, uid);
     let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
 }
+
+/// One git source and two syncs of it, `app` (path `app`) declared before
+/// `infra` (path `infra`); `app_keys` goes into `app`'s table, e.g. its
+/// `dependsOn`.
+fn app_and_infra(url: &str, app_keys: &str) -> String {
+    format!(
+        r#"version = 1
+
+[[git]]
+name = "repo"
+url = "{url}"
+ref = {{ branch = "main" }}
+interval = "1s"
+timeout = "20s"
+
+[git.auth]
+{auth}
+
+[[sync]]
+name = "app"
+source = "repo"
+path = "app"
+interval = "1m"
+prune = true
+{app_keys}
+
+[[sync]]
+name = "infra"
+source = "repo"
+path = "infra"
+interval = "1m"
+prune = true
+"#,
+        auth = basic_auth()
+    )
+}
+
+/// A repository whose `infra` creates namespace `ns` and whose `app`
+/// creates a ConfigMap and a Service in it.
+fn app_and_infra_repo(ns: &str) -> TestRepo {
+    let repo = TestRepo::new("deps");
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  ports:\n    - port: 80\n      protocol: TCP\n"
+    );
+    repo.commit(
+        &[
+            ("infra/ns.yaml", Some(&namespace(ns))),
+            ("app/cm.yaml", Some(&configmap(ns, "settings", "on"))),
+            ("app/svc.yaml", Some(&service)),
+        ],
+        "infra and app",
+    );
+    repo
+}
+
+/// The sync statuses `weir reconcile -o json` printed, by name, in the
+/// order it printed them.
+fn printed(out: &weir_e2e::Output) -> Vec<(String, Value)> {
+    let all: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("weir reconcile printed no JSON ({e}): {out:?}"));
+    all.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| (s["name"].as_str().unwrap_or("").to_owned(), s.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn depends_on_reconciles_the_dependency_first_whatever_the_declaration_order() {
+    // With dependsOn: infra is reconciled first, so the namespace exists
+    // when app applies into it.
+    let ns = unique("e2e-deps");
+    let repo = app_and_infra_repo(&ns);
+    let weir = Weir::new(&app_and_infra(&basic_url(&repo), "dependsOn = [\"infra\"]"));
+    let out = weir.run(&["reconcile", "-o", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let names: Vec<String> = printed(&out).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["infra", "app"], "{out:?}");
+    let st = weir.statuses();
+    assert_eq!(st[0]["name"], "app");
+    assert_eq!(st[0]["ready"], true, "{st}");
+    assert_eq!(st[1]["ready"], true, "{st}");
+    assert_eq!(cm_value(&ns, "settings").as_deref(), Some("on"));
+    assert!(get_object("service", Some(&ns), "web").is_some());
+
+    // Without it, declaration order rules: app goes first and fails, since
+    // its namespace does not exist yet. The ordering is what matters.
+    let ns = unique("e2e-nodeps");
+    let repo = app_and_infra_repo(&ns);
+    let weir = Weir::new(&app_and_infra(&basic_url(&repo), ""));
+    let out = weir.run(&["reconcile", "-o", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let names: Vec<String> = printed(&out).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["app", "infra"], "{out:?}");
+    let st = weir.statuses();
+    assert_eq!(st[0]["ready"], false, "{st}");
+    assert_eq!(st[0]["reason"], "ApplyFailed", "{st}");
+    let msg = st[0]["message"].as_str().unwrap_or("");
+    assert!(msg.contains(&ns), "{msg}");
+    assert_eq!(st[1]["ready"], true, "{st}");
+    assert_eq!(cm_value(&ns, "settings"), None);
+}
+
+#[test]
+fn a_broken_dependency_holds_its_dependants_until_it_is_fixed() {
+    let ns = unique("e2e-depbad");
+    let repo = app_and_infra_repo(&ns);
+    repo.commit(
+        &[(
+            "infra/broken.yaml",
+            Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n data: [1,\n"),
+        )],
+        "break infra",
+    );
+    let weir = Weir::new(&app_and_infra(&basic_url(&repo), "dependsOn = [\"infra\"]"));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("DependencyNotReady"), "{out:?}");
+    let st = weir.statuses();
+    let (app, infra) = (&st[0], &st[1]);
+    assert_eq!(infra["reason"], "BuildFailed", "{infra}");
+    assert_eq!(app["ready"], false, "{app}");
+    assert_eq!(app["reason"], "DependencyNotReady", "{app}");
+    let msg = app["message"].as_str().unwrap_or("");
+    assert!(
+        msg.starts_with("dependency \"infra\" is not ready: BuildFailed: "),
+        "{msg}"
+    );
+    assert!(msg.contains("infra/broken.yaml"), "{msg}");
+    // Nothing of app was rendered nor applied.
+    assert_eq!(app["lastAppliedRevision"], Value::Null, "{app}");
+    assert_eq!(app["lastAttemptedRevision"], Value::Null, "{app}");
+    assert_eq!(get_object("namespace", None, &ns), None);
+    assert_eq!(cm_value(&ns, "settings"), None);
+
+    // Alone, app is judged by infra's recorded status.
+    let out = weir.run(&["reconcile", "--sync", "app"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(weir.statuses()[0]["reason"], "DependencyNotReady");
+
+    // Fixed: both apply, in order, in one pass.
+    let fixed = repo.commit(&[("infra/broken.yaml", None)], "fix infra");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = weir.statuses();
+    for s in st.as_array().into_iter().flatten() {
+        assert_eq!(s["ready"], true, "{s}");
+        assert_eq!(s["lastAppliedRevision"], format!("main@sha1:{fixed}"));
+    }
+    assert_eq!(cm_value(&ns, "settings").as_deref(), Some("on"));
+}
+
+#[test]
+fn a_dependency_cycle_is_a_config_error_naming_the_cycle() {
+    let repo = TestRepo::new("depcycle");
+    let text = app_and_infra(&basic_url(&repo), "dependsOn = [\"infra\"]").replace(
+        "path = \"infra\"",
+        "path = \"infra\"\ndependsOn = [\"app\"]",
+    );
+    let weir = Weir::new(&text);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("dependsOn forms a cycle: app -> infra -> app"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains(&weir.config.display().to_string()),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn run_holds_a_dependant_until_its_dependency_is_ready_then_applies_it() {
+    let ns = unique("e2e-deprun");
+    let repo = app_and_infra_repo(&ns);
+    repo.commit(&[("infra/broken.yaml", Some("kind: [\n"))], "break infra");
+    let weir = Weir::new(&app_and_infra(&basic_url(&repo), "dependsOn = [\"infra\"]"));
+    let mut child = weir
+        .command()
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start weir run");
+    let wait_for = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    wait_for("app held for infra", &|| {
+        let st = weir.statuses();
+        st[0]["reason"] == "DependencyNotReady" && st[1]["reason"] == "BuildFailed"
+    });
+    assert_eq!(cm_value(&ns, "settings"), None);
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "weir run exited"
+    );
+
+    repo.commit(&[("infra/broken.yaml", None)], "fix infra");
+    wait_for("app applied once infra is ready", &|| {
+        cm_value(&ns, "settings").as_deref() == Some("on")
+    });
+    let st = weir.statuses();
+    assert_eq!(st[0]["ready"], true, "{st}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -289,6 +289,13 @@ pub struct Sync {
     /// `disabled`. Default: false: such an update fails the reconcile.
     #[serde(default)]
     pub force: bool,
+    /// Names of other syncs in this file that must be ready, and up to date
+    /// with their own source, before this one is reconciled (Flux's
+    /// `spec.dependsOn`). Until then this sync is not rendered nor applied
+    /// and reports `DependencyNotReady`. Unknown names, a sync naming itself
+    /// and cycles are config errors. Default: none.
+    #[serde(default)]
+    pub depends_on: Vec<Name>,
 }
 
 /// An object to wait for after applying, as an entry of Flux's
@@ -574,7 +581,139 @@ impl Config {
                 )));
             }
         }
+        self.check_dependencies().map_err(invalid)
+    }
+
+    /// `dependsOn`: every name is another declared sync, listed once, and
+    /// following the edges never comes back to where it started.
+    fn check_dependencies(&self) -> Result<(), String> {
+        for s in &self.sync {
+            let mut listed = std::collections::BTreeSet::new();
+            for d in &s.depends_on {
+                if d == &s.name {
+                    return Err(format!(
+                        "sync {:?}: dependsOn names the sync itself; a sync cannot wait for itself",
+                        s.name.0
+                    ));
+                }
+                if !listed.insert(d) {
+                    return Err(format!(
+                        "sync {:?}: dependsOn lists {:?} twice",
+                        s.name.0, d.0
+                    ));
+                }
+                if !self.sync.iter().any(|o| &o.name == d) {
+                    return Err(format!(
+                        "sync {:?}: dependsOn names {:?}, which is not a declared sync (declared: {})",
+                        s.name.0,
+                        d.0,
+                        self.sync
+                            .iter()
+                            .map(|o| o.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
+        if let Some(cycle) = self.dependency_cycle() {
+            let path: Vec<&str> = cycle.iter().map(|&i| self.sync[i].name.as_str()).collect();
+            return Err(format!(
+                "dependsOn forms a cycle: {}; no sync in it could ever be reconciled, so remove one of these dependencies",
+                path.join(" -> ")
+            ));
+        }
         Ok(())
+    }
+
+    /// The first cycle of `dependsOn` edges, found by a depth-first walk in
+    /// declaration order, as sync indices from its first sync back to it
+    /// (`[a, b, a]`). Names that are not declared syncs are ignored.
+    fn dependency_cycle(&self) -> Option<Vec<usize>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            OnPath,
+            Done,
+        }
+        fn visit(
+            c: &Config,
+            i: usize,
+            marks: &mut [Mark],
+            path: &mut Vec<usize>,
+        ) -> Option<Vec<usize>> {
+            marks[i] = Mark::OnPath;
+            path.push(i);
+            for j in c.sync[i].depends_on.iter().filter_map(|d| c.sync_index(d)) {
+                match marks[j] {
+                    Mark::OnPath => {
+                        let start = path.iter().position(|&k| k == j).unwrap_or(0);
+                        let mut cycle = path[start..].to_vec();
+                        cycle.push(j);
+                        return Some(cycle);
+                    }
+                    Mark::New => {
+                        if let Some(cycle) = visit(c, j, marks, path) {
+                            return Some(cycle);
+                        }
+                    }
+                    Mark::Done => {}
+                }
+            }
+            path.pop();
+            marks[i] = Mark::Done;
+            None
+        }
+        let mut marks = vec![Mark::New; self.sync.len()];
+        let mut path = Vec::new();
+        (0..self.sync.len()).find_map(|i| {
+            if marks[i] == Mark::New {
+                visit(self, i, &mut marks, &mut path)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The index of the sync with this name.
+    pub fn sync_index(&self, name: &Name) -> Option<usize> {
+        self.sync.iter().position(|s| &s.name == name)
+    }
+
+    /// Indices of the syncs in an order where every sync comes after the
+    /// syncs it depends on, and otherwise in declaration order: next comes
+    /// always the first declared sync whose dependencies have all come
+    /// before (a topological sort). Names in `dependsOn` that
+    /// are not syncs of this config (as after filtering to one sync) are
+    /// ignored. A checked config has no cycles; were there one, its syncs
+    /// would come last, in declaration order.
+    pub fn sync_order(&self) -> Vec<usize> {
+        let n = self.sync.len();
+        let mut placed = vec![false; n];
+        let mut order = Vec::with_capacity(n);
+        while order.len() < n {
+            // The first unplaced sync (in declaration order) whose
+            // dependencies are all placed; quadratic, and syncs are few.
+            let next = (0..n).find(|&i| {
+                !placed[i]
+                    && self.sync[i]
+                        .depends_on
+                        .iter()
+                        .filter_map(|d| self.sync_index(d))
+                        .all(|j| placed[j])
+            });
+            match next {
+                Some(i) => {
+                    placed[i] = true;
+                    order.push(i);
+                }
+                None => {
+                    order.extend((0..n).filter(|&i| !placed[i]));
+                    break;
+                }
+            }
+        }
+        order
     }
 
     /// Resolves a path from the config against the config file's directory.
@@ -958,6 +1097,111 @@ healthChecks = [
             .expect_err("force is a bool")
             .to_string();
         assert!(err.contains("force"), "{err}");
+    }
+
+    /// A config with one source and the given syncs, each `(name,
+    /// dependsOn)`, declared in this order.
+    fn with_syncs(syncs: &[(&str, &[&str])]) -> String {
+        let mut text = String::from(
+            "version = 1\n[[git]]\nname = \"repo\"\nurl = \"https://127.0.0.1/r.git\"\n",
+        );
+        for (name, deps) in syncs {
+            let deps: Vec<String> = deps.iter().map(|d| format!("{d:?}")).collect();
+            text.push_str(&format!(
+                "[[sync]]\nname = \"{name}\"\nsource = \"repo\"\nprune = true\ndependsOn = [{}]\n",
+                deps.join(", ")
+            ));
+        }
+        text
+    }
+
+    fn order(c: &Config) -> Vec<&str> {
+        c.sync_order()
+            .into_iter()
+            .map(|i| c.sync[i].name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn depends_on_defaults_to_none_and_parses_names() {
+        assert!(parse(GOOD).expect("valid").sync[0].depends_on.is_empty());
+        let c = parse(&with_syncs(&[("app", &["infra"]), ("infra", &[])])).expect("valid");
+        assert_eq!(c.sync[0].depends_on, [Name("infra".into())]);
+        let err = parse(&with_syncs(&[("app", &["Infra"])]))
+            .expect_err("bad name")
+            .to_string();
+        assert!(err.contains("invalid name \"Infra\""), "{err}");
+    }
+
+    #[test]
+    fn depends_on_must_name_another_declared_sync_once() {
+        let err = parse(&with_syncs(&[("app", &["infra"]), ("web", &[])]))
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            err.contains("sync \"app\": dependsOn names \"infra\", which is not a declared sync (declared: app, web)"),
+            "{err}"
+        );
+        let err = parse(&with_syncs(&[("app", &["app"])]))
+            .expect_err("self")
+            .to_string();
+        assert!(
+            err.contains("sync \"app\": dependsOn names the sync itself"),
+            "{err}"
+        );
+        let err = parse(&with_syncs(&[("app", &["infra", "infra"]), ("infra", &[])]))
+            .expect_err("twice")
+            .to_string();
+        assert!(err.contains("dependsOn lists \"infra\" twice"), "{err}");
+    }
+
+    #[test]
+    fn dependency_cycles_are_refused_showing_the_path() {
+        let err = parse(&with_syncs(&[("a", &["b"]), ("b", &["a"])]))
+            .expect_err("cycle")
+            .to_string();
+        assert!(err.contains("/etc/weir/weir.toml"), "{err}");
+        assert!(
+            err.contains("dependsOn forms a cycle: a -> b -> a"),
+            "{err}"
+        );
+        let err = parse(&with_syncs(&[
+            ("top", &["a"]),
+            ("a", &["b"]),
+            ("b", &["c"]),
+            ("c", &["a"]),
+        ]))
+        .expect_err("longer cycle")
+        .to_string();
+        assert!(err.contains("cycle: a -> b -> c -> a"), "{err}");
+        // A diamond shares a dependency but has no cycle.
+        parse(&with_syncs(&[
+            ("top", &["l", "r"]),
+            ("l", &["base"]),
+            ("r", &["base"]),
+            ("base", &[]),
+        ]))
+        .expect("a diamond is fine");
+    }
+
+    #[test]
+    fn sync_order_puts_dependencies_first_and_keeps_declaration_order_otherwise() {
+        let c = parse(&with_syncs(&[
+            ("app", &["infra"]),
+            ("solo", &[]),
+            ("infra", &["crds"]),
+            ("crds", &[]),
+            ("late", &[]),
+        ]))
+        .expect("valid");
+        assert_eq!(order(&c), ["solo", "crds", "infra", "app", "late"]);
+        let c = parse(&with_syncs(&[("a", &[]), ("b", &[]), ("c", &[])])).expect("valid");
+        assert_eq!(order(&c), ["a", "b", "c"]);
+        // Filtered to one sync (`weir reconcile --sync app`): the missing
+        // dependency is ignored by the order.
+        let mut c = parse(&with_syncs(&[("app", &["infra"]), ("infra", &[])])).expect("valid");
+        c.sync.retain(|s| s.name.as_str() == "app");
+        assert_eq!(order(&c), ["app"]);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Scheduling: one task per source fetching at its interval, one task per
 //! sync reconciling at its interval and whenever its source produces a new
-//! revision, with backoff after failures.
+//! revision, with backoff after failures. A sync with `dependsOn` is
+//! reconciled only once its dependencies are ready and up to date with their
+//! sources (Flux's `DependencyNotReady`); it checks again as soon as one of
+//! them finishes a reconcile, and every [`DEPENDENCY_RETRY`] at the latest.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,12 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
-use weir_config::{Config, Name};
+use tokio::sync::{Notify, watch};
+use weir_config::{Config, Name, Sync};
 
 use crate::apply::Cluster;
 use crate::plugin::RendererRegistry;
-use crate::reconcile::reconcile;
+use crate::reconcile::{hold_for_dependencies, reconcile};
 use crate::source::{Artifact, Source, SourceError};
 use crate::status::{StatusStore, SyncStatus, now_unix};
 
@@ -38,6 +41,52 @@ pub struct SourceStatus {
 }
 
 type FetchResult = Option<Result<Artifact, SourceError>>;
+
+/// How long a sync waiting for its dependencies sleeps before it checks them
+/// again, at the latest: `weir run` also checks as soon as a dependency
+/// finishes a reconcile. Flux's `--requeue-dependency` defaults to 30s (its
+/// scaling guide suggests 5s); weir needs the timer only as a safety net.
+pub const DEPENDENCY_RETRY: Duration = Duration::from_secs(5);
+
+/// What is known, at the time of a dependency check, about the source of a
+/// dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceState {
+    /// Nothing: the dependency is not one of the engine's syncs (the config
+    /// was filtered to one sync). Its status alone decides.
+    Unknown,
+    /// The source has not been fetched yet.
+    NotFetched,
+    /// The last fetch failed with this message.
+    Failed(String),
+    /// The source's current artifact has this revision.
+    At(String),
+}
+
+/// Why a dependency is not ready, or `None` when it is: its last reconcile
+/// succeeded and it has applied the revision its source has now (Flux's
+/// `checkDependencies`, which compares the dependency's
+/// `lastAppliedRevision` with the source artifact). `status` is the
+/// dependency's stored status.
+pub fn dependency_problem(status: Option<&SyncStatus>, source: &SourceState) -> Option<String> {
+    let Some(status) = status else {
+        return Some("not reconciled yet".into());
+    };
+    if !status.ready {
+        return Some(format!("{}: {}", status.reason, status.message));
+    }
+    let applied = status.last_applied_revision.as_deref();
+    match source {
+        SourceState::Unknown => None,
+        SourceState::At(revision) if applied == Some(revision.as_str()) => None,
+        SourceState::At(revision) => Some(format!(
+            "it has not applied its source's revision {revision} yet (last applied: {})",
+            applied.unwrap_or("none")
+        )),
+        SourceState::NotFetched => Some("its source has not been fetched yet".into()),
+        SourceState::Failed(message) => Some(format!("its source failed: {message}")),
+    }
+}
 
 /// Runs syncs against one cluster.
 pub struct Engine {
@@ -110,12 +159,48 @@ impl Engine {
         }
     }
 
+    /// Why `sync` may not be reconciled now, naming every dependency that
+    /// is not ready (`dependency "x" is not ready: …`, joined by `; `), or
+    /// `None` when all are. `source` tells what a source currently has.
+    fn dependencies_not_ready(
+        &self,
+        sync: &Sync,
+        source: impl Fn(&Name) -> SourceState,
+    ) -> Option<String> {
+        let problems: Vec<String> = sync
+            .depends_on
+            .iter()
+            .filter_map(|dep| {
+                let problem = match self.store.load(dep.as_str()) {
+                    Ok(status) => {
+                        let state = match self.config.sync_index(dep) {
+                            Some(i) => source(&self.config.sync[i].source),
+                            None => SourceState::Unknown,
+                        };
+                        dependency_problem(status.as_ref(), &state)?
+                    }
+                    Err(e) => e.to_string(),
+                };
+                Some(format!(
+                    "dependency {:?} is not ready: {problem}",
+                    dep.as_str()
+                ))
+            })
+            .collect();
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
     /// One pass: fetch every source used by a sync once, then reconcile
-    /// every sync once, in declaration order. Returns each sync's status.
+    /// every sync once, dependencies first and otherwise in declaration
+    /// order ([`Config::sync_order`]). A sync whose dependency is not ready
+    /// after this pass reached it (it failed, or was itself held) is
+    /// reported `DependencyNotReady` without being attempted. Returns each
+    /// sync's status, in the order they were reconciled.
     pub async fn reconcile_once(&self) -> Vec<SyncStatus> {
         let mut fetched: BTreeMap<Name, Result<Artifact, SourceError>> = BTreeMap::new();
         let mut out = Vec::new();
-        for sync in &self.config.sync {
+        for idx in self.config.sync_order() {
+            let sync = &self.config.sync[idx];
             if !fetched.contains_key(&sync.source) {
                 let r = self.fetch(&sync.source).await;
                 fetched.insert(sync.source.clone(), r);
@@ -125,7 +210,24 @@ impl Engine {
                 Some(Err(e)) => Err(e),
                 None => continue,
             };
-            out.push(reconcile(sync, artifact, &self.renderers, &self.cluster, &self.store).await);
+            // As Flux: suspension and the sync's own source are looked at
+            // before its dependencies.
+            let blocked = if sync.suspend || artifact.is_err() {
+                None
+            } else {
+                self.dependencies_not_ready(sync, |src| match fetched.get(src) {
+                    Some(Ok(a)) => SourceState::At(a.revision.clone()),
+                    Some(Err(e)) => SourceState::Failed(e.message.clone()),
+                    None => SourceState::NotFetched,
+                })
+            };
+            let status = match blocked {
+                Some(message) => hold_for_dependencies(sync, message, &self.store),
+                None => {
+                    reconcile(sync, artifact, &self.renderers, &self.cluster, &self.store).await
+                }
+            };
+            out.push(status);
         }
         out
     }
@@ -163,12 +265,30 @@ impl Engine {
                 }
             });
         }
-        for (idx, sync) in self.config.sync.iter().enumerate() {
+        // `dependsOn` wake-ups: after each reconcile a sync notifies the
+        // syncs that depend on it, so one waiting for it checks again at
+        // once. `notify_one` keeps a permit when nobody waits yet, so a
+        // reconcile that ends between a check and the wait is not missed.
+        let syncs = &self.config.sync;
+        let wake: Arc<Vec<Notify>> = Arc::new(syncs.iter().map(|_| Notify::new()).collect());
+        let dependants: Vec<Vec<usize>> = syncs
+            .iter()
+            .map(|s| {
+                (0..syncs.len())
+                    .filter(|&j| syncs[j].depends_on.contains(&s.name))
+                    .collect()
+            })
+            .collect();
+        let channels = Arc::new(channels);
+        for (idx, sync) in syncs.iter().enumerate() {
             let Some(mut rx) = channels.get(&sync.source).cloned() else {
                 continue;
             };
             let engine = Arc::clone(&self);
             let interval = sync.interval().get();
+            let channels = Arc::clone(&channels);
+            let wake = Arc::clone(&wake);
+            let dependants = dependants[idx].clone();
             tasks.spawn(async move {
                 let sync = &engine.config.sync[idx];
                 let mut backoff = Duration::from_secs(2);
@@ -178,15 +298,33 @@ impl Engine {
                     }
                     let current = rx.borrow_and_update().clone();
                     let Some(result) = current else { continue };
-                    let status = reconcile(
-                        sync,
-                        result.as_ref(),
-                        &engine.renderers,
-                        &engine.cluster,
-                        &engine.store,
-                    )
-                    .await;
-                    let delay = if status.ready {
+                    let blocked = if sync.suspend || result.is_err() {
+                        None
+                    } else {
+                        engine.dependencies_not_ready(sync, |src| source_state(&channels, src))
+                    };
+                    let waiting = blocked.is_some();
+                    let status = match blocked {
+                        Some(message) => hold_for_dependencies(sync, message, &engine.store),
+                        None => {
+                            reconcile(
+                                sync,
+                                result.as_ref(),
+                                &engine.renderers,
+                                &engine.cluster,
+                                &engine.store,
+                            )
+                            .await
+                        }
+                    };
+                    for &j in &dependants {
+                        wake[j].notify_one();
+                    }
+                    // Waiting for dependencies is not a failure of this
+                    // sync: it neither grows nor resets the backoff.
+                    let delay = if waiting {
+                        DEPENDENCY_RETRY.min(interval)
+                    } else if status.ready {
                         backoff = Duration::from_secs(2);
                         tracing::info!(sync = %sync.name, "{}", status.message);
                         interval
@@ -198,6 +336,7 @@ impl Engine {
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         r = rx.changed() => if r.is_err() { return },
+                        () = wake[idx].notified(), if waiting => {}
                     }
                 }
             });
@@ -205,6 +344,21 @@ impl Engine {
         shutdown.await;
         tracing::info!("shutting down");
         tasks.shutdown().await;
+    }
+}
+
+/// What the fetch task of source `name` has now.
+fn source_state(
+    channels: &BTreeMap<Name, watch::Receiver<FetchResult>>,
+    name: &Name,
+) -> SourceState {
+    let Some(rx) = channels.get(name) else {
+        return SourceState::Unknown;
+    };
+    match &*rx.borrow() {
+        None => SourceState::NotFetched,
+        Some(Ok(a)) => SourceState::At(a.revision.clone()),
+        Some(Err(e)) => SourceState::Failed(e.message.clone()),
     }
 }
 
@@ -242,5 +396,72 @@ async fn fetch_with_timeout(
                 transient: true,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Reason;
+
+    fn applied(revision: &str) -> SyncStatus {
+        let mut s = SyncStatus::new("infra");
+        s.ready = true;
+        s.reason = Reason::ReconciliationSucceeded;
+        s.message = format!("applied revision {revision}: 1 created");
+        s.last_applied_revision = Some(revision.into());
+        s
+    }
+
+    #[test]
+    fn a_dependency_is_ready_when_it_succeeded_at_its_sources_revision() {
+        let at = |r: &str| SourceState::At(r.into());
+        assert_eq!(
+            dependency_problem(Some(&applied("main@sha1:a")), &at("main@sha1:a")),
+            None
+        );
+        assert_eq!(
+            dependency_problem(Some(&applied("main@sha1:a")), &SourceState::Unknown),
+            None,
+            "without its source, the status alone decides"
+        );
+    }
+
+    #[test]
+    fn a_dependency_is_not_ready_when_it_failed_or_never_ran() {
+        let at = SourceState::At("main@sha1:a".into());
+        assert_eq!(
+            dependency_problem(None, &at).as_deref(),
+            Some("not reconciled yet")
+        );
+        let mut failed = applied("main@sha1:a");
+        failed.ready = false;
+        failed.reason = Reason::BuildFailed;
+        failed.message = "bad.yaml: not YAML".into();
+        assert_eq!(
+            dependency_problem(Some(&failed), &at).as_deref(),
+            Some("BuildFailed: bad.yaml: not YAML")
+        );
+    }
+
+    #[test]
+    fn a_ready_dependency_behind_its_source_is_not_ready() {
+        let problem = dependency_problem(
+            Some(&applied("main@sha1:a")),
+            &SourceState::At("main@sha1:b".into()),
+        );
+        assert_eq!(
+            problem.as_deref(),
+            Some(
+                "it has not applied its source's revision main@sha1:b yet (last applied: main@sha1:a)"
+            )
+        );
+        let ready = applied("main@sha1:a");
+        assert!(dependency_problem(Some(&ready), &SourceState::NotFetched).is_some());
+        let failed = SourceState::Failed("fetch of http://x timed out".into());
+        assert_eq!(
+            dependency_problem(Some(&ready), &failed).as_deref(),
+            Some("its source failed: fetch of http://x timed out")
+        );
     }
 }

@@ -222,6 +222,33 @@ pub async fn reconcile(
     status
 }
 
+/// Records that `sync` waits for its dependencies (Flux's
+/// `DependencyNotReady`) without rendering or applying anything: the status
+/// is not ready, with `message` naming the dependencies, and keeps its
+/// revisions, change set and inventory. Writes the status to `store` and
+/// returns it.
+pub fn hold_for_dependencies(sync: &Sync, message: String, store: &StatusStore) -> SyncStatus {
+    let name = sync.name.as_str();
+    let mut status = match store.load(name) {
+        Ok(Some(s)) => s,
+        Ok(None) => SyncStatus::new(name),
+        Err(e) => {
+            tracing::error!(sync = name, error = %e, "status unreadable; rewriting it");
+            SyncStatus::new(name)
+        }
+    };
+    // Said once per change, not on every retry.
+    if status.reason != Reason::DependencyNotReady || status.message != message {
+        tracing::info!(sync = name, "{message}");
+    }
+    status.last_attempt_at = Some(now_unix());
+    status.ready = false;
+    status.reason = Reason::DependencyNotReady;
+    status.message = message;
+    save(store, &status);
+    status
+}
+
 async fn run_steps(
     sync: &Sync,
     artifact: &Artifact,

@@ -28,6 +28,10 @@ pub enum Reason {
     /// missing, or was still in progress at the timeout. The message names
     /// each such object and why.
     HealthCheckFailed,
+    /// A sync named in `dependsOn` is not ready, or has not yet applied the
+    /// revision its source has now; this sync was not rendered nor applied.
+    /// The message names every such dependency and why.
+    DependencyNotReady,
     /// The sync is suspended.
     Suspended,
 }
