@@ -59,10 +59,10 @@ sed -e "s|@GIT_URL@|$WEIR_GIT_HTTP_URL|" \
     -e "s|@GIT_USER@|$WEIR_GIT_HTTP_USER|" \
     -e "s|@GIT_PASSWORD_FILE@|$WEIR_GIT_HTTP_PASSWORD_FILE|" \
     -e "s|@KUBECONFIG@|$KUBECONFIG|" \
+    -e "s|@PLUGINS_DIR@|$WEIR_CACHE/plugins|" \
     "$root/examples/quickstart/weir.toml" > "$qs/weir.toml"
 
 cd "$qs"
-export WEIR_PLUGINS_DIR="$WEIR_CACHE/plugins"
 log "weir reconcile"
 "$weir" --config weir.toml reconcile
 echo

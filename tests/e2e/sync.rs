@@ -572,7 +572,11 @@ fn build_prints_exactly_what_the_quickstart_applies() {
             "@GIT_PASSWORD_FILE@",
             var(env, "WEIR_GIT_HTTP_PASSWORD_FILE"),
         )
-        .replace("@KUBECONFIG@", var(weir_e2e::kube(), "KUBECONFIG"));
+        .replace("@KUBECONFIG@", var(weir_e2e::kube(), "KUBECONFIG"))
+        .replace(
+            "@PLUGINS_DIR@",
+            &weir_e2e::plugins_dir().display().to_string(),
+        );
     let weir = Weir::new(&toml);
 
     let built = weir.run(&["build", "-o", "json"]);
