@@ -17,11 +17,8 @@
 //! `WEIR_BENCH_QUICK=1` runs fewer iterations.
 //!
 //! The native side is `plugins/plain/src/lib.rs` itself, included below with
-//! `#[path]`: that crate is cdylib-only (it cannot be linked as a library),
-//! and `weir-sdk` cannot be a dev-dependency either (it declares its own
-//! `[workspace]` inside this workspace's directory, which cargo refuses), so
-//! the few plain data types the source uses from the SDK are mirrored in
-//! [`sdk`] and reached as `weir_sdk::…` through `extern crate self`.
+//! `#[path]` (that crate is cdylib-only, so it cannot be linked as a
+//! library), compiled against the real `weir-sdk`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,117 +27,9 @@ use weir_config::EffectiveLimits;
 use weir_core::plugin::{RenderRequest as HostRequest, RendererRegistry};
 use weir_wasm::PluginHost;
 
-// `weir_sdk::X` in the included source resolves to `crate::X`, i.e. [`sdk`].
-extern crate self as weir_sdk;
-
 #[allow(dead_code)] // the wasm export wrapper and helpers the bench does not call
 #[path = "../../../plugins/plain/src/lib.rs"]
 mod plain;
-
-pub use sdk::{ARTIFACT_ROOT, Error, ErrorKind, Object, RenderRequest, Renderer};
-
-/// The parts of `sdk/src/lib.rs` (weir-sdk 0.1.0) that `plain`'s source
-/// uses, field for field: plain data, no logic that is measured.
-#[allow(dead_code)]
-pub mod sdk {
-    /// Where the host mounts the artifact inside the plugin.
-    pub const ARTIFACT_ROOT: &str = "/artifact";
-
-    /// What to render.
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct RenderRequest {
-        /// Directory to render, relative to [`ARTIFACT_ROOT`].
-        pub path: String,
-    }
-
-    /// One rendered object.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Object {
-        /// The object as JSON.
-        pub json: String,
-        /// Where it came from, relative to the artifact.
-        pub origin: String,
-    }
-
-    /// What kind of failure a plugin reports.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum ErrorKind {
-        /// The input is wrong.
-        InvalidInput,
-        /// Something the request names does not exist.
-        NotFound,
-        /// Not supported.
-        Unsupported,
-        /// May work on retry.
-        Transient,
-        /// A bug in the plugin.
-        Internal,
-    }
-
-    /// A plugin's error.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Error {
-        /// The kind of failure.
-        pub kind: ErrorKind,
-        /// What went wrong.
-        pub message: String,
-        /// The input file.
-        pub file: Option<String>,
-        /// 1-based line in `file`.
-        pub line: Option<u32>,
-        /// 1-based column in `file`.
-        pub column: Option<u32>,
-    }
-
-    impl Error {
-        /// An error of `kind` without a location.
-        pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-            Error {
-                kind,
-                message: message.into(),
-                file: None,
-                line: None,
-                column: None,
-            }
-        }
-
-        /// The same error, located in `file`.
-        #[must_use]
-        pub fn at(
-            mut self,
-            file: impl Into<String>,
-            line: Option<u32>,
-            column: Option<u32>,
-        ) -> Self {
-            self.file = Some(file.into());
-            self.line = line;
-            self.column = column;
-            self
-        }
-    }
-
-    impl std::fmt::Display for Error {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            if let Some(file) = &self.file {
-                f.write_str(file)?;
-                if let Some(l) = self.line {
-                    write!(f, ":{l}")?;
-                }
-                f.write_str(": ")?;
-            }
-            f.write_str(&self.message)
-        }
-    }
-
-    /// A renderer.
-    pub trait Renderer {
-        /// Renders `request.path` under [`ARTIFACT_ROOT`].
-        ///
-        /// # Errors
-        /// What is wrong and where.
-        fn render(request: RenderRequest) -> Result<Vec<Object>, Error>;
-    }
-}
 
 /// What the public API cannot show on its own, with wasmtime directly: the
 /// host's engine settings, linker and per-call store setup
