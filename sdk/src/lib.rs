@@ -18,28 +18,35 @@
 //! weir_sdk::export_renderer!(Hello, name: "hello");
 //! ```
 //!
-//! The types here mirror `wit/weir-plugin@0.1.0` (the ABI this SDK version
-//! targets, [`API_VERSION`]); [`bindings`] holds the raw generated bindings
-//! for anything the typed layer does not cover yet. Renderers are supported
-//! today; source, decryptor and notifier kinds follow with the plugin
-//! platform (see `docs/plugins.md`).
+//! One trait and one export macro per plugin kind:
+//!
+//! | kind | trait | macro | the plugin sees |
+//! |---|---|---|---|
+//! | renderer | [`Renderer`] | [`export_renderer!`] | the artifact, read-only, at [`ARTIFACT_ROOT`] |
+//! | decryptor | [`Decryptor`] | [`export_decryptor!`] | nothing but the call (keys come with it) |
+//! | notifier | [`Notifier`] | [`export_notifier!`] | outbound HTTP ([`http`]) to granted hosts |
+//! | source | [`Source`] | [`export_source!`] | an empty writable [`OUT_ROOT`], HTTP to granted hosts |
+//!
+//! The types mirror `wit/weir-plugin@0.2.0` (the ABI this SDK version
+//! targets, [`API_VERSION`]); the raw generated bindings are in a hidden
+//! `bindings` module. See `docs/plugins.md` for a tutorial.
 
 #[doc(hidden)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit/weir-plugin@0.1.0",
-        world: "renderer-plugin",
-        pub_export_macro: true,
-        export_macro_name: "__export_renderer_world",
-        default_bindings_module: "weir_sdk::bindings",
-    });
-}
+pub mod bindings;
 
-use bindings::exports::weir::plugin::renderer as wit_renderer;
-use bindings::weir::plugin::types as wit_types;
+pub mod decryptor;
+pub mod http;
+pub mod notifier;
+pub mod renderer;
+pub mod source;
+
+pub use decryptor::{DecryptRequest, Decryptor, Format, Key};
+pub use notifier::{Event, Notifier, NotifyRequest, ObjectRef, Secrets, Severity};
+pub use renderer::{ARTIFACT_ROOT, Object, RenderRequest, Renderer, artifact_path};
+pub use source::{FetchRequest, FetchResult, OUT_ROOT, Source};
 
 /// The WIT package version this SDK targets.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// The custom section a plugin's manifest lives in, as JSON.
 pub const MANIFEST_SECTION: &str = "weir:manifest";
@@ -263,20 +270,6 @@ macro_rules! __or {
     };
 }
 
-/// Where the host mounts the artifact (read-only) inside the plugin.
-pub const ARTIFACT_ROOT: &str = "/artifact";
-
-/// The path of `rel` (a request's `path`, `/`-separated, relative to the
-/// artifact root) as the plugin sees it.
-pub fn artifact_path(rel: &str) -> std::path::PathBuf {
-    let rel = rel.trim_matches('/');
-    if rel.is_empty() || rel == "." {
-        std::path::PathBuf::from(ARTIFACT_ROOT)
-    } else {
-        std::path::Path::new(ARTIFACT_ROOT).join(rel)
-    }
-}
-
 /// A typed option value from the sync's configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OptionValue {
@@ -292,24 +285,6 @@ pub enum OptionValue {
     Strings(Vec<String>),
 }
 
-/// What to render.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RenderRequest {
-    /// Directory to render, relative to [`ARTIFACT_ROOT`]; empty for the root.
-    pub path: String,
-    /// Options, in the order the configuration gives them.
-    pub options: Vec<(String, OptionValue)>,
-}
-
-/// One rendered object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Object {
-    /// The object as JSON (`apiVersion`, `kind`, `metadata`, …).
-    pub json: String,
-    /// Where it came from, relative to the artifact: `file` or `file#doc`.
-    pub origin: String,
-}
-
 /// What kind of failure a plugin reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -323,6 +298,9 @@ pub enum ErrorKind {
     Transient,
     /// A bug in the plugin.
     Internal,
+    /// The plugin was not allowed to do what the request needed (an HTTP
+    /// host it was not granted, a key it was not given).
+    Denied,
 }
 
 /// A plugin's error. The host adds the plugin's name; say what went wrong
@@ -378,112 +356,6 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// A renderer: turns a directory of the artifact into objects.
-pub trait Renderer {
-    /// Renders `request.path` under [`ARTIFACT_ROOT`].
-    ///
-    /// # Errors
-    /// An [`Error`] saying what is wrong and where.
-    fn render(request: RenderRequest) -> Result<Vec<Object>, Error>;
-}
-
-#[doc(hidden)]
-pub mod __private {
-    use super::*;
-
-    /// Converts the WIT request, calls `R`, converts the result back.
-    pub fn render<R: Renderer>(
-        req: wit_renderer::RenderRequest,
-    ) -> Result<Vec<wit_renderer::RenderedObject>, wit_types::Error> {
-        let request = RenderRequest {
-            path: req.path,
-            options: req
-                .options
-                .into_iter()
-                .map(|o| {
-                    let v = match o.value {
-                        wit_types::OptionValue::Str(s) => OptionValue::Str(s),
-                        wit_types::OptionValue::Int(i) => OptionValue::Int(i),
-                        wit_types::OptionValue::Float(f) => OptionValue::Float(f),
-                        wit_types::OptionValue::Boolean(b) => OptionValue::Bool(b),
-                        wit_types::OptionValue::Strings(l) => OptionValue::Strings(l),
-                    };
-                    (o.key, v)
-                })
-                .collect(),
-        };
-        match R::render(request) {
-            Ok(objects) => Ok(objects
-                .into_iter()
-                .map(|o| wit_renderer::RenderedObject {
-                    json: o.json,
-                    origin: o.origin,
-                })
-                .collect()),
-            Err(e) => Err(wit_types::Error {
-                kind: match e.kind {
-                    ErrorKind::InvalidInput => wit_types::ErrorKind::InvalidInput,
-                    ErrorKind::NotFound => wit_types::ErrorKind::NotFound,
-                    ErrorKind::Unsupported => wit_types::ErrorKind::Unsupported,
-                    ErrorKind::Transient => wit_types::ErrorKind::Transient,
-                    ErrorKind::Internal => wit_types::ErrorKind::Internal,
-                },
-                message: e.message,
-                location: e.file.map(|file| wit_types::Location {
-                    file,
-                    line: e.line,
-                    column: e.column,
-                }),
-            }),
-        }
-    }
-}
-
-/// Exports a [`Renderer`] as the plugin's `weir:plugin/renderer` interface
-/// and embeds its [`Manifest`] (kind `renderer`, see [`manifest!`] for the
-/// fields after `name`). Use it once, in the plugin crate's `lib.rs`:
-///
-/// ```ignore
-/// weir_sdk::export_renderer!(Mine, name: "mine");
-/// weir_sdk::export_renderer!(Big, name: "big", max_memory: "1GiB");
-/// ```
-#[macro_export]
-macro_rules! export_renderer {
-    ($renderer:ty, name: $name:expr $(, $($rest:tt)*)?) => {
-        $crate::manifest! { name: $name, kind: renderer $(, $($rest)*)? }
-        $crate::export_renderer_bare!($renderer);
-    };
-    ($renderer:ty $(,)?) => {
-        ::core::compile_error!(
-            "export_renderer! needs the plugin's name for its manifest: export_renderer!(MyRenderer, name: \"my-renderer\")"
-        );
-    };
-}
-
-/// Exports a [`Renderer`] without embedding a manifest: for plugins that
-/// ship a sidecar manifest (`NAME.toml` beside `NAME.wasm`) or write their
-/// own with [`manifest!`]. The host refuses a component with neither.
-#[macro_export]
-macro_rules! export_renderer_bare {
-    ($renderer:ty) => {
-        #[doc(hidden)]
-        pub struct __WeirRendererExport;
-
-        impl $crate::bindings::exports::weir::plugin::renderer::Guest for __WeirRendererExport {
-            fn render(
-                request: $crate::bindings::exports::weir::plugin::renderer::RenderRequest,
-            ) -> ::core::result::Result<
-                ::std::vec::Vec<$crate::bindings::exports::weir::plugin::renderer::RenderedObject>,
-                $crate::bindings::weir::plugin::types::Error,
-            > {
-                $crate::__private::render::<$renderer>(request)
-            }
-        }
-
-        $crate::bindings::__export_renderer_world!(__WeirRendererExport with_types_in $crate::bindings);
-    };
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,7 +373,7 @@ mod tests {
         static BYTES: [u8; M.encoded_len()] = M.encode();
         assert_eq!(
             std::str::from_utf8(&BYTES).expect("utf-8"),
-            r#"{"name":"x\"y","kind":"notifier","version":"1.2.3","api":"0.1.0","capabilities":{"maxMemory":"64MiB","httpHosts":["a.example","b.example"]}}"#
+            r#"{"name":"x\"y","kind":"notifier","version":"1.2.3","api":"0.2.0","capabilities":{"maxMemory":"64MiB","httpHosts":["a.example","b.example"]}}"#
         );
         let bare = Manifest {
             max_memory: None,
@@ -526,36 +398,5 @@ mod tests {
                 .expect("utf-8")
                 .starts_with(r#"{"name":"a\u000ab""#)
         );
-    }
-
-    #[test]
-    fn request_paths_resolve_under_the_artifact_root() {
-        assert_eq!(artifact_path(""), std::path::Path::new("/artifact"));
-        assert_eq!(artifact_path("."), std::path::Path::new("/artifact"));
-        assert_eq!(
-            artifact_path("/deploy/prod/"),
-            std::path::Path::new("/artifact/deploy/prod")
-        );
-    }
-
-    #[test]
-    fn errors_carry_their_location_across_the_boundary() {
-        struct Failing;
-        impl Renderer for Failing {
-            fn render(_: RenderRequest) -> Result<Vec<Object>, Error> {
-                Err(Error::new(ErrorKind::InvalidInput, "bad").at("a.yaml", Some(3), None))
-            }
-        }
-        let req = wit_renderer::RenderRequest {
-            path: String::new(),
-            options: vec![wit_types::NamedOption {
-                key: "k".into(),
-                value: wit_types::OptionValue::Boolean(true),
-            }],
-        };
-        let err = __private::render::<Failing>(req).expect_err("fails");
-        assert_eq!(err.kind, wit_types::ErrorKind::InvalidInput);
-        let loc = err.location.expect("located");
-        assert_eq!((loc.file.as_str(), loc.line), ("a.yaml", Some(3)));
     }
 }
