@@ -1,0 +1,2 @@
+//! weir's kustomize renderer.
+pub mod yaml;

@@ -1,0 +1,194 @@
+//! Reads a YAML stream into [`Node`]s, typing plain scalars as yaml.v3 does.
+
+use super::resolve::resolve_v3;
+use super::{Map, Node, Scalar, Tag};
+use granit_parser::{Event, Parser, ScalarStyle};
+
+/// A YAML syntax error.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+enum Frame {
+    Seq(Vec<Node>, usize),
+    Map(Map, Option<String>, usize),
+}
+
+/// Parses every document of `text`. Empty documents (only comments, or
+/// nothing between two `---`) come back as null scalars.
+///
+/// # Errors
+/// A [`ParseError`] with the line of the first syntax error.
+pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: Vec<Option<Node>> = Vec::new();
+    let mut doc: Option<Node> = None;
+    for ev in Parser::new_from_str(text) {
+        let (ev, span) = ev.map_err(|e| ParseError {
+            line: e.marker().line(),
+            message: e.info(),
+        })?;
+        let line = span.start.line();
+        let node = match ev {
+            Event::StreamStart | Event::StreamEnd => continue,
+            Event::DocumentStart(..) => {
+                doc = None;
+                anchors.clear();
+                continue;
+            }
+            Event::DocumentEnd => {
+                docs.push(doc.take().unwrap_or_else(Node::null));
+                continue;
+            }
+            Event::Alias(id) => match anchors.get(id).cloned().flatten() {
+                Some(n) => n,
+                None => {
+                    return Err(ParseError {
+                        line,
+                        message: "unknown anchor".into(),
+                    });
+                }
+            },
+            Event::Scalar(value, style, anchor, tag) => {
+                let tag = match (&tag, style) {
+                    (Some(t), _) if t.is_yaml_core_schema() => match t.suffix() {
+                        "null" => Tag::Null,
+                        "bool" => Tag::Bool,
+                        "int" => Tag::Int,
+                        "float" => Tag::Float,
+                        "timestamp" => Tag::Timestamp,
+                        _ => Tag::Str,
+                    },
+                    (Some(t), ScalarStyle::Plain) if t.suffix() == "!" || t.suffix().is_empty() => {
+                        Tag::Str
+                    }
+                    (_, ScalarStyle::Plain) => resolve_v3(&value),
+                    _ => Tag::Str,
+                };
+                let n = Node::Scalar(Scalar {
+                    value: value.into_owned(),
+                    tag,
+                });
+                if anchor > 0 {
+                    set_anchor(&mut anchors, anchor, n.clone());
+                }
+                n
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                stack.push(Frame::Seq(Vec::new(), anchor));
+                continue;
+            }
+            Event::MappingStart(_, anchor, _) => {
+                stack.push(Frame::Map(Map::new(), None, anchor));
+                continue;
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, anchor)) => {
+                    let n = Node::Seq(items);
+                    if anchor > 0 {
+                        set_anchor(&mut anchors, anchor, n.clone());
+                    }
+                    n
+                }
+                _ => unreachable!("the parser balances sequences"),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(map, _, anchor)) => {
+                    let n = Node::Map(map);
+                    if anchor > 0 {
+                        set_anchor(&mut anchors, anchor, n.clone());
+                    }
+                    n
+                }
+                _ => unreachable!("the parser balances mappings"),
+            },
+            _ => continue,
+        };
+        match stack.last_mut() {
+            None => doc = Some(node),
+            Some(Frame::Seq(items, _)) => items.push(node),
+            Some(Frame::Map(map, key, _)) => match key.take() {
+                None => {
+                    let k = match node {
+                        Node::Scalar(s) => s.value,
+                        _ => {
+                            return Err(ParseError {
+                                line,
+                                message: "mapping keys must be scalars".into(),
+                            });
+                        }
+                    };
+                    *key = Some(k);
+                }
+                Some(k) if k == "<<" => merge(map, node),
+                Some(k) => map.insert(k, node),
+            },
+        }
+    }
+    Ok(docs)
+}
+
+/// A `<<` merge key: the merged mapping's keys, unless already set.
+fn merge(map: &mut Map, node: Node) {
+    let sources = match node {
+        Node::Map(m) => vec![m],
+        Node::Seq(items) => items
+            .into_iter()
+            .filter_map(|n| match n {
+                Node::Map(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        Node::Scalar(_) => return,
+    };
+    for m in sources {
+        for (k, v) in m.0 {
+            if map.get(&k).is_none() {
+                map.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set_anchor(anchors: &mut Vec<Option<Node>>, id: usize, n: Node) {
+    if anchors.len() <= id {
+        anchors.resize(id + 1, None);
+    }
+    anchors[id] = Some(n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_documents_with_types_and_styles() {
+        let docs =
+            parse("a: 1\nb: '1'\nc: [x, {d: ~}]\n---\n# only a comment\n---\n- &x 5\n- *x\n")
+                .expect("parses");
+        assert_eq!(docs.len(), 3);
+        let m = docs[0].as_map().expect("map");
+        assert!(matches!(
+            m.get("a"),
+            Some(Node::Scalar(Scalar { tag: Tag::Int, .. }))
+        ));
+        assert!(matches!(
+            m.get("b"),
+            Some(Node::Scalar(Scalar { tag: Tag::Str, .. }))
+        ));
+        assert!(docs[1].is_null());
+        assert_eq!(docs[2].as_seq().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn reports_the_line_of_a_syntax_error() {
+        let err = parse("a: 1\nb: [\n").expect_err("fails");
+        assert!(err.line >= 2, "{err}");
+    }
+}
