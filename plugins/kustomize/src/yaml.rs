@@ -11,7 +11,7 @@ mod emit;
 mod parse;
 mod resolve;
 
-pub use emit::{emit, json};
+pub use emit::{emit, json, json_string};
 pub use parse::{ParseError, parse};
 
 /// The resolved type of a scalar, as yaml.v3 decides it when it reads one.

@@ -739,8 +739,18 @@ mod tests {
 
     #[test]
     fn keys_sort_with_numbers_compared_by_value() {
-        let mut keys = vec!["a10", "a9", "b", "B", "a-b", "ab", "_x", "1"];
+        // The order kubectl kustomize prints these keys in.
+        let mut keys = vec![
+            "a10", "a9", "b", "B", "a-b", "ab", "_x", "1", "a01", "a1", "a001", "10", "9", "02",
+            "2",
+        ];
         keys.sort_by(|a, b| key_less(a, b));
-        assert_eq!(keys, vec!["1", "B", "_x", "a-b", "a9", "a10", "ab", "b"]);
+        assert_eq!(
+            keys,
+            vec![
+                "_x", "1", "2", "02", "9", "10", "B", "a-b", "a1", "a01", "a001", "a9", "a10",
+                "ab", "b"
+            ]
+        );
     }
 }

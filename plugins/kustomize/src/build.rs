@@ -1,0 +1,893 @@
+//! The build: reads a kustomization, accumulates its resources (recursing
+//! into bases and components), runs its generators and transformers in
+//! kustomize's order, then, once at the top, appends content hashes, fixes
+//! name references, resolves vars and sorts.
+
+use crate::error::Error;
+use crate::fieldspec::{self, COMMON_LABELS, FieldSpec, REPLICAS, TEMPLATE_LABELS};
+use crate::fsys::{self, Root};
+use crate::generate::{self, Kind};
+use crate::resource::{Behavior, Gvk, Resource};
+use crate::yaml::{self, Map, Node};
+use crate::{nameref, patch, replace, transform};
+
+/// The file names kustomize looks for, in its order.
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Build options.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Flux's behaviour: a root directory without a kustomization file is
+    /// built as if it had one listing every manifest below it.
+    pub generate_missing: bool,
+}
+
+const KNOWN_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "crds",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "images",
+    "imageTags",
+    "replicas",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "replacements",
+    "vars",
+    "openapi",
+    "buildMetadata",
+    "sortOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "helmCharts",
+    "helmGlobals",
+    "helmChartInflationGenerator",
+];
+
+/// A loaded kustomization.
+pub struct Kustomization {
+    /// The file, relative to the root.
+    pub file: String,
+    /// Its directory, relative to the root.
+    pub dir: String,
+    /// Its content.
+    pub map: Map,
+}
+
+impl Kustomization {
+    /// A list of strings at `key`.
+    pub fn strings(&self, key: &str) -> Result<Vec<String>, Error> {
+        match self.map.get(key) {
+            None => Ok(Vec::new()),
+            Some(n) if n.is_null() => Ok(Vec::new()),
+            Some(Node::Seq(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    n.as_str().map(str::to_string).ok_or_else(|| {
+                        Error::invalid(&self.file, format!("{key}[{i}]"), "expected a string")
+                    })
+                })
+                .collect(),
+            Some(_) => Err(Error::invalid(&self.file, key, "expected a list")),
+        }
+    }
+
+    /// A list at `key`.
+    pub fn list(&self, key: &str) -> Result<&[Node], Error> {
+        match self.map.get(key) {
+            None => Ok(&[]),
+            Some(n) if n.is_null() => Ok(&[]),
+            Some(Node::Seq(items)) => Ok(items),
+            Some(_) => Err(Error::invalid(&self.file, key, "expected a list")),
+        }
+    }
+
+    /// A string-to-string mapping at `key`.
+    pub fn pairs(&self, key: &str) -> Result<Vec<(String, String)>, Error> {
+        pairs(&self.file, key, self.map.get(key))
+    }
+}
+
+/// A string-to-string mapping.
+pub fn pairs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<(String, String)>, Error> {
+    match n {
+        None => Ok(Vec::new()),
+        Some(n) if n.is_null() => Ok(Vec::new()),
+        Some(Node::Map(m)) => Ok(m
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Node::Scalar(s) => s.value.clone(),
+                    _ => String::new(),
+                };
+                (k.clone(), v)
+            })
+            .collect()),
+        Some(_) => Err(Error::invalid(file, field, "expected a mapping")),
+    }
+}
+
+/// The builder for one root.
+pub struct Builder {
+    /// The root directory.
+    pub root: Root,
+    /// Options.
+    pub opts: Options,
+    /// Kustomization directories being built, to report cycles.
+    stack: Vec<String>,
+    /// Vars declared anywhere, in order.
+    pub vars: Vec<(String, Node)>,
+}
+
+impl Builder {
+    /// A builder over `root`.
+    pub fn new(root: Root, opts: Options) -> Builder {
+        Builder {
+            root,
+            opts,
+            stack: Vec::new(),
+            vars: Vec::new(),
+        }
+    }
+
+    /// Builds directory `dir` (relative to the root) completely.
+    ///
+    /// # Errors
+    /// The first [`Error`] met.
+    pub fn build(&mut self, dir: &str) -> Result<Vec<Resource>, Error> {
+        let k = match self.load(dir)? {
+            Some(k) => k,
+            None if self.opts.generate_missing => self.generated(dir)?,
+            None => {
+                return Err(Error::NoKustomization {
+                    dir: display_dir(dir),
+                });
+            }
+        };
+        let mut res = Vec::new();
+        self.accumulate(&k, &mut res, false)?;
+        finish(&k, &mut res)?;
+        crate::vars::resolve(&self.vars, &mut res)?;
+        res.retain(|r| {
+            !r.annotations()
+                .iter()
+                .any(|(k, _)| k == "config.kubernetes.io/local-config")
+        });
+        sort(&k, &mut res)?;
+        Ok(res)
+    }
+
+    /// Reads the kustomization file of `dir`, if it has one.
+    fn load(&self, dir: &str) -> Result<Option<Kustomization>, Error> {
+        let present: Vec<&str> = KUSTOMIZATION_FILES
+            .iter()
+            .copied()
+            .filter(|f| self.root.is_file(&fsys::child(dir, f)))
+            .collect();
+        let Some(name) = present.first() else {
+            return Ok(None);
+        };
+        if present.len() > 1 {
+            return Err(Error::invalid(
+                &display_dir(dir),
+                "",
+                format!(
+                    "found multiple kustomization files ({}): keep one",
+                    present.join(", ")
+                ),
+            ));
+        }
+        let file = fsys::child(dir, name);
+        let docs = self.read_yaml(&file)?;
+        let map = match docs.into_iter().next() {
+            Some(Node::Map(m)) => m,
+            Some(n) if n.is_null() => Map::new(),
+            None => Map::new(),
+            Some(_) => return Err(Error::invalid(&file, "", "expected a mapping")),
+        };
+        for (key, _) in map.iter() {
+            if !KNOWN_FIELDS.contains(&key.as_str()) {
+                return Err(Error::invalid(
+                    &file,
+                    key,
+                    format!("unknown field {key:?} in the kustomization"),
+                ));
+            }
+        }
+        Ok(Some(Kustomization {
+            file,
+            dir: dir.to_string(),
+            map,
+        }))
+    }
+
+    /// Flux's generated kustomization: every manifest file below `dir`
+    /// (recursively), and every subdirectory that has its own kustomization.
+    fn generated(&self, dir: &str) -> Result<Kustomization, Error> {
+        let mut resources = Vec::new();
+        self.scan(dir, dir, &mut resources)?;
+        let mut map = Map::new();
+        map.insert(
+            "resources",
+            Node::Seq(resources.into_iter().map(Node::str).collect()),
+        );
+        Ok(Kustomization {
+            file: fsys::child(dir, "kustomization.yaml"),
+            dir: dir.to_string(),
+            map,
+        })
+    }
+
+    fn scan(&self, top: &str, dir: &str, out: &mut Vec<String>) -> Result<(), Error> {
+        let entries = self.root.list(dir).map_err(|e| Error::Io {
+            path: display_dir(dir),
+            source: e,
+        })?;
+        let rel_to_top = |p: &str| -> String {
+            if top.is_empty() {
+                p.to_string()
+            } else {
+                p.strip_prefix(top)
+                    .map(|s| s.trim_start_matches('/').to_string())
+                    .unwrap_or_else(|| p.to_string())
+            }
+        };
+        for (name, is_dir) in entries {
+            let path = fsys::child(dir, &name);
+            if is_dir {
+                if name.starts_with('.') {
+                    continue;
+                }
+                if dir != top
+                    && KUSTOMIZATION_FILES
+                        .iter()
+                        .any(|f| self.root.is_file(&fsys::child(&path, f)))
+                {
+                    out.push(rel_to_top(&path));
+                } else {
+                    self.scan(top, &path, out)?;
+                }
+                continue;
+            }
+            let lower = name.to_ascii_lowercase();
+            if !(lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")) {
+                continue;
+            }
+            // Only Kubernetes manifests: every document has apiVersion and kind.
+            let Ok(docs) = self.read_yaml(&path) else {
+                continue;
+            };
+            let manifests = docs.iter().filter(|d| !d.is_null()).all(|d| {
+                d.as_map()
+                    .is_some_and(|m| m.str("apiVersion").is_some() && m.str("kind").is_some())
+            });
+            if manifests && docs.iter().any(|d| !d.is_null()) {
+                out.push(rel_to_top(&path));
+            }
+        }
+        Ok(())
+    }
+
+    fn read_yaml(&self, file: &str) -> Result<Vec<Node>, Error> {
+        let bytes = self.root.read(file).map_err(|e| Error::Io {
+            path: file.to_string(),
+            source: e,
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        yaml::parse(&text).map_err(|e| Error::Yaml {
+            path: file.to_string(),
+            source: e,
+        })
+    }
+
+    /// Reads the resources of manifest file `file`.
+    fn load_file(&self, file: &str) -> Result<Vec<Resource>, Error> {
+        let docs = self.read_yaml(file)?;
+        let mut out = Vec::new();
+        let multi = docs.len() > 1;
+        for (i, doc) in docs.into_iter().enumerate() {
+            if doc.is_null() {
+                continue;
+            }
+            let origin = if multi {
+                format!("{file}#{i}")
+            } else {
+                file.to_string()
+            };
+            let Node::Map(m) = doc else {
+                return Err(Error::invalid(
+                    file,
+                    format!("document {i}"),
+                    "expected a Kubernetes object (a mapping)",
+                ));
+            };
+            if m.is_empty() {
+                continue;
+            }
+            // A `List` expands to its items.
+            let kind = m.str("kind").unwrap_or("");
+            if kind.ends_with("List") && m.get("items").is_some() {
+                if let Some(Node::Seq(items)) = m.get("items") {
+                    for item in items {
+                        out.push(self.object(file, &origin, item.clone())?);
+                    }
+                }
+                continue;
+            }
+            out.push(self.object(file, &origin, Node::Map(m))?);
+        }
+        Ok(out)
+    }
+
+    fn object(&self, file: &str, origin: &str, mut node: Node) -> Result<Resource, Error> {
+        let Some(m) = node.as_map_mut() else {
+            return Err(Error::invalid(file, "items", "expected a mapping"));
+        };
+        if m.str("kind").is_none() {
+            return Err(Error::invalid(
+                file,
+                "kind",
+                "missing kind: a resource needs apiVersion, kind and metadata.name",
+            ));
+        }
+        // kustomize rewrites annotations as strings (their text as written).
+        if let Some(Node::Map(meta)) = m.get_mut("metadata")
+            && let Some(Node::Map(ann)) = meta.get_mut("annotations")
+        {
+            for (_, v) in ann.0.iter_mut() {
+                if let Node::Scalar(s) = v {
+                    if s.tag == yaml::Tag::Null {
+                        s.value = String::new();
+                    }
+                    s.tag = yaml::Tag::Str;
+                }
+            }
+        }
+        let r = Resource::new(node, origin.to_string());
+        if r.name().is_empty() && r.kind() != "" {
+            return Err(Error::invalid(
+                file,
+                "metadata.name",
+                format!("missing metadata.name in {} object", r.kind()),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// Accumulates kustomization `k` into `res`. For a component, `res`
+    /// holds the parent's resources, which its transformers also change.
+    fn accumulate(
+        &mut self,
+        k: &Kustomization,
+        res: &mut Vec<Resource>,
+        as_component: bool,
+    ) -> Result<(), Error> {
+        if self.stack.contains(&k.dir) {
+            return Err(Error::invalid(
+                &k.file,
+                "resources",
+                format!("cycle: {} includes itself", display_dir(&k.dir)),
+            ));
+        }
+        let kind = k.map.str("kind").unwrap_or("Kustomization");
+        if as_component && kind != "Component" {
+            return Err(Error::invalid(
+                &k.file,
+                "kind",
+                format!("expected kind 'Component' for a component, found {kind:?}"),
+            ));
+        }
+        if !as_component && kind == "Component" {
+            return Err(Error::invalid(
+                &k.file,
+                "kind",
+                "a Component can only be used under `components`, not as a resource or the root",
+            ));
+        }
+        self.stack.push(k.dir.clone());
+        let r = self.accumulate_inner(k, res);
+        self.stack.pop();
+        r
+    }
+
+    fn accumulate_inner(
+        &mut self,
+        k: &Kustomization,
+        res: &mut Vec<Resource>,
+    ) -> Result<(), Error> {
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for (i, r) in k.strings("resources")?.into_iter().enumerate() {
+            entries.push((format!("resources[{i}]"), r));
+        }
+        for (i, r) in k.strings("bases")?.into_iter().enumerate() {
+            entries.push((format!("bases[{i}]"), r));
+        }
+        for (field, entry) in entries {
+            let added = self.resource_entry(k, &field, &entry)?;
+            for r in added {
+                add_unique(res, r, &k.file, &field)?;
+            }
+        }
+        for (i, c) in k.strings("components")?.into_iter().enumerate() {
+            let field = format!("components[{i}]");
+            let dir = self.entry_path(k, &field, &c)?;
+            if !self.root.is_dir(&dir) {
+                return Err(Error::NotFound {
+                    file: k.file.clone(),
+                    field,
+                    path: dir,
+                });
+            }
+            let Some(ck) = self.load(&dir)? else {
+                return Err(Error::NoKustomization {
+                    dir: display_dir(&dir),
+                });
+            };
+            self.accumulate(&ck, res, true)?;
+        }
+        self.generators(k, res)?;
+        self.transformers(k, res)?;
+        for (i, v) in k.list("vars")?.iter().enumerate() {
+            let name = v
+                .as_map()
+                .and_then(|m| m.str("name"))
+                .ok_or_else(|| Error::invalid(&k.file, format!("vars[{i}].name"), "missing"))?;
+            if self.vars.iter().any(|(n, _)| n == name) {
+                return Err(Error::invalid(
+                    &k.file,
+                    format!("vars[{i}]"),
+                    format!("var {name:?} is already defined"),
+                ));
+            }
+            self.vars.push((name.to_string(), v.clone()));
+        }
+        Ok(())
+    }
+
+    fn entry_path(&self, k: &Kustomization, field: &str, entry: &str) -> Result<String, Error> {
+        if entry.contains("://") || entry.starts_with("git@") || entry.starts_with("github.com/") {
+            return Err(Error::Unsupported {
+                file: k.file.clone(),
+                field: field.to_string(),
+                message: format!("remote resource {entry:?}: remote bases are disabled"),
+            });
+        }
+        self.root
+            .join(&k.dir, entry)
+            .ok_or_else(|| Error::OutsideRoot {
+                file: k.file.clone(),
+                field: field.to_string(),
+                path: entry.to_string(),
+                root: self.root.dir().to_path_buf(),
+            })
+    }
+
+    fn resource_entry(
+        &mut self,
+        k: &Kustomization,
+        field: &str,
+        entry: &str,
+    ) -> Result<Vec<Resource>, Error> {
+        let path = self.entry_path(k, field, entry)?;
+        if self.root.is_file(&path) {
+            return self.load_file(&path);
+        }
+        if self.root.is_dir(&path) {
+            let Some(sub) = self.load(&path)? else {
+                return Err(Error::NoKustomization {
+                    dir: display_dir(&path),
+                });
+            };
+            let mut res = Vec::new();
+            self.accumulate(&sub, &mut res, false)?;
+            return Ok(res);
+        }
+        Err(Error::NotFound {
+            file: k.file.clone(),
+            field: field.to_string(),
+            path,
+        })
+    }
+
+    fn generators(&mut self, k: &Kustomization, res: &mut Vec<Resource>) -> Result<(), Error> {
+        let global = generate::Options::read(k.map.get("generatorOptions"));
+        for (field, kind) in [
+            ("configMapGenerator", Kind::ConfigMap),
+            ("secretGenerator", Kind::Secret),
+        ] {
+            for (i, entry) in k.list(field)?.iter().enumerate() {
+                let g = generate::generate(
+                    &self.root,
+                    &k.file,
+                    &k.dir,
+                    &format!("{field}[{i}]"),
+                    entry,
+                    kind,
+                    &global,
+                )?;
+                join_generated(res, g, &k.file, &format!("{field}[{i}]"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn transformers(&mut self, k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+        patch::strategic_merge_legacy(&self.root, k, res)?;
+        patch::patches(&self.root, k, res)?;
+        if let Some(ns) = k.map.str("namespace")
+            && !ns.is_empty()
+        {
+            for r in res.iter_mut() {
+                transform::namespace(r, ns);
+            }
+        }
+        let prefix = k.map.str("namePrefix").unwrap_or("");
+        let suffix = k.map.str("nameSuffix").unwrap_or("");
+        if !prefix.is_empty() || !suffix.is_empty() {
+            for r in res.iter_mut().filter(|r| transform::takes_prefix(r)) {
+                let name = format!("{prefix}{}{suffix}", r.name());
+                r.rename(&name);
+            }
+        }
+        let common = k.pairs("commonLabels")?;
+        if !common.is_empty() {
+            for r in res.iter_mut() {
+                transform::set_pairs(r, COMMON_LABELS, &common);
+            }
+        }
+        for (i, l) in k.list("labels")?.iter().enumerate() {
+            let field = format!("labels[{i}]");
+            let m = l
+                .as_map()
+                .ok_or_else(|| Error::invalid(&k.file, &field, "expected a mapping"))?;
+            let pairs = pairs(&k.file, &format!("{field}.pairs"), m.get("pairs"))?;
+            let selectors = m.str("includeSelectors") == Some("true");
+            let templates = m.str("includeTemplates") == Some("true");
+            let mut specs: Vec<FieldSpec> = if selectors {
+                COMMON_LABELS.to_vec()
+            } else {
+                let mut v = vec![COMMON_LABELS[0]];
+                if templates {
+                    v.extend_from_slice(TEMPLATE_LABELS);
+                }
+                v
+            };
+            let custom = custom_specs(&k.file, &format!("{field}.fields"), m.get("fields"))?;
+            specs.extend(custom.iter().map(CustomSpec::leak));
+            for r in res.iter_mut() {
+                transform::set_pairs(r, &specs, &pairs);
+            }
+        }
+        let ann = k.pairs("commonAnnotations")?;
+        if !ann.is_empty() {
+            for r in res.iter_mut() {
+                transform::annotations(r, &ann);
+            }
+        }
+        patch::json6902_legacy(&self.root, k, res)?;
+        self.replicas(k, res)?;
+        let mut images = Vec::new();
+        for field in ["images", "imageTags"] {
+            for (i, n) in k.list(field)?.iter().enumerate() {
+                let m = n.as_map().ok_or_else(|| {
+                    Error::invalid(&k.file, format!("{field}[{i}]"), "expected a mapping")
+                })?;
+                let s = |key: &str| m.get(key).and_then(Node::as_str).map(str::to_string);
+                images.push(transform::Image {
+                    name: s("name").unwrap_or_default(),
+                    new_name: s("newName"),
+                    new_tag: s("newTag"),
+                    digest: s("digest"),
+                });
+            }
+        }
+        if !images.is_empty() {
+            for r in res.iter_mut() {
+                transform::images(r, &images);
+            }
+        }
+        replace::replacements(&self.root, k, res)?;
+        Ok(())
+    }
+
+    fn replicas(&self, k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+        for (i, n) in k.list("replicas")?.iter().enumerate() {
+            let field = format!("replicas[{i}]");
+            let m = n
+                .as_map()
+                .ok_or_else(|| Error::invalid(&k.file, &field, "expected a mapping"))?;
+            let name = m
+                .str("name")
+                .ok_or_else(|| Error::invalid(&k.file, format!("{field}.name"), "missing"))?;
+            let count = match m.get("count") {
+                Some(Node::Scalar(s)) if s.tag == yaml::Tag::Int => s.clone(),
+                _ => {
+                    return Err(Error::invalid(
+                        &k.file,
+                        format!("{field}.count"),
+                        "expected an integer",
+                    ));
+                }
+            };
+            for r in res.iter_mut().filter(|r| r.was_named(name)) {
+                let gvk = r.gvk();
+                for spec in REPLICAS.iter().filter(|s| s.applies(&gvk)) {
+                    let path: Vec<&str> = spec.path.split('/').collect();
+                    let make = || Node::Scalar(count.clone());
+                    fieldspec::walk(&mut r.node, &path, Some(&make), &mut |n| {
+                        *n = Node::Scalar(count.clone());
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A field spec read from a kustomization (`labels[].fields`).
+pub struct CustomSpec {
+    group: String,
+    kind: String,
+    path: String,
+    create: bool,
+}
+
+impl CustomSpec {
+    /// As a [`FieldSpec`]; the strings live as long as the process (a
+    /// handful per kustomization).
+    fn leak(&self) -> FieldSpec {
+        FieldSpec {
+            group: Box::leak(self.group.clone().into_boxed_str()),
+            kind: Box::leak(self.kind.clone().into_boxed_str()),
+            path: Box::leak(self.path.clone().into_boxed_str()),
+            create: self.create,
+        }
+    }
+}
+
+/// Reads a list of field specs (`path`, `kind`, `group`, `create`).
+pub fn custom_specs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<CustomSpec>, Error> {
+    let Some(items) = n.and_then(Node::as_seq) else {
+        return Ok(Vec::new());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let m = n.as_map().ok_or_else(|| {
+                Error::invalid(file, format!("{field}[{i}]"), "expected a mapping")
+            })?;
+            Ok(CustomSpec {
+                group: m.str("group").unwrap_or("").to_string(),
+                kind: m.str("kind").unwrap_or("").to_string(),
+                path: m
+                    .str("path")
+                    .ok_or_else(|| Error::invalid(file, format!("{field}[{i}].path"), "missing"))?
+                    .to_string(),
+                create: m.str("create") == Some("true"),
+            })
+        })
+        .collect()
+}
+
+fn display_dir(dir: &str) -> String {
+    if dir.is_empty() {
+        ".".to_string()
+    } else {
+        dir.to_string()
+    }
+}
+
+/// The identity kustomize refuses to see twice.
+fn same_id(a: &Resource, b: &Resource) -> bool {
+    let (ga, gb) = (a.gvk(), b.gvk());
+    ga.group == gb.group
+        && ga.kind == gb.kind
+        && a.name() == b.name()
+        && a.namespace() == b.namespace()
+}
+
+fn add_unique(res: &mut Vec<Resource>, r: Resource, file: &str, field: &str) -> Result<(), Error> {
+    if let Some(old) = res.iter().find(|o| same_id(o, &r)) {
+        return Err(Error::invalid(
+            file,
+            field,
+            format!(
+                "may not add resource with an already registered id: {} (from {} and {})",
+                r.describe(),
+                old.origin,
+                r.origin
+            ),
+        ));
+    }
+    res.push(r);
+    Ok(())
+}
+
+/// Adds a generated ConfigMap/Secret, merging or replacing per its behavior.
+fn join_generated(
+    res: &mut Vec<Resource>,
+    g: Resource,
+    file: &str,
+    field: &str,
+) -> Result<(), Error> {
+    let gvk = g.gvk();
+    let existing = res.iter().position(|r| {
+        let rg = r.gvk();
+        rg.kind == gvk.kind
+            && rg.group == gvk.group
+            && r.was_named(g.name())
+            && (g.namespace().is_empty() || r.namespace() == g.namespace())
+    });
+    match (g.behavior.unwrap_or(Behavior::Create), existing) {
+        (Behavior::Create, _) => add_unique(res, g, file, field),
+        (Behavior::Merge | Behavior::Replace, None) => Err(Error::invalid(
+            file,
+            field,
+            format!(
+                "behavior {} needs an existing {} named {:?}; none found",
+                if g.behavior == Some(Behavior::Merge) {
+                    "merge"
+                } else {
+                    "replace"
+                },
+                gvk.kind,
+                g.name()
+            ),
+        )),
+        (Behavior::Merge, Some(i)) => {
+            let old = &mut res[i];
+            let gm = g.map();
+            for key in ["data", "binaryData"] {
+                if let Some(Node::Map(newd)) = gm.get(key) {
+                    let d = old.map_mut().map_entry(key);
+                    for (k, v) in newd.iter() {
+                        d.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for key in ["labels", "annotations"] {
+                if let Some(Node::Map(newd)) = g.node.at(&["metadata", key]) {
+                    let d = old.meta_mut().map_entry(key);
+                    for (k, v) in newd.iter() {
+                        d.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            if let Some(imm) = gm.get("immutable") {
+                old.map_mut().insert("immutable", imm.clone());
+            }
+            if !g.hash_suffix {
+                old.hash_suffix = false;
+            }
+            Ok(())
+        }
+        (Behavior::Replace, Some(i)) => {
+            let old = &mut res[i];
+            let (name, ns) = (old.name().to_string(), old.namespace().to_string());
+            let mut node = g.node.clone();
+            if let Some(m) = node.as_map_mut() {
+                let meta = m.map_entry("metadata");
+                meta.insert("name", Node::str(name));
+                if !ns.is_empty() {
+                    meta.insert("namespace", Node::str(ns));
+                }
+            }
+            old.node = node;
+            old.hash_suffix = g.hash_suffix;
+            Ok(())
+        }
+    }
+}
+
+/// The top-level steps that kustomize runs once, after the whole tree is
+/// accumulated: content hashes, then name references.
+fn finish(_k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    for r in res.iter_mut() {
+        if r.hash_suffix && r.behavior.is_some() {
+            let h = generate::content_hash(r);
+            let name = format!("{}-{h}", r.name());
+            r.rename(&name);
+        }
+    }
+    nameref::fix(res)
+}
+
+/// kustomize's legacy kind order.
+const ORDER_FIRST: &[&str] = &[
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+];
+const ORDER_LAST: &[&str] = &[
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+fn sort(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    let opts = k.map.get("sortOptions").and_then(Node::as_map);
+    let order = opts.and_then(|m| m.str("order")).unwrap_or("legacy");
+    match order {
+        "fifo" => return Ok(()),
+        "legacy" => {}
+        other => {
+            return Err(Error::invalid(
+                &k.file,
+                "sortOptions.order",
+                format!("unknown order {other:?}: use legacy or fifo"),
+            ));
+        }
+    }
+    let legacy = opts
+        .and_then(|m| m.get("legacySortOptions"))
+        .and_then(Node::as_map);
+    let list = |key: &str, default: &[&str]| -> Vec<String> {
+        legacy
+            .and_then(|m| m.get(key))
+            .and_then(Node::as_seq)
+            .map(|s| {
+                s.iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
+    };
+    let first = list("orderFirst", ORDER_FIRST);
+    let last = list("orderLast", ORDER_LAST);
+    let rank = |kind: &str| -> i64 {
+        if let Some(i) = first.iter().position(|k| k == kind) {
+            return i as i64 - first.len() as i64;
+        }
+        if let Some(i) = last.iter().position(|k| k == kind) {
+            return 1 + i as i64;
+        }
+        0
+    };
+    let key = |r: &Resource| {
+        let gvk: Gvk = r.gvk();
+        let ns = if r.namespace().is_empty() {
+            "~X".to_string()
+        } else {
+            r.namespace().to_string()
+        };
+        (rank(&gvk.kind), gvk.sort_string(), ns, r.name().to_string())
+    };
+    res.sort_by_cached_key(key);
+    Ok(())
+}
