@@ -425,6 +425,9 @@ impl Builder {
                 add_unique(res, r, &k.file, &field)?;
             }
         }
+        // Generators run before components (kustomize PR 5170): a component
+        // may merge into a ConfigMap its parent generates.
+        self.generators(k, res)?;
         for (i, c) in k.strings("components")?.into_iter().enumerate() {
             let field = format!("components[{i}]");
             let dir = self.entry_path(k, &field, &c)?;
@@ -442,7 +445,6 @@ impl Builder {
             };
             self.accumulate(&ck, res, true)?;
         }
-        self.generators(k, res)?;
         self.transformers(k, res)?;
         for (i, v) in k.list("vars")?.iter().enumerate() {
             let name = v

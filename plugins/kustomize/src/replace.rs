@@ -15,6 +15,8 @@ enum Step {
     Index(usize),
     Match(String, String),
     All,
+    /// `[x]` without `=`: not a valid list element selector.
+    Bad(String),
 }
 
 /// Splits `a.b.[name=x].c` (dots inside brackets kept).
@@ -48,7 +50,10 @@ fn parse_path(p: &str) -> Vec<Step> {
                 if let Some((k, v)) = inner.split_once('=') {
                     return Step::Match(k.to_string(), v.to_string());
                 }
-                return Step::Key(inner.to_string());
+                if let Ok(i) = inner.parse::<usize>() {
+                    return Step::Index(i);
+                }
+                return Step::Bad(inner.to_string());
             }
             // `containers[name=x]` written without a dot.
             if let Some(i) = s.find('[')
@@ -265,7 +270,7 @@ fn apply(file: &str, field: &str, n: &Node, res: &mut [Resource]) -> Result<(), 
                 format!("index {} is out of range", sd.index),
             ));
         };
-        value = Node::str(parts[i]);
+        value = Node::plain(parts[i]);
     }
     let targets = m
         .get("targets")
@@ -303,6 +308,15 @@ fn apply(file: &str, field: &str, n: &Node, res: &mut [Resource]) -> Result<(), 
             }
             for p in &paths {
                 let steps = parse_path(p);
+                if steps.iter().any(|s| matches!(s, Step::Bad(_))) {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{tf}.fieldPaths"),
+                        format!(
+                            "unable to find or create field {p:?}: a list element selector must be [fieldName=fieldValue]"
+                        ),
+                    ));
+                }
                 let v = value.clone();
                 let setter = |n: &mut Node| match (&td.delimiter, n.as_str(), v.as_str()) {
                     (Some(d), Some(cur), Some(new)) => {
@@ -313,7 +327,7 @@ fn apply(file: &str, field: &str, n: &Node, res: &mut [Resource]) -> Result<(), 
                             Ok(_) => parts.push(new.to_string()),
                             Err(_) => parts.insert(0, new.to_string()),
                         }
-                        *n = Node::str(parts.join(d));
+                        *n = Node::plain(&parts.join(d));
                     }
                     _ => *n = v.clone(),
                 };
