@@ -198,6 +198,30 @@ impl<'a> Index<'a> {
     }
 }
 
+impl Index<'_> {
+    /// The ServiceAccount a role binding subject `name` in `ns` (empty when
+    /// unset) names, when it was renamed or moved: its name and namespace.
+    fn subject(&self, name: &str, ns: &str) -> Option<(String, String)> {
+        let cands = self.by_name.get(&("ServiceAccount", name))?;
+        let found: Vec<&Resource> = cands
+            .iter()
+            .map(|&i| &self.res[i])
+            .filter(|r| {
+                let same = |p: &str| {
+                    p == ns
+                        || (p.is_empty() && ns == "default")
+                        || (ns.is_empty() && p == "default")
+                };
+                same(r.namespace()) || r.prev.iter().any(|(_, p)| same(p))
+            })
+            .collect();
+        match found.as_slice() {
+            [one] => Some((one.name().to_string(), one.namespace().to_string())),
+            _ => None,
+        }
+    }
+}
+
 /// Rewrites every reference to a renamed resource.
 ///
 /// # Errors
@@ -248,14 +272,17 @@ pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
                             continue;
                         }
                         let Some(n) = s.str("name") else { continue };
-                        let sns = s.str("namespace").unwrap_or(ns);
-                        if let Some(new) = index.lookup("ServiceAccount", n, Some(sns)) {
-                            edits.push((
-                                ri,
-                                vec!["subjects".into(), si.to_string(), "name".into()],
-                                0,
-                                new,
-                            ));
+                        let sns = s.str("namespace").unwrap_or("");
+                        if let Some((new, new_ns)) = index.subject(n, sns) {
+                            let base = vec!["subjects".to_string(), si.to_string()];
+                            let mut name_path = base.clone();
+                            name_path.push("name".into());
+                            edits.push((ri, name_path, 0, new));
+                            if !new_ns.is_empty() {
+                                let mut ns_path = base;
+                                ns_path.push("namespace".into());
+                                edits.push((ri, ns_path, 1, new_ns));
+                            }
                         }
                     }
                 }
@@ -278,8 +305,15 @@ pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
             }
         }
     }
-    for (ri, path, _, new) in edits {
-        if let Some(n) = at_mut(&mut res[ri].node, &path) {
+    for (ri, path, kind, new) in edits {
+        if kind == 1 {
+            // A subject's namespace: set, even when it was not written.
+            if let Some((last, parent)) = path.split_last()
+                && let Some(Node::Map(m)) = at_mut(&mut res[ri].node, parent)
+            {
+                m.insert(last.clone(), Node::str(new));
+            }
+        } else if let Some(n) = at_mut(&mut res[ri].node, &path) {
             *n = Node::str(new);
         }
     }

@@ -31,8 +31,8 @@ pub fn annotations(r: &mut Resource, pairs: &[(String, String)]) {
 }
 
 /// `namespace`: namespaced resources move to `ns`; Namespace objects are
-/// renamed to it; ServiceAccount subjects of role bindings that pointed at
-/// the default namespace follow.
+/// renamed to it; webhook and APIService service references follow.
+/// (ServiceAccount subjects follow through name references.)
 pub fn namespace(r: &mut Resource, ns: &str) {
     let gvk = r.gvk();
     if gvk.kind == "Namespace" && gvk.group.is_empty() {
@@ -41,15 +41,6 @@ pub fn namespace(r: &mut Resource, ns: &str) {
     }
     if !is_cluster_scoped(&gvk) {
         r.set_namespace(ns);
-    }
-    if matches!(gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
-        && let Some(Node::Seq(subjects)) = r.map_mut().get_mut("subjects")
-    {
-        for s in subjects.iter_mut().filter_map(Node::as_map_mut) {
-            if s.str("kind") == Some("ServiceAccount") && s.str("namespace") == Some("default") {
-                s.insert("namespace", Node::str(ns));
-            }
-        }
     }
     if matches!(
         gvk.kind.as_str(),
