@@ -218,8 +218,11 @@ impl Builder {
         }))
     }
 
-    /// Flux's generated kustomization: every manifest file below `dir`
-    /// (recursively), and every subdirectory that has its own kustomization.
+    /// Flux's generated kustomization (fluxcd/pkg kustomize generator): the
+    /// directory is walked in lexical order; a subdirectory holding a
+    /// kustomization file is listed as a resource and not entered; every
+    /// `*.yaml`/`*.yml` file is listed, and one that does not decode as
+    /// Kubernetes objects is an error.
     fn generated(&self, dir: &str) -> Result<Kustomization, Error> {
         let mut resources = Vec::new();
         self.scan(dir, dir, &mut resources)?;
@@ -241,24 +244,17 @@ impl Builder {
             source: e,
         })?;
         let rel_to_top = |p: &str| -> String {
-            if top.is_empty() {
-                p.to_string()
-            } else {
-                p.strip_prefix(top)
-                    .map(|s| s.trim_start_matches('/').to_string())
-                    .unwrap_or_else(|| p.to_string())
+            match p.strip_prefix(top) {
+                Some(s) if !top.is_empty() => s.trim_start_matches('/').to_string(),
+                _ => p.to_string(),
             }
         };
         for (name, is_dir) in entries {
             let path = fsys::child(dir, &name);
             if is_dir {
-                if name.starts_with('.') {
-                    continue;
-                }
-                if dir != top
-                    && KUSTOMIZATION_FILES
-                        .iter()
-                        .any(|f| self.root.is_file(&fsys::child(&path, f)))
+                if KUSTOMIZATION_FILES
+                    .iter()
+                    .any(|f| self.root.is_file(&fsys::child(&path, f)))
                 {
                     out.push(rel_to_top(&path));
                 } else {
@@ -266,21 +262,25 @@ impl Builder {
                 }
                 continue;
             }
-            let lower = name.to_ascii_lowercase();
-            if !(lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")) {
+            if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
                 continue;
             }
-            // Only Kubernetes manifests: every document has apiVersion and kind.
-            let Ok(docs) = self.read_yaml(&path) else {
-                continue;
-            };
-            let manifests = docs.iter().filter(|d| !d.is_null()).all(|d| {
-                d.as_map()
-                    .is_some_and(|m| m.str("apiVersion").is_some() && m.str("kind").is_some())
-            });
-            if manifests && docs.iter().any(|d| !d.is_null()) {
-                out.push(rel_to_top(&path));
+            let docs = self.read_yaml(&path)?;
+            for (i, d) in docs.iter().enumerate() {
+                let ok = d.is_null()
+                    || d.as_map().is_some_and(|m| {
+                        m.is_empty() || (m.str("kind").is_some() && m.str("apiVersion").is_some())
+                    });
+                if !ok {
+                    return Err(Error::invalid(
+                        &path,
+                        format!("document {i}"),
+                        "failed to decode Kubernetes YAML (no apiVersion/kind): \
+                         a directory without kustomization.yaml may hold only manifests",
+                    ));
+                }
             }
+            out.push(rel_to_top(&path));
         }
         Ok(())
     }
@@ -892,4 +892,73 @@ fn sort(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
     };
     res.sort_by_cached_key(key);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &std::path::Path, files: &[(&str, &str)]) {
+        for (p, c) in files {
+            let f = dir.join(p);
+            std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+            std::fs::write(f, c).expect("write");
+        }
+    }
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\n";
+
+    #[test]
+    fn flux_generates_a_kustomization_from_manifests_and_sub_kustomizations() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let cm = |n: &str| CM.replace("NAME", n);
+        write(
+            tmp.path(),
+            &[
+                ("app/b.yaml", &cm("b")),
+                ("app/a.yml", &cm("a")),
+                ("app/notes.txt", "not yaml"),
+                ("app/data.json", "{}"),
+                ("app/nested/deeper/c.yaml", &cm("c")),
+                (
+                    "app/base/kustomization.yaml",
+                    "resources: [d.yaml]\nnamePrefix: k-\n",
+                ),
+                ("app/base/d.yaml", &cm("d")),
+                ("app/base/ignored.yaml", &cm("not-listed")),
+            ],
+        );
+        let opts = Options {
+            generate_missing: true,
+        };
+        let res = crate::build(tmp.path(), "app", &opts).expect("builds");
+        let names: Vec<&str> = res.iter().map(Resource::name).collect();
+        assert_eq!(names, vec!["a", "b", "c", "k-d"]);
+        let err = crate::build(tmp.path(), "app", &Options::default()).expect_err("no generation");
+        assert!(err.to_string().contains("unable to find"), "{err}");
+    }
+
+    #[test]
+    fn flux_generation_refuses_yaml_that_is_not_a_manifest() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write(tmp.path(), &[("values.yaml", "replicaCount: 2\n")]);
+        let opts = Options {
+            generate_missing: true,
+        };
+        let err = crate::build(tmp.path(), "", &opts).expect_err("fails");
+        assert!(err.to_string().contains("values.yaml"), "{err}");
+    }
+
+    #[test]
+    fn paths_may_not_leave_the_root() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write(
+            tmp.path(),
+            &[("app/kustomization.yaml", "resources: [../../etc/passwd]\n")],
+        );
+        let err = crate::build(tmp.path(), "app", &Options::default()).expect_err("refused");
+        assert!(matches!(err, Error::OutsideRoot { .. }), "{err}");
+        let err = crate::build(tmp.path(), "../x", &Options::default()).expect_err("refused");
+        assert!(matches!(err, Error::OutsideRoot { .. }), "{err}");
+    }
 }

@@ -47,6 +47,17 @@ fn kubectl(dir: &Path) -> Result<String, String> {
     }
 }
 
+/// The directory a case builds, relative to the case (`build-path`, or `.`).
+fn build_path(case: &Path) -> String {
+    std::fs::read_to_string(case.join("build-path"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| ".".into())
+}
+
+fn case_dir(case: &Path) -> PathBuf {
+    case.join(build_path(case))
+}
+
 fn norm(s: &str) -> String {
     let mut t = s.trim_end_matches('\n').to_string();
     t.push('\n');
@@ -125,19 +136,47 @@ fn every_case_matches_kubectl_kustomize() {
     cases.sort();
     assert!(cases.len() >= 10, "the corpus is missing");
 
+    // kubectl takes a few hundred milliseconds per case: run it for all
+    // cases up front, on a few threads.
+    let reference: Vec<Option<Result<String, String>>> = if live {
+        let build_dirs: Vec<PathBuf> = cases.iter().map(|c| case_dir(c)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<Result<String, String>>>> = build_dirs
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(dir) = build_dirs.get(i) else { break };
+                        let out = kubectl(dir);
+                        if let Ok(mut slot) = slots[i].lock() {
+                            *slot = Some(out);
+                        }
+                    }
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .map(|m| m.into_inner().ok().flatten())
+            .collect()
+    } else {
+        cases.iter().map(|_| None).collect()
+    };
+
     let mut failures = Vec::new();
     let mut mismatches: BTreeMap<String, String> = BTreeMap::new();
     let mut matched = 0;
-    for case in &cases {
+    for (case, reference) in cases.iter().zip(reference) {
         let name = case
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("?")
             .to_string();
-        let build_path = std::fs::read_to_string(case.join("build-path"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| ".".into());
-        let dir = case.join(&build_path);
+        let build_path = build_path(case);
         let ours = weir_plugin_kustomize::build(case, &build_path, &Default::default())
             .map(|r| weir_plugin_kustomize::to_yaml(&r));
         let expected_error = std::fs::read_to_string(case.join("expected-error"))
@@ -146,7 +185,7 @@ fn every_case_matches_kubectl_kustomize() {
         let cache = case.join("expected.yaml");
 
         if let Some(pattern) = expected_error {
-            if live && let Ok(out) = kubectl(&dir) {
+            if live && let Some(Ok(out)) = &reference {
                 failures.push(format!(
                     "{name}: has expected-error but kubectl succeeds:\n{}",
                     out.lines().take(5).collect::<Vec<_>>().join("\n")
@@ -167,7 +206,7 @@ fn every_case_matches_kubectl_kustomize() {
         }
 
         let want = if live {
-            match kubectl(&dir) {
+            match reference.unwrap_or_else(|| Err("kubectl did not run".into())) {
                 Ok(out) => {
                     let out = norm(&out);
                     let cached = std::fs::read_to_string(&cache).ok().map(|c| norm(&c));
