@@ -1,0 +1,213 @@
+//! Getting the data key: unwrap it (or one Shamir share per key group)
+//! with a [`KeySource`], recombine the shares. This is the one place where
+//! master keys are used; a KMS-backed decryptor plugin implements
+//! [`KeySource`] for its service and reuses everything else.
+
+use std::io::Read as _;
+
+use crate::error::Error;
+use crate::metadata::{MasterKey, Metadata};
+use crate::shamir;
+
+/// Something that can unwrap data keys wrapped for some master keys.
+pub trait KeySource {
+    /// The data key (or share) wrapped for `master`, or `None` when this
+    /// source holds no key that opens it.
+    fn unwrap(&self, master: &MasterKey) -> Option<Vec<u8>>;
+    /// The names of the keys it holds, for messages.
+    fn key_names(&self) -> Vec<String>;
+    /// True when it holds no keys at all.
+    fn is_empty(&self) -> bool;
+}
+
+/// Keys handed to the plugin with the call: age X25519 identities and
+/// OpenPGP secret keys (unprotected). Its `Debug` output shows only names.
+pub struct LocalKeys {
+    age: Vec<age::x25519::Identity>,
+    pgp: Vec<pgp::composed::SignedSecretKey>,
+    names: Vec<String>,
+}
+
+impl std::fmt::Debug for LocalKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKeys")
+            .field("names", &self.names)
+            .field("material", &"<redacted>")
+            .finish()
+    }
+}
+
+impl LocalKeys {
+    /// Parses the keys of a request. `kind` is `age` (an age identity file:
+    /// `AGE-SECRET-KEY-1…` lines, `#` comments) or `pgp` (one or more
+    /// armored or binary OpenPGP secret keys).
+    ///
+    /// # Errors
+    /// [`Error::BadKey`] naming the key (never showing its material).
+    pub fn parse(doc: &str, keys: &[weir_sdk::Key]) -> Result<Self, Error> {
+        let mut out = LocalKeys {
+            age: Vec::new(),
+            pgp: Vec::new(),
+            names: Vec::new(),
+        };
+        for key in keys {
+            let bad = |reason: String| Error::BadKey {
+                name: doc.to_string(),
+                key: key.name.clone(),
+                kind: key.kind.clone(),
+                reason,
+            };
+            match key.kind.as_str() {
+                "age" => {
+                    let text = std::str::from_utf8(&key.material)
+                        .map_err(|_| bad("not UTF-8 text".into()))?;
+                    let mut found = 0;
+                    for (i, line) in text.lines().enumerate() {
+                        let line = line.trim();
+                        if line.is_empty() || line.starts_with('#') {
+                            continue;
+                        }
+                        // Never echo the line: it is the private key.
+                        let id = line.parse::<age::x25519::Identity>().map_err(|_| {
+                            bad(format!(
+                                "line {} is not an age X25519 identity (AGE-SECRET-KEY-1…)",
+                                i + 1
+                            ))
+                        })?;
+                        out.age.push(id);
+                        found += 1;
+                    }
+                    if found == 0 {
+                        return Err(bad("no AGE-SECRET-KEY-1… line".into()));
+                    }
+                }
+                "pgp" => {
+                    let parsed = parse_pgp(&key.material).map_err(bad)?;
+                    out.pgp.extend(parsed);
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown key kind {other:?}: this plugin takes age and pgp keys"
+                    )));
+                }
+            }
+            out.names.push(key.name.clone());
+        }
+        Ok(out)
+    }
+}
+
+fn parse_pgp(material: &[u8]) -> Result<Vec<pgp::composed::SignedSecretKey>, String> {
+    use pgp::composed::{Deserializable, SignedSecretKey};
+    let armored = material.windows(10).any(|w| w == b"-----BEGIN");
+    let keys: Vec<SignedSecretKey> = if armored {
+        let (iter, _) = SignedSecretKey::from_armor_many(material)
+            .map_err(|e| format!("not an armored OpenPGP secret key: {e}"))?;
+        iter.collect::<Result<_, _>>()
+            .map_err(|e| format!("not an OpenPGP secret key: {e}"))?
+    } else {
+        SignedSecretKey::from_bytes_many(material)
+            .map_err(|e| format!("not an OpenPGP secret key: {e}"))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("not an OpenPGP secret key: {e}"))?
+    };
+    if keys.is_empty() {
+        return Err("no OpenPGP secret key in it".into());
+    }
+    Ok(keys)
+}
+
+impl KeySource for LocalKeys {
+    fn unwrap(&self, master: &MasterKey) -> Option<Vec<u8>> {
+        match master {
+            MasterKey::Age { enc, .. } => {
+                if self.age.is_empty() {
+                    return None;
+                }
+                let reader = age::armor::ArmoredReader::new(enc.as_bytes());
+                let decryptor = age::Decryptor::new(reader).ok()?;
+                let ids = self.age.iter().map(|i| i as &dyn age::Identity);
+                let mut out = Vec::new();
+                decryptor.decrypt(ids).ok()?.read_to_end(&mut out).ok()?;
+                Some(out)
+            }
+            MasterKey::Pgp { enc, .. } => {
+                if self.pgp.is_empty() {
+                    return None;
+                }
+                let (msg, _) = pgp::composed::Message::from_armor(enc.as_bytes()).ok()?;
+                let pw = pgp::types::Password::empty();
+                let keys: Vec<_> = self.pgp.iter().collect();
+                let pws = vec![&pw; keys.len()];
+                let msg = msg.decrypt_with_keys(pws, keys).ok()?;
+                let mut msg = if msg.is_compressed() {
+                    msg.decompress().ok()?
+                } else {
+                    msg
+                };
+                msg.as_data_vec().ok()
+            }
+            MasterKey::Other { .. } => None,
+        }
+    }
+
+    fn key_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.age.is_empty() && self.pgp.is_empty()
+    }
+}
+
+/// The document's 32-byte data key, unwrapped with `source`: one key of
+/// the single group, or one key of at least `shamir_threshold` groups whose
+/// shares are then recombined (SOPS's `GetDataKeyWithKeyServices`).
+///
+/// # Errors
+/// [`Error::NoKeys`] when `source` is empty, [`Error::WrongKey`] when too
+/// few groups open, [`Error::Metadata`] when the shares do not combine.
+pub fn data_key(doc: &str, meta: &Metadata, source: &dyn KeySource) -> Result<[u8; 32], Error> {
+    if source.is_empty() {
+        return Err(Error::NoKeys {
+            name: doc.to_string(),
+            recipients: meta.recipients(),
+        });
+    }
+    let parts: Vec<Vec<u8>> = meta
+        .key_groups
+        .iter()
+        .filter_map(|group| group.iter().find_map(|m| source.unwrap(m)))
+        .collect();
+    let groups = meta.key_groups.len();
+    let wrong = |note: String| Error::WrongKey {
+        name: doc.to_string(),
+        keys: source.key_names(),
+        recipients: meta.recipients(),
+        groups_note: note,
+    };
+    let key = if groups > 1 {
+        let needed = meta.shamir_threshold.max(1);
+        if parts.len() < needed {
+            return Err(wrong(format!(
+                " of enough key groups (opened {} of {groups}, {needed} needed)",
+                parts.len()
+            )));
+        }
+        shamir::combine(&parts).map_err(|e| Error::Metadata {
+            name: doc.to_string(),
+            field: "sops.key_groups".into(),
+            reason: format!("the key groups' shares do not combine: {e}"),
+        })?
+    } else {
+        match parts.into_iter().next() {
+            Some(k) => k,
+            None => return Err(wrong(String::new())),
+        }
+    };
+    key.try_into().map_err(|k: Vec<u8>| Error::Metadata {
+        name: doc.to_string(),
+        field: "sops".into(),
+        reason: format!("the data key is {} bytes, not 32", k.len()),
+    })
+}

@@ -1,0 +1,118 @@
+//! weir's `sops` decryptor plugin: documents encrypted with
+//! [SOPS](https://getsops.io/docs/) (YAML, JSON, dotenv, INI, binary),
+//! decrypted with age or OpenPGP private keys that come with the call, to
+//! exactly the bytes `sops decrypt` prints.
+//!
+//! Start at [`decrypt`]: it loads the document into SOPS's tree model
+//! ([`tree`]) with the format's store ([`yaml`], [`json`], [`dotenv`],
+//! [`ini`]), reads the `sops` metadata ([`metadata`]), unwraps the data
+//! key ([`keys`], the one place master keys are used; [`shamir`] for key
+//! groups), decrypts the values and checks the MAC ([`walk`]), and writes
+//! the tree back in the same format. Nothing is written to disk; keys and
+//! decrypted values never appear in errors or `Debug` output.
+//!
+//! The WebAssembly component is a thin [`weir_sdk::Decryptor`] at the
+//! bottom; the logic is tested natively, including against the real `sops`
+//! (`tests/corpus.rs`).
+
+pub mod cipher;
+pub mod dotenv;
+pub mod error;
+pub mod ini;
+pub mod json;
+pub mod keys;
+pub mod metadata;
+pub mod shamir;
+pub mod tree;
+pub mod walk;
+pub mod yaml;
+
+pub use error::Error;
+pub use keys::{KeySource, LocalKeys};
+use weir_sdk::{DecryptRequest, Format};
+
+use crate::tree::{Branch, Value};
+
+/// A document loaded by its format's store: its branches (one per YAML
+/// document) without the `sops` entry, and that entry.
+pub struct Loaded {
+    /// The documents.
+    pub branches: Vec<Branch>,
+    /// The `sops` metadata value.
+    pub sops: Value,
+}
+
+/// The format's name for messages.
+pub fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Yaml => "yaml",
+        Format::Json => "json",
+        Format::Dotenv => "dotenv",
+        Format::Ini => "ini",
+        Format::Binary => "binary",
+    }
+}
+
+/// Decrypts a request with the keys it carries.
+///
+/// # Errors
+/// See [`Error`]: a malformed or non-SOPS document, unusable, missing or
+/// wrong keys, a tampered value or MAC.
+pub fn decrypt(request: &DecryptRequest) -> Result<Vec<u8>, Error> {
+    let keys = LocalKeys::parse(&request.name, &request.keys)?;
+    decrypt_with(request, &keys)
+}
+
+/// Decrypts a request, unwrapping the data key with `source` (a KMS-backed
+/// decryptor passes its own [`KeySource`]; `request.keys` is not read).
+///
+/// # Errors
+/// As [`decrypt`].
+pub fn decrypt_with(request: &DecryptRequest, source: &dyn KeySource) -> Result<Vec<u8>, Error> {
+    let name = request.name.as_str();
+    let format = request.format;
+    let malformed = |reason: String| Error::Malformed {
+        name: name.to_string(),
+        format: format_name(format),
+        reason,
+    };
+    let text = std::str::from_utf8(&request.data)
+        .map_err(|e| malformed(format!("not UTF-8 text: {e}")))?;
+    let loaded = match format {
+        Format::Yaml => yaml::load(text),
+        Format::Json | Format::Binary => json::load(text),
+        Format::Dotenv => dotenv::load(text),
+        Format::Ini => ini::load(text),
+    }
+    .map_err(malformed)?
+    .ok_or_else(|| Error::NotSops {
+        name: name.to_string(),
+    })?;
+    let meta = metadata::parse(name, &loaded.sops)?;
+    let key = keys::data_key(name, &meta, source)?;
+    let branches = walk::decrypt_tree(name, &loaded.branches, &meta, &key)?;
+    let emit_err = |reason: String| Error::Emit {
+        name: name.to_string(),
+        format: format_name(format),
+        reason,
+    };
+    match format {
+        Format::Yaml => yaml::emit(&branches).map_err(emit_err),
+        Format::Json => json::emit(&branches).map_err(emit_err),
+        Format::Dotenv => dotenv::emit(&branches).map_err(emit_err),
+        Format::Ini => ini::emit(&branches).map_err(emit_err),
+        Format::Binary => json::emit_binary(&branches).map_err(emit_err),
+    }
+}
+
+/// The component: `weir:plugin/decryptor` over [`decrypt`].
+pub struct Sops;
+
+impl weir_sdk::Decryptor for Sops {
+    fn decrypt(request: DecryptRequest) -> Result<Vec<u8>, weir_sdk::Error> {
+        decrypt(&request).map_err(Into::into)
+    }
+}
+
+#[cfg(target_family = "wasm")]
+weir_sdk::export_decryptor!(Sops, name: "sops");
