@@ -851,7 +851,8 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let mut mm = Map::new();
             let mut it = a.iter();
             while let Some(k) = it.next() {
-                let v = it.next().cloned().unwrap_or_default();
+                // An odd count leaves the last key with an empty string.
+                let v = it.next().cloned().unwrap_or_else(|| Value::str(""));
                 mm.insert(strval(k), v);
             }
             Value::map(mm)
