@@ -879,6 +879,32 @@ fn write_double(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// A single-quoted scalar; a line break in it (only U+2028/U+2029 get
+/// here) continues at `indent`, as go-yaml writes it.
+fn write_single(s: &str, indent: usize, out: &mut String) {
+    out.push('\'');
+    let mut breaks = false;
+    for c in s.chars() {
+        if is_break(c) {
+            if !breaks && c == '\n' {
+                out.push('\n');
+            }
+            out.push(c);
+            breaks = true;
+        } else {
+            if breaks {
+                out.extend(std::iter::repeat_n(' ', indent));
+            }
+            if c == '\'' {
+                out.push('\'');
+            }
+            out.push(c);
+            breaks = false;
+        }
+    }
+    out.push('\'');
+}
+
 fn write_literal(s: &str, indent: usize, out: &mut String) {
     out.push('|');
     if s.starts_with(' ') || s.starts_with(is_break) {
@@ -986,26 +1012,27 @@ impl Emitter {
         }
         match string_style(s) {
             Style::Plain => self.out.push_str(s),
-            Style::Single => {
-                self.out.push('\'');
-                self.out.push_str(&s.replace('\'', "''"));
-                self.out.push('\'');
-            }
+            Style::Single => write_single(s, indent, &mut self.out),
             Style::Double => write_double(s, &mut self.out),
             Style::Literal => write_literal(s, indent, &mut self.out),
         }
     }
 
-    fn key(&mut self, k: &str) {
-        match string_style(k) {
+    /// Writes a mapping key and its `:`; a key go-yaml cannot write as a
+    /// simple key (multi-line, or longer than 128 bytes) becomes a complex
+    /// `? key` / `: value` pair.
+    fn key(&mut self, k: &str, indent: usize) {
+        let style = string_style(k);
+        if style == Style::Literal || k.len() > 128 {
+            self.out.push_str("? ");
+            self.string(k, child_indent(indent, false));
+            self.line(indent);
+            self.out.push(':');
+            return;
+        }
+        match style {
             Style::Plain => self.out.push_str(k),
-            Style::Single => {
-                self.out.push('\'');
-                self.out.push_str(&k.replace('\'', "''"));
-                self.out.push('\'');
-            }
-            // Multi-line keys are written double-quoted here (go-yaml
-            // writes them as complex `? |` keys: a known gap).
+            Style::Single => write_single(k, indent, &mut self.out),
             Style::Double | Style::Literal => write_double(k, &mut self.out),
         }
         self.out.push(':');
@@ -1054,7 +1081,7 @@ impl Emitter {
                         self.line(indent);
                     }
                     first = false;
-                    self.key(k);
+                    self.key(k, indent);
                     self.value(v, indent, false)?;
                 }
             }

@@ -164,7 +164,7 @@ fn make_keys(t: &Tools, dir: &Path) -> Keys {
 struct Case {
     name: &'static str,
     ext: &'static str,
-    input: String,
+    input: Vec<u8>,
     args: Vec<String>,
     /// `.sops.yaml` next to the file (key groups), when set.
     config: Option<String>,
@@ -353,6 +353,82 @@ big: 123456789012
 sci: 1e-7
 "#;
 
+const COMMENTS_YAML: &str = r#"# head
+a: 1 # line a
+# before b
+b:
+  # inside b
+  c: [1, 2]
+  d: # after d key
+  - - x
+    - y
+  - k1: v1
+    k2: v2
+    # after k2
+  - []
+  # before empty map
+  - {}
+  - - {q: 1, r: 2}
+  # foot of d
+# before e
+e: |
+  text
+  # not a comment
+f: x
+# final foot
+"#;
+
+const HELM_VALUES: &str = r#"replicaCount: 2
+image:
+  repository: ghcr.io/example/app
+  tag: "1.2.3"
+  pullPolicy: IfNotPresent
+env:
+  - name: DATABASE_URL
+    value: postgres://user:pass@db:5432/app
+  - name: API_KEY
+    valueFrom:
+      secretKeyRef:
+        name: api
+        key: key
+ingress:
+  enabled: true
+  annotations:
+    kubernetes.io/ingress.class: nginx
+    cert-manager.io/cluster-issuer: letsencrypt
+  hosts:
+    - host: app.example.com
+      paths:
+        - path: /
+          pathType: Prefix
+resources:
+  limits:
+    cpu: 500m
+    memory: 512Mi
+config: |
+  [server]
+  port = 8080
+  debug = false
+tolerations: []
+nodeSelector: {}
+"#;
+
+fn keys_yaml() -> String {
+    format!("{KEYS_YAML}{}: long\n", "k".repeat(130))
+}
+
+const KEYS_YAML: &str = r##""yes": 1
+"1": 2
+a b: 3
+"": 4
+a:b: 5
+"a: b": 6
+"null": 7
+"#x": 8
+"- x": 9
+"é": 10
+"##;
+
 fn scalar_strings() -> String {
     let vals = [
         " lead",
@@ -477,7 +553,7 @@ fn cases(k: &Keys) -> Vec<Case> {
         Case {
             name: "yaml-scalars",
             ext: "yaml",
-            input: scalar_strings(),
+            input: scalar_strings().into(),
             args: age_args(),
             config: None,
             supply: age_only,
@@ -635,6 +711,70 @@ fn cases(k: &Keys) -> Vec<Case> {
             name: "binary-bytes",
             ext: "bin",
             input: "line one\n\u{0}binary\u{1} ☃\n".into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "yaml-comments",
+            ext: "yaml",
+            input: COMMENTS_YAML.into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "yaml-helm-values",
+            ext: "yaml",
+            input: HELM_VALUES.into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "yaml-keys",
+            ext: "yaml",
+            input: keys_yaml().into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "yaml-unicode",
+            ext: "yaml",
+            input: "bom: \"\\uFEFFstart\"\nls: \"a\\u2028b\"\nnel: \"a\\x85b\"\nemoji_😀: \"😀\"\ncjk: 日本語のテキスト\nrtl: שלום\nzwj: \"👩‍👩‍👧\"\nlong: \"word word word word word word word word word word word word word word word word word word word word word\"\nlong_quoted: \"word: word word word word word word word word word word word word word word word word word word word word\"\nlong_double: \"tab\\tword word word word word word word word word word word word word word word word word word word word\"\n".into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "json-edge",
+            ext: "json",
+            input: "{\"emoji\": \"\\ud83d\\ude00\", \"neg0\": -0, \"one\": 1.0, \"exp\": 1E+2, \"small\": 0.000001, \"deep\": {\"a\": {\"b\": {\"c\": [[[\"x\"]]]}}}, \"ctl\": \"\\u0001\\b\\f\", \"slash\": \"a/b\", \"empty_obj\": {}, \"null\": null}".into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "dotenv-edge",
+            ext: "env",
+            input: "URL=postgres://u:p@h/db?x=1&y=2\n#\n# two comments\nSPACES=  padded  \nUNICODE=日本\nEQ==start\n".into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "ini-edge",
+            ext: "ini",
+            input: "top = level\n; section comment\n[a]\nsemi = x;y\nhash = x#y\nspace =   lead\nquoted = \"q\"\n# hash comment\nk = v\n[b]\nlonger_key_name = 1\nk = 2\n".into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "binary-non-utf8",
+            ext: "bin",
+            input: vec![0xff, 0xfe, 0x00, 0x80, b'\n', 0xc3, 0x28],
             args: age_args(),
             config: None,
             supply: age_only,
