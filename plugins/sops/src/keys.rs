@@ -211,3 +211,62 @@ pub fn data_key(doc: &str, meta: &Metadata, source: &dyn KeySource) -> Result<[u
         reason: format!("the data key is {} bytes, not 32", k.len()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kind: &str, name: &str, material: &[u8]) -> weir_sdk::Key {
+        weir_sdk::Key {
+            kind: kind.into(),
+            name: name.into(),
+            material: material.to_vec(),
+        }
+    }
+
+    #[test]
+    fn debug_output_shows_names_not_material() {
+        use age::secrecy::ExposeSecret as _;
+        let fresh = age::x25519::Identity::generate();
+        let secret = fresh.to_string().expose_secret().to_string();
+        let id = format!("# comment\n{secret}\n");
+        let keys = LocalKeys::parse("doc", &[key("age", "identity.agekey", id.as_bytes())])
+            .expect("parses");
+        let shown = format!("{keys:?}");
+        assert!(shown.contains("identity.agekey"), "{shown}");
+        assert!(
+            !shown.contains("AGE-SECRET") && !shown.contains(&secret[20..]),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn unusable_keys_are_named_without_their_material() {
+        let e = LocalKeys::parse(
+            "doc",
+            &[key("age", "a.agekey", b"AGE-SECRET-KEY-1SECRETSTUFF")],
+        )
+        .expect_err("bad");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("a.agekey") && !msg.contains("SECRETSTUFF"),
+            "{msg}"
+        );
+        let e = LocalKeys::parse(
+            "doc",
+            &[key(
+                "pgp",
+                "k.asc",
+                b"-----BEGIN PGP PRIVATE KEY BLOCK-----\nSECRETSTUFF\n",
+            )],
+        )
+        .expect_err("bad");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("k.asc") && !msg.contains("SECRETSTUFF"),
+            "{msg}"
+        );
+        let e = LocalKeys::parse("doc", &[key("kms", "x", b"")]).expect_err("unknown kind");
+        assert!(e.to_string().contains("unknown key kind"), "{e}");
+    }
+}

@@ -116,3 +116,82 @@ impl weir_sdk::Decryptor for Sops {
 
 #[cfg(target_family = "wasm")]
 weir_sdk::export_decryptor!(Sops, name: "sops");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::MasterKey;
+    use sha2::{Digest, Sha512};
+
+    /// A stand-in for a KMS-backed plugin's key source: it "unwraps" the
+    /// data key for `kms` master keys only.
+    struct FakeKms([u8; 32]);
+
+    impl KeySource for FakeKms {
+        fn unwrap(&self, master: &MasterKey) -> Option<Vec<u8>> {
+            match master {
+                MasterKey::Other { kind, enc, .. } if kind == "kms" && enc == "wrapped" => {
+                    Some(self.0.to_vec())
+                }
+                _ => None,
+            }
+        }
+        fn key_names(&self) -> Vec<String> {
+            vec!["fake-kms".into()]
+        }
+        fn is_empty(&self) -> bool {
+            false
+        }
+    }
+
+    fn document(key: &[u8; 32], mac_of: &str) -> Vec<u8> {
+        let last = "2026-01-02T03:04:05Z";
+        let pw = cipher::encrypt_for_test(b"hunter2", "str", key, "password:", [3; 32]);
+        let n = cipher::encrypt_for_test(b"42", "int", key, "n:", [4; 32]);
+        let mac: String = Sha512::digest(mac_of.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        let mac = cipher::encrypt_for_test(mac.as_bytes(), "str", key, last, [5; 32]);
+        format!(
+            r#"{{"password": "{pw}", "n": "{n}", "sops": {{"kms": [{{"arn": "arn:aws:kms:eu:1:key/x", "enc": "wrapped", "created_at": "{last}"}}], "lastmodified": "{last}", "mac": "{mac}", "version": "3.11.0"}}}}"#
+        )
+        .into_bytes()
+    }
+
+    fn request(data: Vec<u8>) -> DecryptRequest {
+        DecryptRequest {
+            name: "kms.json".into(),
+            format: Format::Json,
+            data,
+            keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn another_key_source_reuses_the_rest_of_the_pipeline() {
+        let key = [9u8; 32];
+        let out =
+            decrypt_with(&request(document(&key, "hunter242")), &FakeKms(key)).expect("decrypts");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "{\n\t\"password\": \"hunter2\",\n\t\"n\": 42\n}\n"
+        );
+    }
+
+    #[test]
+    fn a_mac_over_other_values_is_refused() {
+        let key = [9u8; 32];
+        let e = decrypt_with(&request(document(&key, "hunter243")), &FakeKms(key))
+            .expect_err("refused");
+        assert!(matches!(e, Error::MacMismatch { .. }), "{e}");
+        assert!(e.to_string().starts_with("kms.json: "), "{e}");
+    }
+
+    #[test]
+    fn local_keys_list_kms_recipients_they_cannot_open() {
+        let e = decrypt(&request(document(&[9; 32], "x"))).expect_err("no keys");
+        assert!(matches!(e, Error::NoKeys { .. }), "{e}");
+        assert!(e.to_string().contains("kms arn:aws:kms:eu:1:key/x"), "{e}");
+    }
+}
