@@ -504,24 +504,41 @@ impl Loader {
         Ok(())
     }
 
-    fn note_entry(&mut self, line: usize, col: usize) {
-        if let Some(
-            Frame::Map {
+    /// Records where the innermost collection's current entry starts.
+    /// `dash_col` is the column of the `- ` before the entry, when there
+    /// is one: a block sequence's column is its dashes', not its content's.
+    fn note_entry(&mut self, line: usize, col: usize, dash_col: Option<usize>) {
+        match self.stack.last_mut() {
+            Some(Frame::Map {
                 key: None,
                 col: c,
                 entry_line,
                 ..
+            }) => {
+                c.get_or_insert(col);
+                *entry_line = line;
             }
-            | Frame::Seq {
+            Some(Frame::Seq {
                 col: c, entry_line, ..
-            },
-        ) = self.stack.last_mut()
-        {
-            if c.is_none() {
-                *c = Some(col);
+            }) => {
+                c.get_or_insert(dash_col.unwrap_or(col));
+                *entry_line = line;
             }
-            *entry_line = line;
+            _ => {}
         }
+    }
+}
+
+/// The column of the `-` that starts the block sequence entry whose
+/// content begins at byte `at` (column `col`), if there is one.
+fn dash_col(text: &str, at: Option<usize>, col: usize) -> Option<usize> {
+    let before = text.get(..at?)?;
+    let trimmed = before.trim_end_matches(' ');
+    let spaces = before.len() - trimmed.len();
+    if trimmed.ends_with('-') && spaces > 0 {
+        col.checked_sub(spaces + 1)
+    } else {
+        None
     }
 }
 
@@ -560,7 +577,7 @@ fn scalar_value(
 ///
 /// # Errors
 /// A message with the line of the first syntax error.
-pub fn load(text: &str) -> Result<Option<Loaded>, String> {
+pub fn load(source: &str) -> Result<Option<Loaded>, String> {
     let mut l = Loader {
         stack: Vec::new(),
         anchors: HashMap::new(),
@@ -569,7 +586,7 @@ pub fn load(text: &str) -> Result<Option<Loaded>, String> {
         docs: Vec::new(),
         root: None,
     };
-    for ev in Parser::new_from_str(text) {
+    for ev in Parser::new_from_str(source) {
         let (ev, span) = ev.map_err(|e| e.to_string())?;
         let line = span.start.line();
         let col = span.start.col();
@@ -597,7 +614,7 @@ pub fn load(text: &str) -> Result<Option<Loaded>, String> {
                 l.docs.push(branch);
             }
             Event::MappingStart(_, anchor, _) | Event::SequenceStart(_, anchor, _) => {
-                l.note_entry(line, col);
+                l.note_entry(line, col, dash_col(source, span.start.byte_offset(), col));
                 let before: Vec<String> = l.upcoming.drain(..).collect();
                 let frame = if matches!(ev, Event::MappingStart(..)) {
                     Frame::Map {
@@ -662,7 +679,7 @@ pub fn load(text: &str) -> Result<Option<Loaded>, String> {
                 l.push(v, line)?;
             }
             Event::Scalar(text, style, anchor, tag) => {
-                l.note_entry(line, col);
+                l.note_entry(line, col, dash_col(source, span.start.byte_offset(), col));
                 let v = scalar_value(&text, style, tag.as_deref())?;
                 if anchor != 0 {
                     l.anchors.insert(anchor, v.clone());
@@ -678,7 +695,7 @@ pub fn load(text: &str) -> Result<Option<Loaded>, String> {
                 l.push(v, line)?;
             }
             Event::Alias(id) => {
-                l.note_entry(line, col);
+                l.note_entry(line, col, dash_col(source, span.start.byte_offset(), col));
                 let v = l
                     .anchors
                     .get(&id)

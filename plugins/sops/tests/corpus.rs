@@ -378,6 +378,38 @@ f: x
 # final foot
 "#;
 
+const LISTS_YAML: &str = r#"---
+# leading document marker
+items:
+  - name: a
+    script: |
+      echo one
+      echo two
+    nested:
+      deeper:
+        - x
+  -   # comment on an entry line
+    name: b
+  - # own-line comment first
+    name: c
+  - |
+    block in a list
+  - >-
+    folded in a list
+  - ~
+  - null
+  - "quoted"
+  - 'single'
+matrix:
+  - [1, 2]
+  - [a, [b, c]]
+empty_list: []
+list_of_empty:
+  - {}
+  - []
+  - ""
+"#;
+
 const HELM_VALUES: &str = r#"replicaCount: 2
 image:
   repository: ghcr.io/example/app
@@ -719,6 +751,14 @@ fn cases(k: &Keys) -> Vec<Case> {
             name: "yaml-comments",
             ext: "yaml",
             input: COMMENTS_YAML.into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "yaml-lists",
+            ext: "yaml",
+            input: LISTS_YAML.into(),
             args: age_args(),
             config: None,
             supply: age_only,
