@@ -1039,6 +1039,11 @@ impl Emitter {
     /// simple key (multi-line, or longer than 128 bytes) becomes a complex
     /// `? key` / `: value` pair.
     fn key(&mut self, k: &str, indent: usize) {
+        if k == "<<" {
+            // go-yaml writes the merge key with its tag.
+            self.out.push_str("!!merge <<:");
+            return;
+        }
         let style = string_style(k);
         if style == Style::Literal || k.len() > 128 {
             self.out.push_str("? ");

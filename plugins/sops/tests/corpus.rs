@@ -756,6 +756,14 @@ fn cases(k: &Keys) -> Vec<Case> {
             supply: age_only,
         },
         Case {
+            name: "yaml-anchors-tags",
+            ext: "yaml",
+            input: "base: &base\n  a: 1\n  b: two\nderived:\n  <<: *base\n  c: 3\nlist: &l [x, y]\nagain: *l\nstr_tag: !!str 123\nint_tag: !!int \"42\"\nbin: !!binary aGVsbG8gd29ybGQ=\ncustom: !Ref thing\nscalar_anchor: &s value\nscalar_alias: *s\n".into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
             name: "yaml-lists",
             ext: "yaml",
             input: LISTS_YAML.into(),
