@@ -8,10 +8,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: render CHART [VALUES.yaml] [RELEASE] [NAMESPACE]".into());
     };
     let mut opts = weir_plugin_helm::Options::default();
-    if let Some(v) = args.get(1) {
-        if let serde_json::Value::Object(m) = weir_plugin_helm::yaml::parse_json(&std::fs::read_to_string(v)?)? {
-            opts.values = m;
-        }
+    if let Some(v) = args.get(1)
+        && let serde_json::Value::Object(m) =
+            weir_plugin_helm::yaml::parse_json(&std::fs::read_to_string(v)?)?
+    {
+        opts.values = m;
     }
     if let Some(r) = args.get(2) {
         opts.release_name = r.clone();

@@ -95,7 +95,8 @@ impl Chart {
             .files
             .iter()
             .filter(|(k, _)| {
-                k.starts_with("crds/") && (k.ends_with(".yaml") || k.ends_with(".yml") || k.ends_with(".json"))
+                k.starts_with("crds/")
+                    && (k.ends_with(".yaml") || k.ends_with(".yml") || k.ends_with(".json"))
             })
             .map(|(k, v)| (format!("{full_path}/{k}"), v.clone()))
             .collect();
@@ -142,7 +143,11 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), C
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
-        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         let p = e.path();
         let meta = std::fs::metadata(&p).map_err(|source| ChartError::Read {
             path: p.display().to_string(),
@@ -183,10 +188,10 @@ fn apply_helmignore(files: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
 }
 
 fn ignored(rules: &[String], name: &str) -> bool {
-    if let Some(rest) = name.strip_prefix("templates/") {
-        if rest.split('/').any(|p| p.starts_with('.')) {
-            return true;
-        }
+    if let Some(rest) = name.strip_prefix("templates/")
+        && rest.split('/').any(|p| p.starts_with('.'))
+    {
+        return true;
     }
     let parts: Vec<&str> = name.split('/').collect();
     let mut hit = false;
@@ -196,7 +201,10 @@ fn ignored(rules: &[String], name: &str) -> bool {
             None => (false, rule.as_str()),
         };
         let dir_only = r.ends_with('/');
-        let r = r.trim_end_matches('/').trim_start_matches("./").trim_start_matches('/');
+        let r = r
+            .trim_end_matches('/')
+            .trim_start_matches("./")
+            .trim_start_matches('/');
         let m = if r.contains('/') {
             // Against the path, or any leading directory of it.
             (1..=parts.len()).any(|n| {
@@ -242,7 +250,9 @@ fn untar(shown: &str, data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ChartError>
             return Err(err(format!("{path}: path leaves the chart")));
         }
         let mut buf = Vec::new();
-        entry.read_to_end(&mut buf).map_err(|e| err(e.to_string()))?;
+        entry
+            .read_to_end(&mut buf)
+            .map_err(|e| err(e.to_string()))?;
         out.push((rel.to_string(), buf));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -283,11 +293,14 @@ fn from_files(shown: &str, files: Vec<(String, Vec<u8>)>) -> Result<Chart, Chart
                     message: e.to_string(),
                 })?)
             }
-            "requirements.yaml" => requirements = Some(yaml_map(&format!("{shown}/requirements.yaml"), &data)?),
-            "Chart.lock" | "requirements.lock" => {}
-            n if n.starts_with("templates/") => {
-                templates.push((name.clone(), Rc::from(String::from_utf8_lossy(&data).into_owned())))
+            "requirements.yaml" => {
+                requirements = Some(yaml_map(&format!("{shown}/requirements.yaml"), &data)?)
             }
+            "Chart.lock" | "requirements.lock" => {}
+            n if n.starts_with("templates/") => templates.push((
+                name.clone(),
+                Rc::from(String::from_utf8_lossy(&data).into_owned()),
+            )),
             n if n.starts_with("charts/") => {
                 let rest = &n["charts/".len()..];
                 let (cname, inner) = rest.split_once('/').unwrap_or((rest, ""));
@@ -304,20 +317,28 @@ fn from_files(shown: &str, files: Vec<(String, Vec<u8>)>) -> Result<Chart, Chart
         chart: shown.to_string(),
         message: "Chart.yaml file is missing".into(),
     })?;
-    if let Some(req) = requirements {
-        if let Some(d) = req.get("dependencies") {
-            metadata.entry("dependencies").or_insert(d.clone());
-        }
+    if let Some(req) = requirements
+        && let Some(d) = req.get("dependencies")
+    {
+        metadata.entry("dependencies").or_insert(d.clone());
     }
     for key in ["name", "version"] {
-        if metadata.get(key).and_then(J::as_str).is_none_or(str::is_empty) {
+        if metadata
+            .get(key)
+            .and_then(J::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Err(ChartError::Metadata {
                 chart: shown.to_string(),
                 message: format!("validation: chart.metadata.{key} is required"),
             });
         }
     }
-    if metadata.get("apiVersion").and_then(J::as_str).is_none_or(str::is_empty) {
+    if metadata
+        .get("apiVersion")
+        .and_then(J::as_str)
+        .is_none_or(str::is_empty)
+    {
         return Err(ChartError::Metadata {
             chart: shown.to_string(),
             message: "validation: chart.metadata.apiVersion is required".into(),
@@ -430,7 +451,11 @@ fn is_table(v: &J) -> bool {
 /// Helm's `CoalesceValues(chart, vals)` (or `MergeValues` with `merge`):
 /// `vals` over the chart's defaults, recursively into subcharts, with
 /// globals passed down.
-pub fn coalesce_values(c: &Chart, vals: &JMap<String, J>, merge: bool) -> Result<JMap<String, J>, ChartError> {
+pub fn coalesce_values(
+    c: &Chart,
+    vals: &JMap<String, J>,
+    merge: bool,
+) -> Result<JMap<String, J>, ChartError> {
     let mut dest = vals.clone();
     coalesce(c, &mut dest, merge)?;
     Ok(dest)
@@ -504,11 +529,11 @@ fn coalesce_chart_values(c: &Chart, v: &mut JMap<String, J>, merge: bool) {
             Some(value) => {
                 if value.is_null() && !merge {
                     v.remove(key);
-                } else if let J::Object(dest) = value {
-                    if let J::Object(src) = val {
-                        let child_merge = merge || c.deps.iter().any(|d| d.name() == key);
-                        coalesce_tables(dest, src, child_merge);
-                    }
+                } else if let J::Object(dest) = value
+                    && let J::Object(src) = val
+                {
+                    let child_merge = merge || c.deps.iter().any(|d| d.name() == key);
+                    coalesce_tables(dest, src, child_merge);
                 }
             }
             None => {
@@ -528,7 +553,9 @@ fn trim_nulls(v: &J) -> Option<J> {
     match v {
         J::Null => None,
         J::Object(m) => Some(J::Object(
-            m.iter().filter_map(|(k, x)| trim_nulls(x).map(|x| (k.clone(), x))).collect(),
+            m.iter()
+                .filter_map(|(k, x)| trim_nulls(x).map(|x| (k.clone(), x)))
+                .collect(),
         )),
         other => Some(other.clone()),
     }
@@ -551,10 +578,10 @@ fn coalesce_tables(dst: &mut JMap<String, J>, src: &JMap<String, J>, merge: bool
                 }
             }
             Some(dv) => {
-                if let J::Object(sv) = &val {
-                    if let J::Object(dm) = dv {
-                        coalesce_tables(dm, sv, merge);
-                    }
+                if let J::Object(sv) = &val
+                    && let J::Object(dm) = dv
+                {
+                    coalesce_tables(dm, sv, merge);
                 }
             }
         }
@@ -612,18 +639,28 @@ fn process_enabled(c: &mut Chart, vals: &JMap<String, J>, path: &str) -> Result<
     let mut deps: Vec<Chart> = Vec::new();
     // Subcharts that no requirement names stay.
     for e in &existing {
-        let named = reqs.iter().any(|r| r.get("name").and_then(J::as_str) == Some(e.name()) && compatible(r, e));
+        let named = reqs
+            .iter()
+            .any(|r| r.get("name").and_then(J::as_str) == Some(e.name()) && compatible(r, e));
         if !named {
             deps.push(e.clone());
         }
     }
     for r in reqs.iter_mut() {
         let rname = r.get("name").and_then(J::as_str).unwrap_or("").to_string();
-        let version = r.get("version").and_then(J::as_str).unwrap_or("").to_string();
-        let found = existing.iter().find(|e| {
-            e.name() == rname && (version.is_empty() || compatible(r, e))
-        });
-        let alias = r.get("alias").and_then(J::as_str).filter(|a| !a.is_empty()).map(String::from);
+        let version = r
+            .get("version")
+            .and_then(J::as_str)
+            .unwrap_or("")
+            .to_string();
+        let found = existing
+            .iter()
+            .find(|e| e.name() == rname && (version.is_empty() || compatible(r, e)));
+        let alias = r
+            .get("alias")
+            .and_then(J::as_str)
+            .filter(|a| !a.is_empty())
+            .map(String::from);
         if let Some(f) = found {
             let mut ch = f.clone();
             if let Some(a) = &alias {
@@ -674,7 +711,11 @@ fn process_enabled(c: &mut Chart, vals: &JMap<String, J>, path: &str) -> Result<
     c.deps.retain(|d| !disabled.iter().any(|n| n == d.name()));
     let kept: Vec<J> = reqs
         .into_iter()
-        .filter(|r| !disabled.iter().any(|n| Some(n.as_str()) == r.get("name").and_then(J::as_str)))
+        .filter(|r| {
+            !disabled
+                .iter()
+                .any(|n| Some(n.as_str()) == r.get("name").and_then(J::as_str))
+        })
         .map(J::Object)
         .collect();
     for d in c.deps.iter_mut() {
@@ -697,7 +738,12 @@ fn process_imports(c: &mut Chart) -> Result<(), ChartError> {
     let mut b = JMap::new();
     for r in &reqs {
         let rname = r.get("name").and_then(J::as_str).unwrap_or("");
-        for iv in r.get("import-values").and_then(J::as_array).into_iter().flatten() {
+        for iv in r
+            .get("import-values")
+            .and_then(J::as_array)
+            .into_iter()
+            .flatten()
+        {
             match iv {
                 J::Object(m) => {
                     let child = m.get("child").and_then(J::as_str).unwrap_or("");
@@ -743,7 +789,9 @@ mod tests {
 
     fn chart(values: &str, deps: Vec<Chart>, name: &str) -> Chart {
         Chart {
-            metadata: j(&format!("{{\"name\":\"{name}\",\"version\":\"1.0.0\",\"apiVersion\":\"v2\"}}")),
+            metadata: j(&format!(
+                "{{\"name\":\"{name}\",\"version\":\"1.0.0\",\"apiVersion\":\"v2\"}}"
+            )),
             templates: Vec::new(),
             values: j(values),
             schema: None,

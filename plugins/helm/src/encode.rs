@@ -86,13 +86,23 @@ impl Value {
         match self {
             Value::Nil => Shape::Null,
             Value::Bool(b) => Shape::Bool(*b),
-            Value::Int(i) => Shape::Int(*i),
+            Value::Int(i) | Value::Int64(i) => Shape::Int(*i),
             Value::Float(f) => Shape::Float(*f),
             Value::Str(s) => Shape::Str(s.to_string()),
             Value::List(l) => Shape::List(l.to_vec()),
-            Value::Map(m) => Shape::Map(m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            Value::Map(m) => Shape::Map(
+                m.borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             Value::Obj(_) => match Value::from_json(&self.to_json()) {
-                Value::Map(m) => Shape::Map(m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                Value::Map(m) => Shape::Map(
+                    m.borrow()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
                 Value::List(l) => Shape::List(l.to_vec()),
                 _ => Shape::Null,
             },
@@ -222,7 +232,10 @@ fn json_roundtrip(v: &Value) -> Y {
         Shape::Str(s) => Y::Str(s),
         Shape::List(l) => Y::List(l.iter().map(json_roundtrip).collect()),
         Shape::Map(m) => {
-            let mut items: Vec<(String, Y)> = m.iter().map(|(k, v)| (k.clone(), json_roundtrip(v))).collect();
+            let mut items: Vec<(String, Y)> = m
+                .iter()
+                .map(|(k, v)| (k.clone(), json_roundtrip(v)))
+                .collect();
             items.sort_by(|a, b| key_order(&a.0, &b.0));
             Y::Map(items)
         }
@@ -263,12 +276,16 @@ pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
         }
         let mut ai = i;
         while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
             ai += 1;
         }
         let mut bi = i;
         while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(i64::from(br[bi] as u8 - b'0'));
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
             bi += 1;
         }
         if an != bn {
@@ -401,10 +418,8 @@ impl Emitter {
         } else {
             Style::Double
         };
-        if style == Style::Plain {
-            if !a.block_plain_allowed || (s.is_empty() && simple_key) {
-                style = Style::Single;
-            }
+        if style == Style::Plain && (!a.block_plain_allowed || (s.is_empty() && simple_key)) {
+            style = Style::Single;
         }
         if style == Style::Single && !a.single_quoted_allowed {
             style = Style::Double;
@@ -425,7 +440,11 @@ impl Emitter {
         let mut spaces = false;
         for (i, &c) in chars.iter().enumerate() {
             if c == ' ' {
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && chars.get(i + 1) != Some(&' ') {
+                if allow_breaks
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && chars.get(i + 1) != Some(&' ')
+                {
                     self.indent(ind);
                 } else {
                     self.out.push(c);
@@ -550,7 +569,11 @@ fn yaml_float(f: f64) -> String {
         return ".nan".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
     }
     crate::template::value::format_float_g(f)
 }
@@ -582,21 +605,27 @@ fn analyze(s: &str) -> Analysis {
     }
     let chars: Vec<char> = s.chars().collect();
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
-    let (mut break_space, mut space_break, mut previous_space, mut previous_break) = (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break, mut previous_space, mut previous_break) =
+        (false, false, false, false);
     let mut line_breaks = false;
     let mut special = false;
     let mut preceded_by_ws = true;
-    let is_blankz = |c: Option<&char>| matches!(c, None | Some(' ' | '\t' | '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}'));
+    let is_blankz = |c: Option<&char>| {
+        matches!(
+            c,
+            None | Some(' ' | '\t' | '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+        )
+    };
     let n = chars.len();
     for i in 0..n {
         let c = chars[i];
         let followed_by_ws = is_blankz(chars.get(i + 1));
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
-                    block_indicators = true
-                }
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_indicators = true,
                 '?' | ':' | '-' if followed_by_ws => block_indicators = true,
                 _ => {}
             }
@@ -680,9 +709,10 @@ pub fn resolves_to_non_string(s: &str) -> bool {
         return true;
     }
     const SPECIAL: &[&str] = &[
-        "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
-        "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", ".inf", ".Inf", ".INF", "+.inf", "+.Inf",
-        "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN", "<<",
+        "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+        "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN", "<<",
     ];
     if SPECIAL.contains(&s) {
         return true;
@@ -711,7 +741,9 @@ pub fn resolves_to_non_string(s: &str) -> bool {
             !frac.is_empty() && frac.bytes().all(|c| c.is_ascii_digit())
         } else {
             let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-            !int.is_empty() && int.bytes().all(|c| c.is_ascii_digit()) && frac.bytes().all(|c| c.is_ascii_digit())
+            !int.is_empty()
+                && int.bytes().all(|c| c.is_ascii_digit())
+                && frac.bytes().all(|c| c.is_ascii_digit())
         };
         let exp_ok = match exp {
             None => true,
@@ -725,7 +757,10 @@ pub fn resolves_to_non_string(s: &str) -> bool {
     if float_re(&plain) {
         return true;
     }
-    if let Some(b) = plain.strip_prefix("0b").or_else(|| plain.strip_prefix("-0b")) {
+    if let Some(b) = plain
+        .strip_prefix("0b")
+        .or_else(|| plain.strip_prefix("-0b"))
+    {
         return !b.is_empty() && b.bytes().all(|c| c == b'0' || c == b'1');
     }
     false
@@ -765,8 +800,13 @@ fn is_base60_float(s: &str) -> bool {
         return false;
     }
     let mut parts = main.split(':');
-    let Some(head) = parts.next() else { return false };
-    if head.is_empty() || !head.as_bytes()[0].is_ascii_digit() || !head.bytes().all(|c| c.is_ascii_digit() || c == b'_') {
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    if head.is_empty()
+        || !head.as_bytes()[0].is_ascii_digit()
+        || !head.bytes().all(|c| c.is_ascii_digit() || c == b'_')
+    {
         return false;
     }
     let mut n = 0;
@@ -795,7 +835,9 @@ fn is_timestamp(s: &str) -> bool {
         None => (rest, None),
     };
     let mut dp = date.split('-');
-    let ok_num = |x: Option<&str>| x.is_some_and(|x| (1..=2).contains(&x.len()) && x.bytes().all(|c| c.is_ascii_digit()));
+    let ok_num = |x: Option<&str>| {
+        x.is_some_and(|x| (1..=2).contains(&x.len()) && x.bytes().all(|c| c.is_ascii_digit()))
+    };
     if !(ok_num(dp.next()) && ok_num(dp.next()) && dp.next().is_none()) {
         return false;
     }
@@ -836,7 +878,10 @@ mod tests {
             ("g", Value::str("plain text")),
             ("h", Value::str("a\tb")),
             ("i", Value::Float(3.0)),
-            ("j", Value::list(vec![Value::Int(1), m(vec![("k", Value::Nil)])])),
+            (
+                "j",
+                Value::list(vec![Value::Int(1), m(vec![("k", Value::Nil)])]),
+            ),
             ("k", Value::map(Map::new())),
         ]);
         assert_eq!(
@@ -855,9 +900,15 @@ mod tests {
     #[test]
     fn json_matches_go() {
         let v = m(vec![("b", Value::Float(1e6)), ("a", Value::str("<x>"))]);
-        assert_eq!(to_json(&v, true, None), "{\"a\":\"\\u003cx\\u003e\",\"b\":1000000}");
+        assert_eq!(
+            to_json(&v, true, None),
+            "{\"a\":\"\\u003cx\\u003e\",\"b\":1000000}"
+        );
         assert_eq!(json_float(1e-7), "1e-7");
         assert_eq!(json_float(0.5), "0.5");
-        assert_eq!(to_json(&v, false, Some("  ")), "{\n  \"a\": \"<x>\",\n  \"b\": 1000000\n}");
+        assert_eq!(
+            to_json(&v, false, Some("  ")),
+            "{\n  \"a\": \"<x>\",\n  \"b\": 1000000\n}"
+        );
     }
 }

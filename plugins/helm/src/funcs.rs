@@ -23,48 +23,255 @@ type R = Result<Value, FuncError>;
 /// does (`function "x" not defined`).
 const NAMES: &[&str] = &[
     // Go builtins.
-    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge",
-    "html", "js", "urlquery", "call",
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "html",
+    "js",
+    "urlquery",
+    "call",
     // Helm.
-    "include", "tpl", "required", "fail", "toYaml", "toYamlPretty", "mustToYaml", "fromYaml", "fromYamlArray",
-    "mustFromYaml", "toJson", "mustToJson", "fromJson", "fromJsonArray", "mustFromJson", "toToml", "fromToml",
+    "include",
+    "tpl",
+    "required",
+    "fail",
+    "toYaml",
+    "toYamlPretty",
+    "mustToYaml",
+    "fromYaml",
+    "fromYamlArray",
+    "mustFromYaml",
+    "toJson",
+    "mustToJson",
+    "fromJson",
+    "fromJsonArray",
+    "mustFromJson",
+    "toToml",
+    "fromToml",
     "lookup",
     // Sprig strings.
-    "trim", "trimAll", "trimPrefix", "trimSuffix", "upper", "lower", "title", "untitle", "repeat", "substr",
-    "nospace", "trunc", "abbrev", "abbrevboth", "initials", "wrap", "wrapWith", "contains", "hasPrefix",
-    "hasSuffix", "quote", "squote", "cat", "indent", "nindent", "replace", "plural", "snakecase", "camelcase",
-    "kebabcase", "swapcase", "shuffle", "toString", "toStrings", "join", "split", "splitList", "splitn",
-    "sortAlpha", "trimall",
+    "trim",
+    "trimAll",
+    "trimPrefix",
+    "trimSuffix",
+    "upper",
+    "lower",
+    "title",
+    "untitle",
+    "repeat",
+    "substr",
+    "nospace",
+    "trunc",
+    "abbrev",
+    "abbrevboth",
+    "initials",
+    "wrap",
+    "wrapWith",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
+    "quote",
+    "squote",
+    "cat",
+    "indent",
+    "nindent",
+    "replace",
+    "plural",
+    "snakecase",
+    "camelcase",
+    "kebabcase",
+    "swapcase",
+    "shuffle",
+    "toString",
+    "toStrings",
+    "join",
+    "split",
+    "splitList",
+    "splitn",
+    "sortAlpha",
+    "trimall",
     // Conversions and defaults.
-    "atoi", "int", "int64", "float64", "toDecimal", "default", "empty", "coalesce", "all", "any", "ternary",
-    "fromJson", "toPrettyJson", "toRawJson", "mustToPrettyJson", "mustToRawJson", "kindOf", "kindIs", "typeOf",
-    "typeIs", "typeIsLike", "deepEqual",
+    "atoi",
+    "int",
+    "int64",
+    "float64",
+    "toDecimal",
+    "default",
+    "empty",
+    "coalesce",
+    "all",
+    "any",
+    "ternary",
+    "fromJson",
+    "toPrettyJson",
+    "toRawJson",
+    "mustToPrettyJson",
+    "mustToRawJson",
+    "kindOf",
+    "kindIs",
+    "typeOf",
+    "typeIs",
+    "typeIsLike",
+    "deepEqual",
     // Regex.
-    "regexMatch", "mustRegexMatch", "regexFind", "mustRegexFind", "regexFindAll", "mustRegexFindAll",
-    "regexReplaceAll", "mustRegexReplaceAll", "regexReplaceAllLiteral", "mustRegexReplaceAllLiteral",
-    "regexSplit", "mustRegexSplit", "regexQuoteMeta",
+    "regexMatch",
+    "mustRegexMatch",
+    "regexFind",
+    "mustRegexFind",
+    "regexFindAll",
+    "mustRegexFindAll",
+    "regexReplaceAll",
+    "mustRegexReplaceAll",
+    "regexReplaceAllLiteral",
+    "mustRegexReplaceAllLiteral",
+    "regexSplit",
+    "mustRegexSplit",
+    "regexQuoteMeta",
     // Lists.
-    "list", "tuple", "first", "mustFirst", "rest", "mustRest", "last", "mustLast", "initial", "mustInitial",
-    "append", "mustAppend", "push", "mustPush", "prepend", "mustPrepend", "concat", "reverse", "mustReverse",
-    "uniq", "mustUniq", "without", "mustWithout", "has", "mustHas", "compact", "mustCompact", "mustSlice",
-    "chunk", "mustChunk", "until", "untilStep", "seq",
+    "list",
+    "tuple",
+    "first",
+    "mustFirst",
+    "rest",
+    "mustRest",
+    "last",
+    "mustLast",
+    "initial",
+    "mustInitial",
+    "append",
+    "mustAppend",
+    "push",
+    "mustPush",
+    "prepend",
+    "mustPrepend",
+    "concat",
+    "reverse",
+    "mustReverse",
+    "uniq",
+    "mustUniq",
+    "without",
+    "mustWithout",
+    "has",
+    "mustHas",
+    "compact",
+    "mustCompact",
+    "mustSlice",
+    "chunk",
+    "mustChunk",
+    "until",
+    "untilStep",
+    "seq",
     // Dicts.
-    "dict", "get", "set", "unset", "hasKey", "pluck", "keys", "values", "pick", "omit", "merge", "mustMerge",
-    "mergeOverwrite", "mustMergeOverwrite", "deepCopy", "mustDeepCopy", "dig",
+    "dict",
+    "get",
+    "set",
+    "unset",
+    "hasKey",
+    "pluck",
+    "keys",
+    "values",
+    "pick",
+    "omit",
+    "merge",
+    "mustMerge",
+    "mergeOverwrite",
+    "mustMergeOverwrite",
+    "deepCopy",
+    "mustDeepCopy",
+    "dig",
     // Math.
-    "add", "add1", "sub", "mul", "div", "mod", "max", "min", "biggest", "floor", "ceil", "round", "addf",
-    "add1f", "subf", "mulf", "divf", "maxf", "minf",
+    "add",
+    "add1",
+    "sub",
+    "mul",
+    "div",
+    "mod",
+    "max",
+    "min",
+    "biggest",
+    "floor",
+    "ceil",
+    "round",
+    "addf",
+    "add1f",
+    "subf",
+    "mulf",
+    "divf",
+    "maxf",
+    "minf",
     // Encoding and crypto.
-    "b64enc", "b64dec", "b32enc", "b32dec", "sha256sum", "sha1sum", "sha512sum", "adler32sum",
+    "b64enc",
+    "b64dec",
+    "b32enc",
+    "b32dec",
+    "sha256sum",
+    "sha1sum",
+    "sha512sum",
+    "adler32sum",
     // Semver.
-    "semver", "semverCompare",
+    "semver",
+    "semverCompare",
     // Non-deterministic or unsupported here (they exist, so charts parse).
-    "randAlphaNum", "randAlpha", "randNumeric", "randAscii", "randBytes", "randInt", "uuidv4", "now", "date",
-    "dateInZone", "date_in_zone", "dateModify", "date_modify", "mustDateModify", "toDate", "mustToDate",
-    "unixEpoch", "ago", "duration", "durationRound", "htmlDate", "htmlDateInZone", "genCA", "genCAWithKey",
-    "genSelfSignedCert", "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "genPrivateKey",
-    "derivePassword", "buildCustomCert", "encryptAES", "decryptAES", "htpasswd", "bcrypt", "getHostByName",
-    "urlParse", "urlJoin", "osBase", "osDir", "osExt", "osClean", "osIsAbs", "base", "dir", "ext", "clean", "isAbs",
+    "randAlphaNum",
+    "randAlpha",
+    "randNumeric",
+    "randAscii",
+    "randBytes",
+    "randInt",
+    "uuidv4",
+    "now",
+    "date",
+    "dateInZone",
+    "date_in_zone",
+    "dateModify",
+    "date_modify",
+    "mustDateModify",
+    "toDate",
+    "mustToDate",
+    "unixEpoch",
+    "ago",
+    "duration",
+    "durationRound",
+    "htmlDate",
+    "htmlDateInZone",
+    "genCA",
+    "genCAWithKey",
+    "genSelfSignedCert",
+    "genSelfSignedCertWithKey",
+    "genSignedCert",
+    "genSignedCertWithKey",
+    "genPrivateKey",
+    "derivePassword",
+    "buildCustomCert",
+    "encryptAES",
+    "decryptAES",
+    "htpasswd",
+    "bcrypt",
+    "getHostByName",
+    "urlParse",
+    "urlJoin",
+    "osBase",
+    "osDir",
+    "osExt",
+    "osClean",
+    "osIsAbs",
+    "base",
+    "dir",
+    "ext",
+    "clean",
+    "isAbs",
     "semverCompare",
 ];
 
@@ -161,7 +368,11 @@ pub fn strval(v: &Value) -> String {
 /// a one-item list; nil as empty.
 fn strslice(v: &Value) -> Vec<String> {
     match v {
-        Value::List(l) => l.iter().filter(|x| !matches!(x, Value::Nil)).map(strval).collect(),
+        Value::List(l) => l
+            .iter()
+            .filter(|x| !matches!(x, Value::Nil))
+            .map(strval)
+            .collect(),
         Value::Nil => Vec::new(),
         Value::Obj(o) => match &**o {
             Obj::ApiVersions(l) => l.clone(),
@@ -175,7 +386,7 @@ fn strslice(v: &Value) -> Vec<String> {
 /// `.0` tail allowed), bools are 0/1, everything else 0.
 pub fn to_i64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::Str(s) => parse_go_int(s).unwrap_or(0),
@@ -212,7 +423,7 @@ fn parse_go_int(s: &str) -> Option<i64> {
 /// `cast.ToFloat64`.
 pub fn to_f64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(s) => s.trim().parse().unwrap_or(0.0),
@@ -234,9 +445,15 @@ fn list_of(v: &Value, fname: &str) -> Result<Vec<Value>, FuncError> {
         Value::Nil => Ok(Vec::new()),
         Value::Obj(o) => match &**o {
             Obj::ApiVersions(l) => Ok(l.iter().map(|s| Value::str(s.as_str())).collect()),
-            _ => Err(FuncError::Msg(format!("Cannot {fname} on type {}", v.type_name()))),
+            _ => Err(FuncError::Msg(format!(
+                "Cannot {fname} on type {}",
+                v.type_name()
+            ))),
         },
-        other => Err(FuncError::Msg(format!("Cannot {fname} on type {}", other.type_name()))),
+        other => Err(FuncError::Msg(format!(
+            "Cannot {fname} on type {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -263,9 +480,11 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, FuncError> {
         (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
         (Value::Float(x), Value::Float(y)) => Ok(x.partial_cmp(y).unwrap_or(Ordering::Equal)),
         (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
-        (Value::Nil, _) | (_, Value::Nil) | (Value::Bool(_), _) | (Value::List(_), _) | (Value::Map(_), _) => {
-            Err("invalid type for comparison".into())
-        }
+        (Value::Nil, _)
+        | (_, Value::Nil)
+        | (Value::Bool(_), _)
+        | (Value::List(_), _)
+        | (Value::Map(_), _) => Err("invalid type for comparison".into()),
         _ => Err("incompatible types for comparison".into()),
     }
 }
@@ -279,6 +498,13 @@ fn regex(pat: &str) -> Result<regex::Regex, FuncError> {
 /// # Errors
 /// Wrong argument counts or types, and each function's own failures.
 pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
+    // Functions see an int64 as an int, except those that tell types apart.
+    let args: Vec<Value> = match name {
+        "typeOf" | "kindOf" | "typeIs" | "typeIsLike" | "kindIs" | "printf" | "deepEqual"
+        | "list" | "tuple" | "dict" | "set" | "default" | "coalesce" | "ternary" | "first"
+        | "last" | "append" | "push" | "prepend" => args,
+        _ => args.into_iter().map(Value::normalized).collect(),
+    };
     let a = &args;
     let n = a.len();
     Ok(match name {
@@ -289,7 +515,7 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         }
         "len" => {
             arity(name, a, 1)?;
-            match a[0].len() {
+            match a[0].go_len() {
                 Some(l) => Value::Int(l as i64),
                 None => {
                     return Err(match &a[0] {
@@ -304,7 +530,9 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let mut cur = a[0].clone();
             for k in &a[1..] {
                 cur = match (&cur, k) {
-                    (Value::Map(mm), Value::Str(key)) => mm.borrow().get(&**key).cloned().unwrap_or_default(),
+                    (Value::Map(mm), Value::Str(key)) => {
+                        mm.borrow().get(&**key).cloned().unwrap_or_default()
+                    }
                     (Value::Map(_), other) => return Err(type_err("string", other)),
                     (Value::List(l), Value::Int(ix)) => {
                         if *ix < 0 || *ix as usize >= l.len() {
@@ -319,9 +547,19 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
                         }
                         Value::Int(i64::from(bytes[*ix as usize]))
                     }
-                    (Value::List(_), other) => return Err(format!("cannot index slice/array with type {}", other.type_name()).into()),
+                    (Value::List(_), other) => {
+                        return Err(format!(
+                            "cannot index slice/array with type {}",
+                            other.type_name()
+                        )
+                        .into());
+                    }
                     (Value::Nil, _) => return Err("index of untyped nil".into()),
-                    (other, _) => return Err(format!("can't index item of type {}", other.type_name()).into()),
+                    (other, _) => {
+                        return Err(
+                            format!("can't index item of type {}", other.type_name()).into()
+                        );
+                    }
                 };
             }
             cur
@@ -333,14 +571,22 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             match &a[0] {
                 Value::List(l) => {
                     let lo = idx.first().copied().unwrap_or(0).max(0) as usize;
-                    let hi = idx.get(1).copied().map(|h| h.max(0) as usize).unwrap_or(l.len());
+                    let hi = idx
+                        .get(1)
+                        .copied()
+                        .map(|h| h.max(0) as usize)
+                        .unwrap_or(l.len());
                     if lo > hi || hi > l.len() {
                         return Err(format!("slice index out of range: {lo}:{hi}").into());
                     }
                     Value::list(l[lo..hi].to_vec())
                 }
                 other => {
-                    return Err(format!("list should be type of slice or array but {}", other.kind_name()).into());
+                    return Err(format!(
+                        "list should be type of slice or array but {}",
+                        other.kind_name()
+                    )
+                    .into());
                 }
             }
         }
@@ -405,7 +651,10 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             };
             let tname = tname.unwrap_or_else(|| ex.current_name().to_string());
             Value::str(ex.tpl(&tname, &text, &a[1]).map_err(|e| match e {
-                FuncError::Nested(inner) => FuncError::Msg(format!("error during tpl function execution for {:?}: {inner}", &*text)),
+                FuncError::Nested(inner) => FuncError::Msg(format!(
+                    "error during tpl function execution for {:?}: {inner}",
+                    &*text
+                )),
                 other => other,
             })?)
         }
@@ -432,7 +681,9 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             match crate::yaml::parse_value(&s(&a[0])?) {
                 Ok(v @ Value::Map(_)) => v,
                 Ok(Value::Nil) => Value::map(Map::new()),
-                Ok(_) => error_map("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}"),
+                Ok(_) => error_map(
+                    "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}",
+                ),
                 Err(e) => error_map(&e),
             }
         }
@@ -441,7 +692,9 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             match crate::yaml::parse_value(&s(&a[0])?) {
                 Ok(v @ Value::List(_)) => v,
                 Ok(Value::Nil) => Value::list(Vec::new()),
-                Ok(_) => Value::list(vec![Value::str("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}")]),
+                Ok(_) => Value::list(vec![Value::str(
+                    "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}",
+                )]),
                 Err(e) => Value::list(vec![Value::str(e)]),
             }
         }
@@ -461,7 +714,9 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             arity(name, a, 1)?;
             match serde_json::from_str::<serde_json::Value>(&s(&a[0])?) {
                 Ok(j @ serde_json::Value::Object(_)) => Value::from_json(&j),
-                Ok(_) => error_map("json: cannot unmarshal into Go value of type map[string]interface {}"),
+                Ok(_) => error_map(
+                    "json: cannot unmarshal into Go value of type map[string]interface {}",
+                ),
                 Err(e) => error_map(&e.to_string()),
             }
         }
@@ -469,7 +724,9 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             arity(name, a, 1)?;
             match serde_json::from_str::<serde_json::Value>(&s(&a[0])?) {
                 Ok(j @ serde_json::Value::Array(_)) => Value::from_json(&j),
-                Ok(_) => Value::list(vec![Value::str("json: cannot unmarshal object into Go value of type []interface {}")]),
+                Ok(_) => Value::list(vec![Value::str(
+                    "json: cannot unmarshal object into Go value of type []interface {}",
+                )]),
                 Err(e) => Value::list(vec![Value::str(e.to_string())]),
             }
         }
@@ -535,7 +792,12 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             };
             Value::str(r)
         }
-        "nospace" => Value::str(s(&one(name, a)?)?.chars().filter(|c| !c.is_whitespace()).collect::<String>()),
+        "nospace" => Value::str(
+            s(&one(name, a)?)?
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>(),
+        ),
         "trunc" => {
             arity(name, a, 2)?;
             let (c, x) = (i(&a[0])?, s(&a[1])?);
@@ -577,15 +839,27 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             Value::Bool(s(&a[1])?.ends_with(&*s(&a[0])?))
         }
         "quote" => {
-            let parts: Vec<String> = a.iter().filter(|x| !matches!(x, Value::Nil)).map(|x| go_quote(&strval(x))).collect();
+            let parts: Vec<String> = a
+                .iter()
+                .filter(|x| !matches!(x, Value::Nil))
+                .map(|x| go_quote(&strval(x)))
+                .collect();
             Value::str(parts.join(" "))
         }
         "squote" => {
-            let parts: Vec<String> = a.iter().filter(|x| !matches!(x, Value::Nil)).map(|x| format!("'{}'", strval(x))).collect();
+            let parts: Vec<String> = a
+                .iter()
+                .filter(|x| !matches!(x, Value::Nil))
+                .map(|x| format!("'{}'", strval(x)))
+                .collect();
             Value::str(parts.join(" "))
         }
         "cat" => {
-            let parts: Vec<String> = a.iter().filter(|x| !matches!(x, Value::Nil)).map(Value::to_go_string).collect();
+            let parts: Vec<String> = a
+                .iter()
+                .filter(|x| !matches!(x, Value::Nil))
+                .map(Value::to_go_string)
+                .collect();
             Value::str(parts.join(" "))
         }
         "indent" | "nindent" => {
@@ -593,7 +867,11 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let (c, x) = (i(&a[0])?, s(&a[1])?);
             let pad = " ".repeat(c.max(0) as usize);
             let body = format!("{pad}{}", x.replace('\n', &format!("\n{pad}")));
-            Value::str(if name == "nindent" { format!("\n{body}") } else { body })
+            Value::str(if name == "nindent" {
+                format!("\n{body}")
+            } else {
+                body
+            })
         }
         "replace" => {
             arity(name, a, 3)?;
@@ -617,7 +895,12 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             Value::str(wrap(&s(&a[2])?, i(&a[0])?.max(1) as usize, &s(&a[1])?))
         }
         "toString" => Value::str(strval(&one(name, a)?)),
-        "toStrings" => Value::list(strslice(&one(name, a)?).into_iter().map(Value::str).collect()),
+        "toStrings" => Value::list(
+            strslice(&one(name, a)?)
+                .into_iter()
+                .map(Value::str)
+                .collect(),
+        ),
         "join" => {
             arity(name, a, 2)?;
             Value::str(strslice(&a[1]).join(&s(&a[0])?))
@@ -640,7 +923,11 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             arity(name, a, 3)?;
             let (sep, c, x) = (s(&a[0])?, i(&a[1])?, s(&a[2])?);
             let mut mm = Map::new();
-            let parts: Vec<&str> = if c < 0 { x.split(&*sep).collect() } else { x.splitn(c as usize, &*sep).collect() };
+            let parts: Vec<&str> = if c < 0 {
+                x.split(&*sep).collect()
+            } else {
+                x.splitn(c as usize, &*sep).collect()
+            };
             for (ix, p) in parts.into_iter().enumerate() {
                 mm.insert(format!("_{ix}"), Value::str(p));
             }
@@ -655,11 +942,12 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
 
         // ------------------------------------- conversions and defaults
         "atoi" => Value::Int(s(&one(name, a)?)?.trim().parse().unwrap_or(0)),
-        "int" | "int64" => Value::Int(to_i64(&one(name, a)?)),
+        "int" => Value::Int(to_i64(&one(name, a)?)),
+        "int64" => Value::Int64(to_i64(&one(name, a)?)),
         "float64" => Value::Float(to_f64(&one(name, a)?)),
         "toDecimal" => {
             let v = one(name, a)?;
-            Value::Int(i64::from_str_radix(&strval(&v), 8).unwrap_or(0))
+            Value::Int64(i64::from_str_radix(&strval(&v), 8).unwrap_or(0))
         }
         "default" => {
             at_least(name, a, 1)?;
@@ -674,7 +962,11 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "any" => Value::Bool(a.iter().any(|x| !is_empty(x))),
         "ternary" => {
             arity(name, a, 3)?;
-            if b(&a[2])? { a[0].clone() } else { a[1].clone() }
+            if b(&a[2])? {
+                a[0].clone()
+            } else {
+                a[1].clone()
+            }
         }
         "kindOf" => Value::str(one(name, a)?.kind_name()),
         "typeOf" => Value::str(one(name, a)?.type_name()),
@@ -701,7 +993,12 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "regexFind" | "mustRegexFind" => {
             arity(name, a, 2)?;
             let x = s(&a[1])?;
-            Value::str(regex(&s(&a[0])?)?.find(&x).map(|m| m.as_str()).unwrap_or(""))
+            Value::str(
+                regex(&s(&a[0])?)?
+                    .find(&x)
+                    .map(|m| m.as_str())
+                    .unwrap_or(""),
+            )
         }
         "regexFindAll" | "mustRegexFindAll" => {
             arity(name, a, 3)?;
@@ -709,7 +1006,11 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let c = i(&a[2])?;
             let re = regex(&s(&a[0])?)?;
             let it = re.find_iter(&x).map(|m| Value::str(m.as_str()));
-            Value::list(if c < 0 { it.collect() } else { it.take(c as usize).collect() })
+            Value::list(if c < 0 {
+                it.collect()
+            } else {
+                it.take(c as usize).collect()
+            })
         }
         "regexReplaceAll" | "mustRegexReplaceAll" => {
             arity(name, a, 3)?;
@@ -719,7 +1020,11 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "regexReplaceAllLiteral" | "mustRegexReplaceAllLiteral" => {
             arity(name, a, 3)?;
             let (x, repl) = (s(&a[1])?, s(&a[2])?);
-            Value::str(regex(&s(&a[0])?)?.replace_all(&x, regex::NoExpand(&repl)).into_owned())
+            Value::str(
+                regex(&s(&a[0])?)?
+                    .replace_all(&x, regex::NoExpand(&repl))
+                    .into_owned(),
+            )
         }
         "regexSplit" | "mustRegexSplit" => {
             arity(name, a, 3)?;
@@ -739,15 +1044,29 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
 
         // ---------------------------------------------------------- lists
         "list" | "tuple" => Value::list(a.clone()),
-        "first" | "mustFirst" => list_of(&one(name, a)?, "find first")?.first().cloned().unwrap_or_default(),
-        "last" | "mustLast" => list_of(&one(name, a)?, "find last")?.last().cloned().unwrap_or_default(),
+        "first" | "mustFirst" => list_of(&one(name, a)?, "find first")?
+            .first()
+            .cloned()
+            .unwrap_or_default(),
+        "last" | "mustLast" => list_of(&one(name, a)?, "find last")?
+            .last()
+            .cloned()
+            .unwrap_or_default(),
         "rest" | "mustRest" => {
             let l = list_of(&one(name, a)?, "find rest")?;
-            if l.is_empty() { Value::Nil } else { Value::list(l[1..].to_vec()) }
+            if l.is_empty() {
+                Value::Nil
+            } else {
+                Value::list(l[1..].to_vec())
+            }
         }
         "initial" | "mustInitial" => {
             let l = list_of(&one(name, a)?, "find initial")?;
-            if l.is_empty() { Value::Nil } else { Value::list(l[..l.len() - 1].to_vec()) }
+            if l.is_empty() {
+                Value::Nil
+            } else {
+                Value::list(l[..l.len() - 1].to_vec())
+            }
         }
         "append" | "mustAppend" | "push" | "mustPush" => {
             arity(name, a, 2)?;
@@ -776,7 +1095,10 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "uniq" | "mustUniq" => {
             let mut out: Vec<Value> = Vec::new();
             for x in list_of(&one(name, a)?, "uniq")? {
-                if !out.iter().any(|y| y.to_json() == x.to_json() && y.type_name() == x.type_name()) {
+                if !out
+                    .iter()
+                    .any(|y| y.to_json() == x.to_json() && y.type_name() == x.type_name())
+                {
                     out.push(x);
                 }
             }
@@ -787,16 +1109,28 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             let l = list_of(&a[0], "without")?;
             Value::list(
                 l.into_iter()
-                    .filter(|x| !a[1..].iter().any(|y| y.to_json() == x.to_json() && y.type_name() == x.type_name()))
+                    .filter(|x| {
+                        !a[1..]
+                            .iter()
+                            .any(|y| y.to_json() == x.to_json() && y.type_name() == x.type_name())
+                    })
                     .collect(),
             )
         }
         "has" | "mustHas" => {
             arity(name, a, 2)?;
             let l = list_of(&a[1], "has")?;
-            Value::Bool(l.iter().any(|x| x.to_json() == a[0].to_json() && x.type_name() == a[0].type_name()))
+            Value::Bool(
+                l.iter()
+                    .any(|x| x.to_json() == a[0].to_json() && x.type_name() == a[0].type_name()),
+            )
         }
-        "compact" | "mustCompact" => Value::list(list_of(&one(name, a)?, "compact")?.into_iter().filter(|x| !is_empty(x)).collect()),
+        "compact" | "mustCompact" => Value::list(
+            list_of(&one(name, a)?, "compact")?
+                .into_iter()
+                .filter(|x| !is_empty(x))
+                .collect(),
+        ),
         "chunk" | "mustChunk" => {
             arity(name, a, 2)?;
             let size = i(&a[0])?.max(1) as usize;
@@ -805,7 +1139,11 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         }
         "until" => {
             let c = i(&one(name, a)?)?;
-            let v: Vec<Value> = if c >= 0 { (0..c).map(Value::Int).collect() } else { (c + 1..=0).rev().map(Value::Int).collect() };
+            let v: Vec<Value> = if c >= 0 {
+                (0..c).map(Value::Int).collect()
+            } else {
+                (c + 1..=0).rev().map(Value::Int).collect()
+            };
             Value::list(v)
         }
         "untilStep" => {
@@ -906,7 +1244,10 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "pick" | "omit" => {
             at_least(name, a, 1)?;
             let d = m(&a[0])?;
-            let ks: Vec<String> = a[1..].iter().map(|k| s(k).map(|x| x.to_string())).collect::<Result<_, _>>()?;
+            let ks: Vec<String> = a[1..]
+                .iter()
+                .map(|k| s(k).map(|x| x.to_string()))
+                .collect::<Result<_, _>>()?;
             let out: Map = d
                 .borrow()
                 .iter()
@@ -950,15 +1291,15 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         }
 
         // ----------------------------------------------------------- math
-        "add" => Value::Int(a.iter().map(to_i64).fold(0i64, i64::wrapping_add)),
-        "add1" => Value::Int(to_i64(&one(name, a)?).wrapping_add(1)),
+        "add" => Value::Int64(a.iter().map(to_i64).fold(0i64, i64::wrapping_add)),
+        "add1" => Value::Int64(to_i64(&one(name, a)?).wrapping_add(1)),
         "sub" => {
             arity(name, a, 2)?;
-            Value::Int(to_i64(&a[0]).wrapping_sub(to_i64(&a[1])))
+            Value::Int64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1])))
         }
         "mul" => {
             at_least(name, a, 1)?;
-            Value::Int(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul))
+            Value::Int64(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul))
         }
         "div" | "mod" => {
             arity(name, a, 2)?;
@@ -966,15 +1307,19 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             if y == 0 {
                 return Err("runtime error: integer divide by zero".into());
             }
-            Value::Int(if name == "div" { x.wrapping_div(y) } else { x.wrapping_rem(y) })
+            Value::Int64(if name == "div" {
+                x.wrapping_div(y)
+            } else {
+                x.wrapping_rem(y)
+            })
         }
         "max" | "biggest" => {
             at_least(name, a, 1)?;
-            Value::Int(a.iter().map(to_i64).max().unwrap_or(0))
+            Value::Int64(a.iter().map(to_i64).max().unwrap_or(0))
         }
         "min" => {
             at_least(name, a, 1)?;
-            Value::Int(a.iter().map(to_i64).min().unwrap_or(0))
+            Value::Int64(a.iter().map(to_i64).min().unwrap_or(0))
         }
         "addf" => Value::Float(a.iter().map(to_f64).sum()),
         "add1f" => Value::Float(to_f64(&one(name, a)?) + 1.0),
@@ -1086,11 +1431,11 @@ fn merge_into(dst: &Rc<std::cell::RefCell<Map>>, src: &Map, overwrite: bool) {
         let existing = dst.borrow().get(k).cloned();
         match existing {
             Some(Value::Map(dm)) if matches!(sv, Value::Map(_)) => {
-                if let Value::Map(sm) = sv {
-                    if !Rc::ptr_eq(&dm, sm) {
-                        let sm = sm.borrow().clone();
-                        merge_into(&dm, &sm, overwrite);
-                    }
+                if let Value::Map(sm) = sv
+                    && !Rc::ptr_eq(&dm, sm)
+                {
+                    let sm = sm.borrow().clone();
+                    merge_into(&dm, &sm, overwrite);
                 }
             }
             Some(dv) => {
@@ -1273,7 +1618,9 @@ fn url_query_escape(x: &str) -> String {
     let mut out = String::new();
     for byte in x.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
             b' ' => out.push('+'),
             other => out.push_str(&format!("%{other:02X}")),
         }
@@ -1317,8 +1664,16 @@ pub fn base64_encode(data: &[u8]) -> String {
         };
         out.push(B64[(n >> 18) as usize & 63] as char);
         out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -1346,20 +1701,40 @@ pub fn method(o: &Obj, name: &str, args: Vec<Value>) -> Option<Result<Value, Str
     let arg_str = |ix: usize| -> Result<String, String> {
         match args.get(ix) {
             Some(Value::Str(x)) => Ok(x.to_string()),
-            Some(other) => Err(format!("wrong type for value; expected string; got {}", other.type_name())),
-            None => Err(format!("wrong number of args for {name}: want 1 got {}", args.len())),
+            Some(other) => Err(format!(
+                "wrong type for value; expected string; got {}",
+                other.type_name()
+            )),
+            None => Err(format!(
+                "wrong number of args for {name}: want 1 got {}",
+                args.len()
+            )),
         }
     };
     Some(match (o, name) {
         (Obj::Capabilities { kube_version, .. }, "KubeVersion") => Ok(kube_version.clone()),
         (Obj::Capabilities { api_versions, .. }, "APIVersions") => Ok(api_versions.clone()),
         (Obj::Capabilities { helm_version, .. }, "HelmVersion") => Ok(helm_version.clone()),
-        (Obj::KubeVersion { version, .. }, "Version" | "GitVersion" | "String") => Ok(Value::str(version.as_str())),
+        (Obj::KubeVersion { version, .. }, "Version" | "GitVersion" | "String") => {
+            Ok(Value::str(version.as_str()))
+        }
         (Obj::KubeVersion { major, .. }, "Major") => Ok(Value::str(major.as_str())),
         (Obj::KubeVersion { minor, .. }, "Minor") => Ok(Value::str(minor.as_str())),
         (Obj::ApiVersions(v), "Has") => arg_str(0).map(|x| Value::Bool(v.contains(&x))),
-        (Obj::Files(f), "Get") => arg_str(0).map(|p| Value::str(f.get(&p).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default())),
-        (Obj::Files(f), "GetBytes") => arg_str(0).map(|p| Value::str(f.get(&p).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default())),
+        (Obj::Files(f), "Get") => arg_str(0).map(|p| {
+            Value::str(
+                f.get(&p)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            )
+        }),
+        (Obj::Files(f), "GetBytes") => arg_str(0).map(|p| {
+            Value::str(
+                f.get(&p)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            )
+        }),
         (Obj::Files(f), "Lines") => arg_str(0).map(|p| match f.get(&p) {
             Some(b) => {
                 let text = String::from_utf8_lossy(b);
@@ -1381,7 +1756,11 @@ pub fn method(o: &Obj, name: &str, args: Vec<Value>) -> Option<Result<Value, Str
                 mm.insert(path_base(k), Value::str(String::from_utf8_lossy(v)));
             }
             let y = encode::to_yaml(&Value::map(mm));
-            Ok(Value::str(if f.is_empty() { String::new() } else { y.trim_end_matches('\n').to_string() }))
+            Ok(Value::str(if f.is_empty() {
+                String::new()
+            } else {
+                y.trim_end_matches('\n').to_string()
+            }))
         }
         (Obj::Files(f), "AsSecrets") => {
             let mut mm = Map::new();
@@ -1389,7 +1768,11 @@ pub fn method(o: &Obj, name: &str, args: Vec<Value>) -> Option<Result<Value, Str
                 mm.insert(path_base(k), Value::str(base64_encode(v)));
             }
             let y = encode::to_yaml(&Value::map(mm));
-            Ok(Value::str(if f.is_empty() { String::new() } else { y.trim_end_matches('\n').to_string() }))
+            Ok(Value::str(if f.is_empty() {
+                String::new()
+            } else {
+                y.trim_end_matches('\n').to_string()
+            }))
         }
         _ => return None,
     })

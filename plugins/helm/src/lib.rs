@@ -42,7 +42,12 @@ pub use render::{Options, Rendered};
 /// An option of the wrong type or unparsable values; unknown options.
 pub fn options(opts: &[(String, OptionValue)]) -> Result<Options, Error> {
     let mut o = Options::default();
-    let bad = |k: &str, want: &str| Error::new(ErrorKind::InvalidInput, format!("option {k}: expected {want}"));
+    let bad = |k: &str, want: &str| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("option {k}: expected {want}"),
+        )
+    };
     for (k, v) in opts {
         match (k.as_str(), v) {
             ("releaseName", OptionValue::Str(s)) => o.release_name = s.clone(),
@@ -54,17 +59,27 @@ pub fn options(opts: &[(String, OptionValue)]) -> Result<Options, Error> {
                     Ok(J::Null) => JMap::new(),
                     Ok(_) => return Err(bad(k, "a map of values")),
                     Err(e) => {
-                        return Err(Error::new(ErrorKind::InvalidInput, format!("option values: {e}")));
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            format!("option values: {e}"),
+                        ));
                     }
                 }
             }
             ("apiVersions", OptionValue::Strings(l)) => o.api_versions = l.clone(),
             ("apiVersions", OptionValue::Str(s)) => {
-                o.api_versions = s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+                o.api_versions = s
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(String::from)
+                    .collect()
             }
             ("revision", OptionValue::Int(i)) => o.revision = *i,
             ("isUpgrade", OptionValue::Bool(b)) => o.is_upgrade = *b,
-            ("releaseName" | "namespace" | "kubeVersion" | "values", _) => return Err(bad(k, "a string")),
+            ("releaseName" | "namespace" | "kubeVersion" | "values", _) => {
+                return Err(bad(k, "a string"));
+            }
             ("apiVersions", _) => return Err(bad(k, "a list of strings")),
             ("revision", _) => return Err(bad(k, "an integer")),
             ("isUpgrade", _) => return Err(bad(k, "a boolean")),
@@ -96,15 +111,26 @@ pub fn render_chart(chart_path: &Path, opts: &Options) -> Result<Rendered, rende
 /// Render errors, located at the template file and line when known.
 pub fn render_path(root: &Path, rel: &str, opts: &Options) -> Result<Vec<Object>, Error> {
     let rel = rel.trim_matches('/');
-    let dir = if rel.is_empty() || rel == "." { root.to_path_buf() } else { root.join(rel) };
+    let dir = if rel.is_empty() || rel == "." {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
     if !dir.exists() {
-        return Err(Error::new(ErrorKind::NotFound, format!("chart {rel:?} not found in the artifact")));
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("chart {rel:?} not found in the artifact"),
+        ));
     }
     // Template names start with the chart's name; the artifact path
     // replaces it in locations.
     let locate = |name: &str| -> String {
         let tail = name.split_once('/').map(|x| x.1).unwrap_or(name);
-        if rel.is_empty() { tail.to_string() } else { format!("{rel}/{tail}") }
+        if rel.is_empty() {
+            tail.to_string()
+        } else {
+            format!("{rel}/{tail}")
+        }
     };
     let rendered = render_chart(&dir, opts).map_err(|e| {
         let kind = match &e {
@@ -126,7 +152,12 @@ pub fn render_path(root: &Path, rel: &str, opts: &Options) -> Result<Vec<Object>
         for (i, doc) in yaml::split_manifests(&m.content).into_iter().enumerate() {
             let obj = yaml::parse_json(&doc)
                 .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("{}: {e}", m.source)))?;
-            push(&mut out, obj, format!("{}#{i}", locate(&m.source)), &m.source)?;
+            push(
+                &mut out,
+                obj,
+                format!("{}#{i}", locate(&m.source)),
+                &m.source,
+            )?;
         }
     }
     for m in rendered.manifests.iter().chain(&rendered.hooks) {
@@ -149,7 +180,9 @@ fn push(out: &mut Vec<Object>, obj: J, origin: String, source: &str) -> Result<(
         }
         _ => Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("{source}: rendered document is not a Kubernetes object (no apiVersion and kind)"),
+            format!(
+                "{source}: rendered document is not a Kubernetes object (no apiVersion and kind)"
+            ),
         )),
     }
 }

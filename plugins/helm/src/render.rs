@@ -67,7 +67,9 @@ pub enum RenderError {
         message: String,
     },
     /// The values do not satisfy `values.schema.json`.
-    #[error("values don't meet the specifications of the schema(s) in the following chart(s):\n{0}")]
+    #[error(
+        "values don't meet the specifications of the schema(s) in the following chart(s):\n{0}"
+    )]
     Schema(String),
     /// An option is malformed.
     #[error("option {name}: {message}")]
@@ -220,7 +222,15 @@ pub fn render(mut chart: Chart, opts: &Options) -> Result<Rendered, RenderError>
     // Every template with its context, keyed by its full name.
     let mut tpls: BTreeMap<String, Renderable> = BTreeMap::new();
     let root_name = chart.name().to_string();
-    contexts(&chart, &root_name, true, &root_values, &release, &capabilities, &mut tpls);
+    contexts(
+        &chart,
+        &root_name,
+        true,
+        &root_values,
+        &release,
+        &capabilities,
+        &mut tpls,
+    );
 
     // Parse in Helm's order: deeper paths first, then reverse alphabetical,
     // so a parent's `define` parsed last wins over a subchart's.
@@ -269,11 +279,16 @@ pub fn render(mut chart: Chart, opts: &Options) -> Result<Rendered, RenderError>
             continue;
         }
         for doc in crate::yaml::split_manifests(content) {
-            let object = crate::yaml::parse_json(&doc).map_err(|message| RenderError::Manifest {
-                file: file.clone(),
-                message,
-            })?;
-            let kind = object.get("kind").and_then(J::as_str).unwrap_or("").to_string();
+            let object =
+                crate::yaml::parse_json(&doc).map_err(|message| RenderError::Manifest {
+                    file: file.clone(),
+                    message,
+                })?;
+            let kind = object
+                .get("kind")
+                .and_then(J::as_str)
+                .unwrap_or("")
+                .to_string();
             let hook = object
                 .get("metadata")
                 .and_then(|m| m.get("annotations"))
@@ -281,7 +296,9 @@ pub fn render(mut chart: Chart, opts: &Options) -> Result<Rendered, RenderError>
                 .map(|h| h.as_str().unwrap_or(""));
             if let Some(events) = hook {
                 // A hook naming an event Helm does not know is dropped.
-                let known = events.split(',').all(|e| HOOK_EVENTS.contains(&e.trim().to_lowercase().as_str()));
+                let known = events
+                    .split(',')
+                    .all(|e| HOOK_EVENTS.contains(&e.trim().to_lowercase().as_str()));
                 if !known {
                     continue;
                 }
@@ -346,7 +363,10 @@ fn contexts(
     let subcharts = Value::map(Map::new());
     let mut ctx = Map::new();
     ctx.insert("Chart".into(), chart_object(c, root));
-    ctx.insert("Files".into(), Value::Obj(Rc::new(Obj::Files(c.files.clone()))));
+    ctx.insert(
+        "Files".into(),
+        Value::Obj(Rc::new(Obj::Files(c.files.clone()))),
+    );
     ctx.insert("Release".into(), release.clone());
     ctx.insert("Capabilities".into(), caps.clone());
     ctx.insert("Values".into(), values.clone());
@@ -391,7 +411,11 @@ fn chart_object(c: &Chart, root: bool) -> Value {
         Value::list(
             md.get(k)
                 .and_then(J::as_array)
-                .map(|a| a.iter().map(|x| Value::str(x.as_str().unwrap_or(""))).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|x| Value::str(x.as_str().unwrap_or("")))
+                        .collect()
+                })
                 .unwrap_or_default(),
         )
     };
@@ -400,7 +424,14 @@ fn chart_object(c: &Chart, root: bool) -> Value {
     let mut ann = Map::new();
     if let Some(J::Object(a)) = md.get("annotations") {
         for (k, v) in a {
-            ann.insert(k.clone(), Value::str(v.as_str().map(String::from).unwrap_or_else(|| v.to_string())));
+            ann.insert(
+                k.clone(),
+                Value::str(
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string()),
+                ),
+            );
         }
     }
     m.insert("Annotations".into(), Value::map(ann));
@@ -424,12 +455,19 @@ fn chart_object(c: &Chart, root: bool) -> Value {
                         Value::list(
                             d.get("tags")
                                 .and_then(J::as_array)
-                                .map(|t| t.iter().map(|x| Value::str(x.as_str().unwrap_or(""))).collect())
+                                .map(|t| {
+                                    t.iter()
+                                        .map(|x| Value::str(x.as_str().unwrap_or("")))
+                                        .collect()
+                                })
                                 .unwrap_or_default(),
                         ),
                     );
                     dm.insert("Enabled".into(), Value::Bool(true));
-                    dm.insert("ImportValues".into(), Value::from_json(d.get("import-values").unwrap_or(&J::Null)));
+                    dm.insert(
+                        "ImportValues".into(),
+                        Value::from_json(d.get("import-values").unwrap_or(&J::Null)),
+                    );
                     dm.insert("Alias".into(), g("alias"));
                     Value::map(dm)
                 })
@@ -437,7 +475,10 @@ fn chart_object(c: &Chart, root: bool) -> Value {
         })
         .unwrap_or_default();
     m.insert("Dependencies".into(), Value::list(deps));
-    m.insert("Deprecated".into(), Value::Bool(md.get("deprecated").and_then(J::as_bool).unwrap_or(false)));
+    m.insert(
+        "Deprecated".into(),
+        Value::Bool(md.get("deprecated").and_then(J::as_bool).unwrap_or(false)),
+    );
     m.insert("Description".into(), st("description"));
     m.insert("Home".into(), st("home"));
     m.insert("Icon".into(), st("icon"));
@@ -474,12 +515,17 @@ fn chart_object(c: &Chart, root: bool) -> Value {
 /// default) and the default API versions plus those given.
 fn capabilities(opts: &Options) -> Result<Value, RenderError> {
     let kv = opts.kube_version.trim();
-    let kv = if kv.starts_with('v') { kv.to_string() } else { format!("v{kv}") };
+    let kv = if kv.starts_with('v') {
+        kv.to_string()
+    } else {
+        format!("v{kv}")
+    };
     let parsed = crate::funcs::parse_version(&kv).map_err(|message| RenderError::Option {
         name: "kubeVersion".into(),
         message: format!("{kv:?}: {message}"),
     })?;
-    let mut apis: Vec<String> = serde_json::from_str(include_str!("default-api-versions.json")).unwrap_or_default();
+    let mut apis: Vec<String> =
+        serde_json::from_str(include_str!("default-api-versions.json")).unwrap_or_default();
     for a in &opts.api_versions {
         if !apis.contains(a) {
             apis.push(a.clone());

@@ -26,7 +26,11 @@ pub fn validate_chart(chart: &Chart, values: &JMap<String, J>) -> Result<(), Str
         }
     }
     for d in &chart.deps {
-        let sub = values.get(d.name()).and_then(J::as_object).cloned().unwrap_or_default();
+        let sub = values
+            .get(d.name())
+            .and_then(J::as_object)
+            .cloned()
+            .unwrap_or_default();
         if let Err(e) = validate_chart(d, &sub) {
             out.push_str(&e);
         }
@@ -56,7 +60,11 @@ fn resolve<'a>(root: &'a J, r: &str) -> Option<&'a J> {
 }
 
 fn at(path: &str) -> String {
-    if path.is_empty() { "at '/'".into() } else { format!("at '{path}'") }
+    if path.is_empty() {
+        "at '/'".into()
+    } else {
+        format!("at '{path}'")
+    }
 }
 
 fn check(root: &J, schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
@@ -66,10 +74,10 @@ fn check(root: &J, schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
         }
         return;
     };
-    if let Some(r) = s.get("$ref").and_then(J::as_str) {
-        if let Some(target) = resolve(root, r) {
-            check(root, target, v, path, errs);
-        }
+    if let Some(r) = s.get("$ref").and_then(J::as_str)
+        && let Some(target) = resolve(root, r)
+    {
+        check(root, target, v, path, errs);
     }
     match s.get("type") {
         Some(J::String(t)) if !type_ok(t, v) => {
@@ -78,28 +86,45 @@ fn check(root: &J, schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
         }
         Some(J::Array(ts)) if !ts.iter().filter_map(J::as_str).any(|t| type_ok(t, v)) => {
             let want: Vec<&str> = ts.iter().filter_map(J::as_str).collect();
-            errs.push(format!("{}: got {}, want {}", at(path), json_type(v), want.join(" or ")));
+            errs.push(format!(
+                "{}: got {}, want {}",
+                at(path),
+                json_type(v),
+                want.join(" or ")
+            ));
             return;
         }
         _ => {}
     }
-    if let Some(e) = s.get("enum").and_then(J::as_array) {
-        if !e.iter().any(|x| num_eq(x, v)) {
-            errs.push(format!("{}: value must be one of {}", at(path), e.iter().map(J::to_string).collect::<Vec<_>>().join(", ")));
-        }
+    if let Some(e) = s.get("enum").and_then(J::as_array)
+        && !e.iter().any(|x| num_eq(x, v))
+    {
+        errs.push(format!(
+            "{}: value must be one of {}",
+            at(path),
+            e.iter().map(J::to_string).collect::<Vec<_>>().join(", ")
+        ));
     }
-    if let Some(c) = s.get("const") {
-        if !num_eq(c, v) {
-            errs.push(format!("{}: value must be {c}", at(path)));
-        }
+    if let Some(c) = s.get("const")
+        && !num_eq(c, v)
+    {
+        errs.push(format!("{}: value must be {c}", at(path)));
     }
     if let Some(f) = v.as_f64() {
         let b = |k: &str| s.get(k).and_then(J::as_f64);
         if b("minimum").is_some_and(|m| f < m) {
-            errs.push(format!("{}: minimum: got {f}, want {}", at(path), s["minimum"]));
+            errs.push(format!(
+                "{}: minimum: got {f}, want {}",
+                at(path),
+                s["minimum"]
+            ));
         }
         if b("maximum").is_some_and(|m| f > m) {
-            errs.push(format!("{}: maximum: got {f}, want {}", at(path), s["maximum"]));
+            errs.push(format!(
+                "{}: maximum: got {f}, want {}",
+                at(path),
+                s["maximum"]
+            ));
         }
         if b("exclusiveMinimum").is_some_and(|m| f <= m) {
             errs.push(format!("{}: exclusiveMinimum: got {f}", at(path)));
@@ -110,23 +135,45 @@ fn check(root: &J, schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
     }
     if let Some(st) = v.as_str() {
         let n = st.chars().count() as u64;
-        if s.get("minLength").and_then(J::as_u64).is_some_and(|m| n < m) {
-            errs.push(format!("{}: minLength: got {n}, want {}", at(path), s["minLength"]));
+        if s.get("minLength")
+            .and_then(J::as_u64)
+            .is_some_and(|m| n < m)
+        {
+            errs.push(format!(
+                "{}: minLength: got {n}, want {}",
+                at(path),
+                s["minLength"]
+            ));
         }
-        if s.get("maxLength").and_then(J::as_u64).is_some_and(|m| n > m) {
-            errs.push(format!("{}: maxLength: got {n}, want {}", at(path), s["maxLength"]));
+        if s.get("maxLength")
+            .and_then(J::as_u64)
+            .is_some_and(|m| n > m)
+        {
+            errs.push(format!(
+                "{}: maxLength: got {n}, want {}",
+                at(path),
+                s["maxLength"]
+            ));
         }
-        if let Some(p) = s.get("pattern").and_then(J::as_str) {
-            if regex::Regex::new(p).is_ok_and(|re| !re.is_match(st)) {
-                errs.push(format!("{}: '{st}' does not match pattern '{p}'", at(path)));
-            }
+        if let Some(p) = s.get("pattern").and_then(J::as_str)
+            && regex::Regex::new(p).is_ok_and(|re| !re.is_match(st))
+        {
+            errs.push(format!("{}: '{st}' does not match pattern '{p}'", at(path)));
         }
     }
     if let Some(o) = v.as_object() {
         if let Some(req) = s.get("required").and_then(J::as_array) {
-            let missing: Vec<&str> = req.iter().filter_map(J::as_str).filter(|k| !o.contains_key(*k)).collect();
+            let missing: Vec<&str> = req
+                .iter()
+                .filter_map(J::as_str)
+                .filter(|k| !o.contains_key(*k))
+                .collect();
             if !missing.is_empty() {
-                errs.push(format!("{}: missing property '{}'", at(path), missing.join("', '")));
+                errs.push(format!(
+                    "{}: missing property '{}'",
+                    at(path),
+                    missing.join("', '")
+                ));
             }
         }
         let props = s.get("properties").and_then(J::as_object);
@@ -136,7 +183,10 @@ fn check(root: &J, schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
                 check(root, ps, x, &sub, errs);
             } else {
                 match s.get("additionalProperties") {
-                    Some(J::Bool(false)) => errs.push(format!("{}: additional properties '{k}' not allowed", at(path))),
+                    Some(J::Bool(false)) => errs.push(format!(
+                        "{}: additional properties '{k}' not allowed",
+                        at(path)
+                    )),
                     Some(ap @ J::Object(_)) => check(root, ap, x, &sub, errs),
                     _ => {}
                 }
@@ -149,11 +199,27 @@ fn check(root: &J, schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
                 check(root, items, x, &format!("{path}/{i}"), errs);
             }
         }
-        if s.get("minItems").and_then(J::as_u64).is_some_and(|m| (a.len() as u64) < m) {
-            errs.push(format!("{}: minItems: got {}, want {}", at(path), a.len(), s["minItems"]));
+        if s.get("minItems")
+            .and_then(J::as_u64)
+            .is_some_and(|m| (a.len() as u64) < m)
+        {
+            errs.push(format!(
+                "{}: minItems: got {}, want {}",
+                at(path),
+                a.len(),
+                s["minItems"]
+            ));
         }
-        if s.get("maxItems").and_then(J::as_u64).is_some_and(|m| (a.len() as u64) > m) {
-            errs.push(format!("{}: maxItems: got {}, want {}", at(path), a.len(), s["maxItems"]));
+        if s.get("maxItems")
+            .and_then(J::as_u64)
+            .is_some_and(|m| (a.len() as u64) > m)
+        {
+            errs.push(format!(
+                "{}: maxItems: got {}, want {}",
+                at(path),
+                a.len(),
+                s["maxItems"]
+            ));
         }
     }
     let passes = |sub: &J| {
@@ -166,20 +232,20 @@ fn check(root: &J, schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
             check(root, sub, v, path, errs);
         }
     }
-    if let Some(any) = s.get("anyOf").and_then(J::as_array) {
-        if !any.iter().any(passes) {
-            errs.push(format!("{}: anyOf failed", at(path)));
-        }
+    if let Some(any) = s.get("anyOf").and_then(J::as_array)
+        && !any.iter().any(passes)
+    {
+        errs.push(format!("{}: anyOf failed", at(path)));
     }
-    if let Some(one) = s.get("oneOf").and_then(J::as_array) {
-        if one.iter().filter(|x| passes(x)).count() != 1 {
-            errs.push(format!("{}: oneOf failed", at(path)));
-        }
+    if let Some(one) = s.get("oneOf").and_then(J::as_array)
+        && one.iter().filter(|x| passes(x)).count() != 1
+    {
+        errs.push(format!("{}: oneOf failed", at(path)));
     }
-    if let Some(not) = s.get("not") {
-        if passes(not) {
-            errs.push(format!("{}: not failed", at(path)));
-        }
+    if let Some(not) = s.get("not")
+        && passes(not)
+    {
+        errs.push(format!("{}: not failed", at(path)));
     }
 }
 
@@ -214,10 +280,22 @@ mod tests {
             "properties": {"replicas": {"type": "integer", "minimum": 1}}
         });
         let mut errs = Vec::new();
-        check(&schema, &schema, &serde_json::json!({"replicas": 0}), "", &mut errs);
+        check(
+            &schema,
+            &schema,
+            &serde_json::json!({"replicas": 0}),
+            "",
+            &mut errs,
+        );
         assert_eq!(errs.len(), 2, "{errs:?}");
         let mut ok = Vec::new();
-        check(&schema, &schema, &serde_json::json!({"replicas": 2, "image": "x"}), "", &mut ok);
+        check(
+            &schema,
+            &schema,
+            &serde_json::json!({"replicas": 2, "image": "x"}),
+            "",
+            &mut ok,
+        );
         assert!(ok.is_empty());
     }
 }

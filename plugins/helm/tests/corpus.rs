@@ -59,7 +59,11 @@ fn ours(case: &Path) -> Result<String, String> {
             Err(e) => return Err(format!("values.yaml: {e}")),
         }
     }
-    let chart = if case.join("chart").exists() { case.join("chart") } else { case.join("chart.tgz") };
+    let chart = if case.join("chart").exists() {
+        case.join("chart")
+    } else {
+        case.join("chart.tgz")
+    };
     weir_plugin_helm::render_chart(&chart, &opts)
         .map(|r| r.text())
         .map_err(|e| e.to_string())
@@ -73,7 +77,11 @@ fn diff(a: &str, b: &str) -> String {
     let mut l = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            l[i][j] = if a[i] == b[j] { l[i + 1][j + 1] + 1 } else { l[i + 1][j].max(l[i][j + 1]) };
+            l[i][j] = if a[i] == b[j] {
+                l[i + 1][j + 1] + 1
+            } else {
+                l[i + 1][j].max(l[i][j + 1])
+            };
         }
     }
     let mut out = String::new();
@@ -91,6 +99,23 @@ fn diff(a: &str, b: &str) -> String {
         }
     }
     out
+}
+
+/// `file:line` from a Helm error (`template: x/templates/a.yaml:7:15: …`,
+/// `parse error at (x/templates/a.yaml:7): …`).
+fn error_location(e: &str) -> Option<String> {
+    let idx = e.find("/templates/")?;
+    let start = e[..idx].rfind([' ', '(', '\n']).map(|i| i + 1).unwrap_or(0);
+    let rest = &e[start..];
+    let colon = rest.find(':')?;
+    let line: String = rest[colon + 1..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if line.is_empty() {
+        return None;
+    }
+    Some(format!("{}:{line}", &rest[..colon]))
 }
 
 fn known_gaps(path: &Path) -> BTreeSet<String> {
@@ -115,9 +140,16 @@ fn corpus_matches_helm() {
     let only = std::env::var("WEIR_HELM_CASES").ok();
     if let Some(only) = &only {
         let names: Vec<&str> = only.split(',').collect();
-        cases.retain(|c| c.file_name().is_some_and(|n| names.contains(&&*n.to_string_lossy())));
+        cases.retain(|c| {
+            c.file_name()
+                .is_some_and(|n| names.contains(&&*n.to_string_lossy()))
+        });
     } else {
-        assert!(cases.len() >= 40, "the corpus should have at least 40 charts, has {}", cases.len());
+        assert!(
+            cases.len() >= 40,
+            "the corpus should have at least 40 charts, has {}",
+            cases.len()
+        );
     }
     let out = Command::new(&python)
         .arg(root().join("tests/oracle.py"))
@@ -129,24 +161,37 @@ fn corpus_matches_helm() {
         "the oracle failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let oracle: BTreeMap<String, J> =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("oracle output is not JSON: {e}"));
+    let oracle: BTreeMap<String, J> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("oracle output is not JSON: {e}"));
 
     let gaps_file = root().join("testdata/known-gaps.md");
     let gaps = known_gaps(&gaps_file);
     let mut mismatches: BTreeMap<String, String> = BTreeMap::new();
     for case in &cases {
-        let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let want = &oracle[&name];
         let got = ours(case);
-        let problem = match (want.get("text").and_then(J::as_str), want.get("error").and_then(J::as_str), &got) {
+        let problem = match (
+            want.get("text").and_then(J::as_str),
+            want.get("error").and_then(J::as_str),
+            &got,
+        ) {
             (Some(w), _, Ok(g)) if w == g => None,
             (Some(w), _, Ok(g)) => Some(diff(w, g)),
             (Some(_), _, Err(e)) => Some(format!("helm rendered it; weir failed: {e}\n")),
-            (None, Some(_), Err(_)) => {
-                println!("{name}: both fail as expected");
-                None
-            }
+            (None, Some(e), Err(ours)) => match error_location(e) {
+                // Both fail; where Helm names a file and line, so must we.
+                Some(at) if !ours.contains(&at) => Some(format!(
+                    "both fail, but weir's error does not name {at}:\n  helm: {e}\n  weir: {ours}\n"
+                )),
+                _ => {
+                    println!("{name}: both fail as expected ({e})");
+                    None
+                }
+            },
             (None, Some(e), Ok(_)) => Some(format!("helm failed ({e}); weir rendered it\n")),
             _ => Some(format!("unexpected oracle answer: {want}\n")),
         };
@@ -169,11 +214,16 @@ fn corpus_matches_helm() {
     let mut report = String::new();
     for (name, d) in &mismatches {
         if !gaps.contains(name) {
-            report.push_str(&format!("\n=== {name}: differs from helm (not a known gap)\n{d}"));
+            report.push_str(&format!(
+                "\n=== {name}: differs from helm (not a known gap)\n{d}"
+            ));
         }
     }
     for g in &gaps {
-        let ran = cases.iter().any(|c| c.file_name().is_some_and(|n| n.to_string_lossy() == g.as_str()));
+        let ran = cases.iter().any(|c| {
+            c.file_name()
+                .is_some_and(|n| n.to_string_lossy() == g.as_str())
+        });
         if ran && !mismatches.contains_key(g) {
             report.push_str(&format!(
                 "\n=== {g}: listed in testdata/known-gaps.md but now matches helm: remove it from the list\n"

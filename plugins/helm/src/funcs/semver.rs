@@ -44,7 +44,9 @@ pub fn parse(s: &str) -> Result<Version, String> {
     let num = |p: Option<&&str>| -> Result<u64, String> {
         match p {
             None => Ok(0),
-            Some(x) if !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit()) => x.parse().map_err(|_| bad()),
+            Some(x) if !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit()) => {
+                x.parse().map_err(|_| bad())
+            }
             _ => Err(bad()),
         }
     };
@@ -110,7 +112,8 @@ fn parse_bound(s: &str) -> Result<Bound, String> {
     while nums.len() < 3 {
         nums.push("0");
     }
-    let v = parse(&format!("{}{}", nums[..3].join("."), rest)).map_err(|_| format!("improper constraint: {s}"))?;
+    let v = parse(&format!("{}{}", nums[..3].join("."), rest))
+        .map_err(|_| format!("improper constraint: {s}"))?;
     Ok(Bound { v, given })
 }
 
@@ -221,7 +224,10 @@ pub fn compare(constraint: &str, version: &str) -> Result<bool, String> {
                 continue;
             }
             let t = &toks[i];
-            let op_len = t.chars().take_while(|c| matches!(c, '=' | '!' | '<' | '>' | '~' | '^')).count();
+            let op_len = t
+                .chars()
+                .take_while(|c| matches!(c, '=' | '!' | '<' | '>' | '~' | '^'))
+                .count();
             let (op, ver) = t.split_at(op_len);
             let b = parse_bound(ver)?;
             ok &= check_one(op, &b, &v);
@@ -245,7 +251,10 @@ fn tokens(group: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut pending = String::new();
     for t in raw {
-        if t.chars().all(|c| matches!(c, '=' | '!' | '<' | '>' | '~' | '^')) && t != "-" {
+        if t.chars()
+            .all(|c| matches!(c, '=' | '!' | '<' | '>' | '~' | '^'))
+            && t != "-"
+        {
             pending.push_str(t);
             continue;
         }

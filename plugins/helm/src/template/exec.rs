@@ -49,7 +49,9 @@ impl ExecError {
     pub fn location(&self) -> (&str, u32) {
         match self {
             ExecError::Parse(p) => (&p.name, p.line),
-            ExecError::Exec { file, line, .. } | ExecError::Fail { file, line, .. } => (file, *line),
+            ExecError::Exec { file, line, .. } | ExecError::Fail { file, line, .. } => {
+                (file, *line)
+            }
         }
     }
 }
@@ -98,10 +100,11 @@ impl Templates {
 
     /// Adds one tree.
     pub fn add(&mut self, t: Tree) {
-        if let Some(old) = self.trees.get(&t.name) {
-            if t.is_empty() && !old.is_empty() {
-                return;
-            }
+        if let Some(old) = self.trees.get(&t.name)
+            && t.is_empty()
+            && !old.is_empty()
+        {
+            return;
         }
         self.trees.insert(t.name.clone(), t);
     }
@@ -209,7 +212,9 @@ impl<'a> Exec<'a> {
         let trees = match self.tpl_cache.get(&key) {
             Some(t) => t.clone(),
             None => {
-                let t = Rc::new(parse(name, text, &funcs::exists).map_err(|e| FuncError::Nested(e.into()))?);
+                let t = Rc::new(
+                    parse(name, text, &funcs::exists).map_err(|e| FuncError::Nested(e.into()))?,
+                );
                 self.tpl_cache.insert(key, t.clone());
                 t
             }
@@ -221,7 +226,8 @@ impl<'a> Exec<'a> {
         self.overlay.push(layer);
         let r = self.run_tree(&trees[0], data);
         self.overlay.pop();
-        r.map(|s| s.replace("<no value>", "")).map_err(FuncError::Nested)
+        r.map(|s| s.replace("<no value>", ""))
+            .map_err(FuncError::Nested)
     }
 
     /// Helm's `include`: executes a named template into a string.
@@ -333,6 +339,9 @@ impl<'a> Exec<'a> {
                 .map(|(k, x)| (Value::str(k.as_str()), x.clone()))
                 .collect(),
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            Value::Int64(n) => (0..*n)
+                .map(|i| (Value::Int64(i), Value::Int64(i)))
+                .collect(),
             Value::Nil => Vec::new(),
             Value::Obj(o) => match &**o {
                 Obj::ApiVersions(l) => l
@@ -342,10 +351,18 @@ impl<'a> Exec<'a> {
                     .collect(),
                 Obj::Files(f) => f
                     .iter()
-                    .map(|(k, x)| (Value::str(k.as_str()), Value::str(String::from_utf8_lossy(x))))
+                    .map(|(k, x)| {
+                        (
+                            Value::str(k.as_str()),
+                            Value::str(String::from_utf8_lossy(x)),
+                        )
+                    })
                     .collect(),
                 _ => {
-                    return Err(self.error(&b.pipe.to_string(), format!("range can't iterate over {}", v.to_go_string())));
+                    return Err(self.error(
+                        &b.pipe.to_string(),
+                        format!("range can't iterate over {}", v.to_go_string()),
+                    ));
                 }
             },
             other => {
@@ -384,11 +401,9 @@ impl<'a> Exec<'a> {
     }
 
     fn set_var(&mut self, name: &str, v: Value, assign: bool) {
-        if assign {
-            if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
-                slot.1 = v;
-                return;
-            }
+        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+            slot.1 = v;
+            return;
         }
         self.vars.push((name.to_string(), v));
     }
@@ -449,7 +464,10 @@ impl<'a> Exec<'a> {
 
     fn no_args(&self, a: &Arg, rest: &[Arg], last: &Option<Value>) -> R<()> {
         if !rest.is_empty() || last.is_some() {
-            return Err(self.error(&a.to_string(), format!("can't give argument to non-function {a}")));
+            return Err(self.error(
+                &a.to_string(),
+                format!("can't give argument to non-function {a}"),
+            ));
         }
         Ok(())
     }
@@ -528,10 +546,9 @@ impl<'a> Exec<'a> {
                     match funcs::method(&o, name, vals) {
                         Some(Ok(v)) => v,
                         Some(Err(e)) => {
-                            return Err(self.error(
-                                &node.to_string(),
-                                format!("error calling {name}: {e}"),
-                            ));
+                            return Err(
+                                self.error(&node.to_string(), format!("error calling {name}: {e}"))
+                            );
                         }
                         None => {
                             return Err(self.error(
@@ -552,13 +569,22 @@ impl<'a> Exec<'a> {
         Ok(recv)
     }
 
-    fn eval_func(&mut self, name: &str, args: &[Arg], dot: &Value, last: Option<Value>) -> R<Value> {
+    fn eval_func(
+        &mut self,
+        name: &str,
+        args: &[Arg],
+        dot: &Value,
+        last: Option<Value>,
+    ) -> R<Value> {
         if name == "and" || name == "or" {
             let want = name == "or";
             let mut v = Value::Nil;
             let total = args.len() + usize::from(last.is_some());
             if total == 0 {
-                return Err(self.error(name, format!("wrong number of args for {name}: want at least 1 got 0")));
+                return Err(self.error(
+                    name,
+                    format!("wrong number of args for {name}: want at least 1 got 0"),
+                ));
             }
             for a in args {
                 v = self.eval_arg(a, dot)?;
@@ -581,7 +607,13 @@ impl<'a> Exec<'a> {
         let node = if args.is_empty() {
             name.to_string()
         } else {
-            format!("{name} {}", args.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" "))
+            format!(
+                "{name} {}",
+                args.iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         };
         match funcs::call(self, name, vals) {
             Ok(v) => Ok(v),

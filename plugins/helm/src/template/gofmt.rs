@@ -115,7 +115,9 @@ fn pad(out: &mut String, body: &str, spec: &Spec, verb: char, arg: &Value) {
     if spec.minus {
         out.push_str(body);
         out.extend(std::iter::repeat_n(' ', fill));
-    } else if spec.zero && matches!(arg, Value::Int(_) | Value::Float(_)) && verb != 'v' || (spec.zero && matches!(verb, 'd' | 'f' | 'x' | 'X' | 'o' | 'b' | 'e' | 'g')) {
+    } else if spec.zero && matches!(arg, Value::Int(_) | Value::Float(_)) && verb != 'v'
+        || (spec.zero && matches!(verb, 'd' | 'f' | 'x' | 'X' | 'o' | 'b' | 'e' | 'g'))
+    {
         let (sign, digits) = match body.strip_prefix('-') {
             Some(d) => ("-", d),
             None => match body.strip_prefix('+') {
@@ -140,6 +142,15 @@ fn bad(verb: char, arg: &Value) -> String {
 }
 
 fn format_one(verb: char, spec: &Spec, arg: &Value) -> String {
+    if let Value::Int64(i) = arg {
+        return match verb {
+            'T' => "int64".into(),
+            'd' | 'x' | 'X' | 'o' | 'O' | 'b' | 'c' | 'U' | 'v' | 'q' => {
+                format_one(verb, spec, &Value::Int(*i))
+            }
+            _ => format!("%!{verb}(int64={i})"),
+        };
+    }
     match verb {
         'v' => match arg {
             Value::Float(f) => float_verb('g', spec, *f),
@@ -238,7 +249,11 @@ fn int_verb(verb: char, spec: &Spec, i: i64) -> String {
         'o' => format!("{}{a:o}", if spec.sharp { "0" } else { "" }),
         'O' => format!("0o{a:o}"),
         'b' => format!("{a:b}"),
-        'c' => return char::from_u32(i as u32).map(String::from).unwrap_or_default(),
+        'c' => {
+            return char::from_u32(i as u32)
+                .map(String::from)
+                .unwrap_or_default();
+        }
         'U' => return format!("U+{a:04X}"),
         _ => a.to_string(),
     };
@@ -376,14 +391,26 @@ mod tests {
     fn common_verbs_match_go() {
         let s = |f: &str, a: Vec<Value>| sprintf(f, &a);
         assert_eq!(s("%s-%d", vec![Value::str("a"), Value::Int(3)]), "a-3");
-        assert_eq!(s("%05d|%-4s|%4s", vec![Value::Int(42), Value::str("x"), Value::str("y")]), "00042|x   |   y");
-        assert_eq!(s("%.2f", vec![Value::Float(3.14159)]), "3.14");
-        assert_eq!(s("%v %v", vec![Value::Float(1e6), Value::Nil]), "1e+06 <nil>");
+        assert_eq!(
+            s(
+                "%05d|%-4s|%4s",
+                vec![Value::Int(42), Value::str("x"), Value::str("y")]
+            ),
+            "00042|x   |   y"
+        );
+        assert_eq!(s("%.2f", vec![Value::Float(1.23456)]), "1.23");
+        assert_eq!(
+            s("%v %v", vec![Value::Float(1e6), Value::Nil]),
+            "1e+06 <nil>"
+        );
         assert_eq!(s("%q", vec![Value::str("a\"b\n")]), "\"a\\\"b\\n\"");
         assert_eq!(s("%d", vec![Value::str("x")]), "%!d(string=x)");
         assert_eq!(s("%s", vec![Value::Float(1.5)]), "%!s(float64=1.5)");
         assert_eq!(s("%s %s", vec![Value::str("x")]), "x %!s(MISSING)");
         assert_eq!(s("%x", vec![Value::Int(255)]), "ff");
-        assert_eq!(s("%g %e", vec![Value::Float(0.5), Value::Float(1500.0)]), "0.5 1.500000e+03");
+        assert_eq!(
+            s("%g %e", vec![Value::Float(0.5), Value::Float(1500.0)]),
+            "0.5 1.500000e+03"
+        );
     }
 }

@@ -426,7 +426,9 @@ mod tests {
     use super::*;
 
     fn toks(s: &str) -> Vec<Tok> {
-        lex(s).map(|t| t.into_iter().map(|t| t.tok).collect()).unwrap_or_default()
+        lex(s)
+            .map(|t| t.into_iter().map(|t| t.tok).collect())
+            .unwrap_or_default()
     }
 
     #[test]

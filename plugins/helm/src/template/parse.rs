@@ -195,7 +195,11 @@ pub struct ParseError {
 ///
 /// # Errors
 /// The first syntax error, with its line.
-pub fn parse(name: &str, src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Vec<Tree>, ParseError> {
+pub fn parse(
+    name: &str,
+    src: &str,
+    is_func: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Tree>, ParseError> {
     let toks = lex(src).map_err(|(line, message)| ParseError {
         name: name.to_string(),
         line,
@@ -232,9 +236,12 @@ struct Parser<'a> {
 }
 
 /// What ended a list.
-enum End {
+enum Stop {
+    /// `{{end}}`.
     End,
+    /// `{{else}}`.
     Else,
+    /// The end of the input.
     Eof,
 }
 
@@ -268,7 +275,10 @@ impl Parser<'_> {
     fn expect_right(&mut self, context: &str) -> R<()> {
         let t = self.next();
         if t.tok != Tok::Right {
-            return self.err(t.line, format!("unexpected {} in {context}", describe(&t.tok)));
+            return self.err(
+                t.line,
+                format!("unexpected {} in {context}", describe(&t.tok)),
+            );
         }
         Ok(())
     }
@@ -302,9 +312,9 @@ impl Parser<'_> {
         let (list, end) = self.item_list()?;
         self.vars = saved;
         match end {
-            End::End => {}
-            End::Else => return self.err(t.line, "unexpected {{else}} in define clause"),
-            End::Eof => return self.err(t.line, format!("unexpected EOF in define clause")),
+            Stop::End => {}
+            Stop::Else => return self.err(t.line, "unexpected {{else}} in define clause"),
+            Stop::Eof => return self.err(self.peek().line, "unexpected EOF"),
         }
         self.defs.push(Tree {
             name: name.into(),
@@ -316,11 +326,11 @@ impl Parser<'_> {
 
     /// Parses nodes until `{{end}}`, `{{else}}` (the action's `}}` not yet
     /// consumed for else) or EOF.
-    fn item_list(&mut self) -> R<(Vec<Node>, End)> {
+    fn item_list(&mut self) -> R<(Vec<Node>, Stop)> {
         let mut out = Vec::new();
         loop {
             if self.peek().tok == Tok::Eof {
-                return Ok((out, End::Eof));
+                return Ok((out, Stop::Eof));
             }
             if self.peek().tok == Tok::Left && self.peek_at(1).tok == Tok::Keyword("define") {
                 let line = self.peek().line;
@@ -328,8 +338,8 @@ impl Parser<'_> {
             }
             match self.text_or_action()? {
                 Step::Node(n) => out.push(n),
-                Step::End(_) => return Ok((out, End::End)),
-                Step::Else(_) => return Ok((out, End::Else)),
+                Step::End(_) => return Ok((out, Stop::End)),
+                Step::Else(_) => return Ok((out, Stop::Else)),
             }
         }
     }
@@ -384,7 +394,10 @@ impl Parser<'_> {
     fn template(&mut self, kind: &str, line: u32) -> R<Node> {
         let t = self.next();
         let Tok::Str(name) = t.tok else {
-            return self.err(t.line, format!("unexpected {} in {kind} clause", describe(&t.tok)));
+            return self.err(
+                t.line,
+                format!("unexpected {} in {kind} clause", describe(&t.tok)),
+            );
         };
         let pipe = if self.peek().tok == Tok::Right {
             self.next();
@@ -396,8 +409,8 @@ impl Parser<'_> {
             let saved = std::mem::replace(&mut self.vars, vec!["$".into()]);
             let (list, end) = self.item_list()?;
             self.vars = saved;
-            if !matches!(end, End::End) {
-                return self.err(line, "unexpected EOF in block clause");
+            if !matches!(end, Stop::End) {
+                return self.err(self.peek().line, "unexpected EOF");
             }
             self.defs.push(Tree {
                 name: name.as_str().into(),
@@ -414,9 +427,9 @@ impl Parser<'_> {
         let pipe = self.pipeline(kind, Tok::Right)?;
         let (list, end) = self.item_list()?;
         let else_list = match end {
-            End::End => None,
-            End::Eof => return self.err(line, format!("unexpected EOF")),
-            End::Else => {
+            Stop::End => None,
+            Stop::Eof => return self.err(self.peek().line, "unexpected EOF"),
+            Stop::Else => {
                 let nested = match self.peek().tok {
                     Tok::Keyword("if") => Some("if"),
                     Tok::Keyword("with") => Some("with"),
@@ -426,14 +439,18 @@ impl Parser<'_> {
                     // `{{else if}}`: a nested branch sharing this {{end}}.
                     self.next();
                     let b = self.branch(k)?;
-                    Some(vec![if k == "if" { Node::If(b) } else { Node::With(b) }])
+                    Some(vec![if k == "if" {
+                        Node::If(b)
+                    } else {
+                        Node::With(b)
+                    }])
                 } else {
                     self.expect_right("else")?;
                     let (l, end) = self.item_list()?;
                     match end {
-                        End::End => {}
-                        End::Else => return self.err(line, "expected end; found {{else}}"),
-                        End::Eof => return self.err(line, "unexpected EOF"),
+                        Stop::End => {}
+                        Stop::Else => return self.err(line, "expected end; found {{else}}"),
+                        Stop::Eof => return self.err(self.peek().line, "unexpected EOF"),
                     }
                     Some(l)
                 }
@@ -500,7 +517,10 @@ impl Parser<'_> {
                     continue;
                 }
                 Tok::Eof | Tok::Right | Tok::RParen => {
-                    return self.err(t.line, format!("unexpected {} in {context}", describe(&t.tok)));
+                    return self.err(
+                        t.line,
+                        format!("unexpected {} in {context}", describe(&t.tok)),
+                    );
                 }
                 _ => {}
             }
@@ -509,7 +529,10 @@ impl Parser<'_> {
             let t = self.peek();
             if t.tok != Tok::Pipe && t.tok != end {
                 let t = t.clone();
-                return self.err(t.line, format!("unexpected {} in operand", describe(&t.tok)));
+                return self.err(
+                    t.line,
+                    format!("unexpected {} in operand", describe(&t.tok)),
+                );
             }
         }
         if cmds.is_empty() {
@@ -520,7 +543,10 @@ impl Parser<'_> {
                 c.args.first(),
                 Some(Arg::Field(_) | Arg::Var(..) | Arg::Func(_) | Arg::Chain(..) | Arg::Pipe(_))
             ) {
-                return self.err(line, format!("non executable command in pipeline stage {}", i + 1));
+                return self.err(
+                    line,
+                    format!("non executable command in pipeline stage {}", i + 1),
+                );
             }
         }
         Ok(Pipe {
@@ -540,7 +566,10 @@ impl Parser<'_> {
             }
             if !args.is_empty() && !self.peek().spaced {
                 let t = self.peek().clone();
-                return self.err(t.line, format!("missing space? unexpected {}", describe(&t.tok)));
+                return self.err(
+                    t.line,
+                    format!("missing space? unexpected {}", describe(&t.tok)),
+                );
             }
             args.push(self.operand()?);
         }
@@ -601,13 +630,18 @@ impl Parser<'_> {
             }
             Tok::Field(f) => Arg::Field(vec![f]),
             Tok::Bool(b) => Arg::Bool(b),
-            Tok::Number(n) => parse_number(&n).ok_or(()).or_else(|()| {
-                self.err(t.line, format!("illegal number syntax: {n:?}"))
-            })?,
+            Tok::Number(n) => parse_number(&n)
+                .ok_or(())
+                .or_else(|()| self.err(t.line, format!("illegal number syntax: {n:?}")))?,
             Tok::Str(s) => Arg::Str(s.into()),
-            Tok::LParen => Arg::Pipe(Box::new(self.pipeline("parenthesized pipeline", Tok::RParen)?)),
+            Tok::LParen => Arg::Pipe(Box::new(
+                self.pipeline("parenthesized pipeline", Tok::RParen)?,
+            )),
             other => {
-                return self.err(t.line, format!("unexpected {} in operand", describe(&other)));
+                return self.err(
+                    t.line,
+                    format!("unexpected {} in operand", describe(&other)),
+                );
             }
         })
     }
@@ -656,7 +690,8 @@ fn parse_number(s: &str) -> Option<Arg> {
         i64::from_str_radix(o, 8).ok()
     } else if let Some(b) = lower.strip_prefix("0b") {
         i64::from_str_radix(b, 2).ok()
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit()) {
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit())
+    {
         i64::from_str_radix(&lower[1..], 8).ok()
     } else if lower.bytes().all(|c| c.is_ascii_digit()) {
         lower.parse::<i64>().ok()
@@ -693,7 +728,10 @@ mod tests {
     #[test]
     fn unknown_functions_fail_with_the_line() {
         let e = parse("t", "\n{{ nope 1 }}", &none).unwrap_err();
-        assert_eq!(e.to_string(), "template: t:2: function \"nope\" not defined");
+        assert_eq!(
+            e.to_string(),
+            "template: t:2: function \"nope\" not defined"
+        );
     }
 
     #[test]

@@ -49,8 +49,11 @@ pub enum Value {
     Nil,
     /// A bool.
     Bool(bool),
-    /// An integer (Go `int`/`int64`).
+    /// A Go `int` (constants, `len`, `int`, `atoi`).
     Int(i64),
+    /// A Go `int64` (Sprig's integer math, `int64`): the same number, but
+    /// `typeOf` tells it apart. Functions receive it as [`Value::Int`].
+    Int64(i64),
     /// A float64 (every number that comes from values, as Helm decodes them).
     Float(f64),
     /// A string.
@@ -111,7 +114,7 @@ impl Value {
         match self {
             Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -130,6 +133,7 @@ impl Value {
             Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "[]interface {}",
@@ -150,6 +154,7 @@ impl Value {
             Value::Nil => "invalid",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "slice",
@@ -171,7 +176,7 @@ impl Value {
     }
 
     /// The length Go's `len` gives, if the value has one.
-    pub fn len(&self) -> Option<usize> {
+    pub fn go_len(&self) -> Option<usize> {
         match self {
             Value::Str(s) => Some(s.len()),
             Value::List(l) => Some(l.len()),
@@ -182,6 +187,14 @@ impl Value {
                 _ => None,
             },
             _ => None,
+        }
+    }
+
+    /// The value as functions receive it: an `int64` becomes a plain int.
+    pub fn normalized(self) -> Value {
+        match self {
+            Value::Int64(i) => Value::Int(i),
+            other => other,
         }
     }
 
@@ -212,7 +225,7 @@ impl Value {
         match self {
             Value::Nil => out.push_str("<nil>"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => {
+            Value::Int(i) | Value::Int64(i) => {
                 let _ = write!(out, "{i}");
             }
             Value::Float(f) => out.push_str(&format_float_g(*f)),
@@ -232,9 +245,13 @@ impl Value {
             }
             Value::Obj(o) => match &**o {
                 Obj::KubeVersion { version, .. } => out.push_str(version),
-                Obj::ApiVersions(v) => {
-                    write_list(out, v.iter().map(|s| Value::str(s.as_str())).collect::<Vec<_>>().iter())
-                }
+                Obj::ApiVersions(v) => write_list(
+                    out,
+                    v.iter()
+                        .map(|s| Value::str(s.as_str()))
+                        .collect::<Vec<_>>()
+                        .iter(),
+                ),
                 Obj::Files(f) => {
                     out.push_str("map[");
                     for (i, (k, v)) in f.iter().enumerate() {
@@ -292,7 +309,7 @@ impl Value {
         match self {
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
             Value::Float(f) => {
                 if f.fract() == 0.0 && f.abs() < 1e15 {
                     serde_json::Value::from(*f as i64)
@@ -357,17 +374,25 @@ pub fn format_float_g(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let (neg, digits, exp) = shortest_digits(f);
     let mut out = String::new();
     if neg {
         out.push('-');
     }
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         write_exp(&mut out, &digits, exp);
     } else {
         write_fixed(&mut out, &digits, exp);
