@@ -24,6 +24,7 @@ pub trait KeySource {
 /// OpenPGP secret keys (unprotected). Its `Debug` output shows only names.
 pub struct LocalKeys {
     age: Vec<age::x25519::Identity>,
+    age_pq: Vec<crate::age_pq::HybridIdentity>,
     pgp: Vec<pgp::composed::SignedSecretKey>,
     names: Vec<String>,
 }
@@ -47,6 +48,7 @@ impl LocalKeys {
     pub fn parse(doc: &str, keys: &[weir_sdk::Key]) -> Result<Self, Error> {
         let mut out = LocalKeys {
             age: Vec::new(),
+            age_pq: Vec::new(),
             pgp: Vec::new(),
             names: Vec::new(),
         };
@@ -68,9 +70,20 @@ impl LocalKeys {
                             continue;
                         }
                         // Never echo the line: it is the private key.
+                        if let Some(pq) = crate::age_pq::HybridIdentity::parse(line) {
+                            let id = pq.map_err(|reason| {
+                                bad(format!(
+                                    "line {} is not an age post-quantum identity: {reason}",
+                                    i + 1
+                                ))
+                            })?;
+                            out.age_pq.push(id);
+                            found += 1;
+                            continue;
+                        }
                         let id = line.parse::<age::x25519::Identity>().map_err(|_| {
                             bad(format!(
-                                "line {} is not an age X25519 identity (AGE-SECRET-KEY-1…)",
+                                "line {} is not an age identity (AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1…)",
                                 i + 1
                             ))
                         })?;
@@ -78,7 +91,7 @@ impl LocalKeys {
                         found += 1;
                     }
                     if found == 0 {
-                        return Err(bad("no AGE-SECRET-KEY-1… line".into()));
+                        return Err(bad("no AGE-SECRET-KEY-… line".into()));
                     }
                 }
                 "pgp" => {
@@ -121,12 +134,16 @@ impl KeySource for LocalKeys {
     fn unwrap(&self, master: &MasterKey) -> Option<Vec<u8>> {
         match master {
             MasterKey::Age { enc, .. } => {
-                if self.age.is_empty() {
+                if self.age.is_empty() && self.age_pq.is_empty() {
                     return None;
                 }
                 let reader = age::armor::ArmoredReader::new(enc.as_bytes());
                 let decryptor = age::Decryptor::new(reader).ok()?;
-                let ids = self.age.iter().map(|i| i as &dyn age::Identity);
+                let ids = self
+                    .age
+                    .iter()
+                    .map(|i| i as &dyn age::Identity)
+                    .chain(self.age_pq.iter().map(|i| i as &dyn age::Identity));
                 let mut out = Vec::new();
                 decryptor.decrypt(ids).ok()?.read_to_end(&mut out).ok()?;
                 Some(out)
@@ -156,7 +173,7 @@ impl KeySource for LocalKeys {
     }
 
     fn is_empty(&self) -> bool {
-        self.age.is_empty() && self.pgp.is_empty()
+        self.age.is_empty() && self.age_pq.is_empty() && self.pgp.is_empty()
     }
 }
 

@@ -15,6 +15,7 @@
 //! bottom; the logic is tested natively, including against the real `sops`
 //! (`tests/corpus.rs`).
 
+pub mod age_pq;
 pub mod cipher;
 pub mod dotenv;
 pub mod error;

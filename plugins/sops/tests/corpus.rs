@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use weir_plugin_sops::age_pq::HybridIdentity;
 use weir_plugin_sops::{Error, decrypt};
 use weir_sdk::{DecryptRequest, Format, Key};
 
@@ -72,6 +73,10 @@ struct Keys {
     gnupg: PathBuf,
     age: Vec<(String, Vec<u8>)>,
     pgp: Vec<(String, Vec<u8>)>,
+    /// A post-quantum (ML-KEM-768 + X25519) age identity: no tool on the
+    /// machine makes one, so it is derived here from a random seed; sops
+    /// (Go's filippo.io/age) checks our derivation when it decrypts with it.
+    age_pq: (String, Vec<u8>),
 }
 
 impl Keys {
@@ -80,6 +85,13 @@ impl Keys {
             kind: "age".into(),
             name: format!("identity{i}.agekey"),
             material: self.age[i].1.clone(),
+        }
+    }
+    fn age_pq_key(&self) -> Key {
+        Key {
+            kind: "age".into(),
+            name: "pq.agekey".into(),
+            material: self.age_pq.1.clone(),
         }
     }
     fn pgp_key(&self, i: usize) -> Key {
@@ -151,11 +163,24 @@ fn make_keys(t: &Tools, dir: &Path) -> Keys {
         .expect("gpg --export-secret-keys");
         pgp.push((fp, armored));
     }
+    let mut seed = [0u8; 32];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").expect("urandom"),
+        &mut seed,
+    )
+    .expect("random seed");
+    let pq_text = HybridIdentity::encode_seed(&seed);
+    let pq_recipient = HybridIdentity::from_seed(&seed).recipient();
+    let age_pq = (
+        pq_recipient,
+        format!("# post-quantum test identity\n{pq_text}\n").into_bytes(),
+    );
     Keys {
         dir: dir.to_path_buf(),
         gnupg,
         age,
         pgp,
+        age_pq,
     }
 }
 
@@ -186,7 +211,8 @@ fn age_only(k: &Keys) -> Vec<Key> {
 }
 
 fn sops_env<'a>(t: &Tools, k: &Keys, cmd: &'a mut Command) -> &'a mut Command {
-    let all_age: Vec<u8> = k.age.iter().flat_map(|(_, m)| m.clone()).collect();
+    let mut all_age: Vec<u8> = k.age.iter().flat_map(|(_, m)| m.clone()).collect();
+    all_age.extend_from_slice(&k.age_pq.1);
     let keyfile = k.dir.join("all-age-keys.txt");
     std::fs::write(&keyfile, all_age).expect("write age keys");
     let _ = t;
@@ -675,6 +701,14 @@ fn cases(k: &Keys) -> Vec<Case> {
             supply: |k| vec![k.pgp_key(1)],
         },
         Case {
+            name: "yaml-age-post-quantum",
+            ext: "yaml",
+            input: SECRET_YAML.into(),
+            args: vec!["--age".into(), k.age_pq.0.clone()],
+            config: None,
+            supply: |k| vec![k.age_pq_key()],
+        },
+        Case {
             name: "yaml-age-and-pgp-recipients",
             ext: "yaml",
             input: SECRET_YAML.into(),
@@ -848,6 +882,11 @@ fn decrypts_the_corpus_exactly_as_sops_does() {
     let mut all = Vec::new();
     for case in cases(&k) {
         let path = encrypt(&t, &k, &case);
+        if case.name == "yaml-age-post-quantum" {
+            // sops really wrote a hybrid stanza for the age1pq1 recipient.
+            let text = std::fs::read_to_string(&path).expect("read");
+            assert!(text.contains("recipient: age1pq1"), "{text}");
+        }
         all.push((
             case.name.to_string(),
             case.ext,
@@ -1015,6 +1054,15 @@ fn refuses_what_sops_refuses_with_distinct_errors() {
     );
     assert!(msg.contains("identity1.agekey"), "{msg}");
     assert!(!msg.contains("AGE-SECRET-KEY"), "{msg}");
+
+    // A post-quantum identity that is not a recipient.
+    let other_pq = Key {
+        kind: "age".into(),
+        name: "other-pq.agekey".into(),
+        material: HybridIdentity::encode_seed(&[42; 32]).into_bytes(),
+    };
+    let e = check("wrong-pq-key", &text, vec![other_pq]);
+    assert!(matches!(e, Error::WrongKey { .. }), "{e}");
 
     // No keys at all.
     let e = check("no-keys", &text, Vec::new());
