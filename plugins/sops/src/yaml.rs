@@ -970,8 +970,25 @@ fn child_indent(indent: usize, in_seq: bool) -> usize {
     }
 }
 
+/// A mapping or list written in block style (not `{}` / `[]`).
+fn is_block_collection(v: &Value) -> bool {
+    match v {
+        Value::Map(b) => b.iter().any(|(k, _)| matches!(k, Key::Str(_))),
+        Value::Seq(items) => items.iter().any(|i| !matches!(i, Value::Comment(_))),
+        _ => false,
+    }
+}
+
 struct Emitter {
     out: String,
+    /// go-yaml's pending foot comment: trailing comments of a list whose
+    /// last entry is a block collection ride on that collection's end event
+    /// and are written after the next entry's value starts, at that
+    /// entry's collection indent (`yaml_emitter_process_foot_comment`).
+    pending_foot: Vec<String>,
+    /// Where the last foot comment was written: the next line at the same
+    /// indent is preceded by a blank line (go-yaml's `foot_indent`).
+    foot_indent: Option<usize>,
 }
 
 impl Emitter {
@@ -979,6 +996,9 @@ impl Emitter {
     /// start of a line (then only the spaces).
     fn line(&mut self, indent: usize) {
         if !self.out.is_empty() && !self.out.ends_with('\n') {
+            self.out.push('\n');
+        }
+        if self.foot_indent.take() == Some(indent) {
             self.out.push('\n');
         }
         for _ in 0..indent {
@@ -1062,8 +1082,32 @@ impl Emitter {
 
     /// A value after `key:` (in a mapping at `indent`) or after `-` (in a
     /// sequence at `indent`).
+    /// Writes the pending foot comment at `indent`.
+    fn flush_foot(&mut self, indent: usize) {
+        if self.pending_foot.is_empty() {
+            return;
+        }
+        for c in std::mem::take(&mut self.pending_foot) {
+            self.comment(&c, indent);
+        }
+        self.foot_indent = Some(indent);
+    }
+
     fn value(&mut self, v: &Value, indent: usize, in_seq: bool) -> Result<(), String> {
+        let result = self.value_inner(v, indent, in_seq);
+        if !is_block_collection(v) {
+            self.flush_foot(indent);
+        }
+        result
+    }
+
+    fn value_inner(&mut self, v: &Value, indent: usize, in_seq: bool) -> Result<(), String> {
         let child = child_indent(indent, in_seq);
+        if is_block_collection(v) {
+            // go-yaml processes the foot comment right after a collection
+            // starts, before its content.
+            self.flush_foot(indent);
+        }
         match v {
             Value::Map(b) if b.iter().any(|(k, _)| matches!(k, Key::Str(_))) => {
                 if in_seq {
@@ -1113,9 +1157,15 @@ impl Emitter {
 
     fn seq(&mut self, items: &[Value], indent: usize, inline_first: bool) -> Result<(), String> {
         let mut first = true;
-        for item in items {
+        let last_entry = items.iter().rposition(|i| !matches!(i, Value::Comment(_)));
+        let trailing_after_collection = last_entry.is_some_and(|l| is_block_collection(&items[l]));
+        for (i, item) in items.iter().enumerate() {
             if let Value::Comment(c) = item {
-                self.comment(c, indent);
+                if trailing_after_collection && last_entry.is_some_and(|l| i > l) {
+                    self.pending_foot.push(c.clone());
+                } else {
+                    self.comment(c, indent);
+                }
                 continue;
             }
             if !(first && inline_first) {
@@ -1134,7 +1184,11 @@ impl Emitter {
 /// # Errors
 /// Internal inconsistencies only.
 pub fn emit(branches: &[Branch]) -> Result<Vec<u8>, String> {
-    let mut e = Emitter { out: String::new() };
+    let mut e = Emitter {
+        out: String::new(),
+        pending_foot: Vec::new(),
+        foot_indent: None,
+    };
     for (i, b) in branches.iter().enumerate() {
         if i > 0 {
             e.line(0);
@@ -1151,6 +1205,8 @@ pub fn emit(branches: &[Branch]) -> Result<Vec<u8>, String> {
             continue;
         }
         e.map(b, 0, false)?;
+        // A foot comment still pending goes out with the document's end.
+        e.flush_foot(0);
     }
     if !e.out.is_empty() && !e.out.ends_with('\n') {
         e.out.push('\n');

@@ -436,6 +436,29 @@ list_of_empty:
   - ""
 "#;
 
+const FOOT_YAML: &str = r#"a:
+  - x: 1
+  # foot after a map in a list
+b:
+  c: 1
+d:
+  - - y
+    # foot after a nested list
+  - z
+e:
+  - k: v
+  # foot before a nested value
+f:
+  g: h
+  i:
+    - j: 1
+    # foot at a deeper level
+  l: m
+n:
+  - o: p
+  # foot at the end of the document
+"#;
+
 const HELM_VALUES: &str = r#"replicaCount: 2
 image:
   repository: ghcr.io/example/app
@@ -801,6 +824,14 @@ fn cases(k: &Keys) -> Vec<Case> {
             name: "yaml-lists",
             ext: "yaml",
             input: LISTS_YAML.into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "yaml-foot-comments",
+            ext: "yaml",
+            input: FOOT_YAML.into(),
             args: age_args(),
             config: None,
             supply: age_only,
