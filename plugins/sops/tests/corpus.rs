@@ -1115,6 +1115,25 @@ fn refuses_what_sops_refuses_with_distinct_errors() {
         "{e}"
     );
 
+    // Cut anywhere, the document is refused, never decrypted, never a panic.
+    for cut in (0..text.len()).step_by(5) {
+        // (Dropping only the final newline leaves a whole document.)
+        if !text.is_char_boundary(cut) || text[..cut].trim_end() == text.trim_end() {
+            continue;
+        }
+        let r = ours(
+            "secrets/app.yaml",
+            "yaml",
+            text[..cut].as_bytes().to_vec(),
+            age_only(&k),
+        );
+        assert!(
+            r.is_err(),
+            "truncated at byte {cut} of {} decrypted",
+            text.len()
+        );
+    }
+
     // Not a SOPS file at all.
     let e = check("not-sops", "apiVersion: v1\nkind: Secret\n", age_only(&k));
     assert!(matches!(e, Error::NotSops { .. }), "{e}");
