@@ -1124,7 +1124,7 @@ fn refuses_what_sops_refuses_with_distinct_errors() {
         let r = ours(
             "secrets/app.yaml",
             "yaml",
-            text[..cut].as_bytes().to_vec(),
+            text.as_bytes()[..cut].to_vec(),
             age_only(&k),
         );
         assert!(
