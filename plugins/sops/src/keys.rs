@@ -112,18 +112,35 @@ impl LocalKeys {
 
 fn parse_pgp(material: &[u8]) -> Result<Vec<pgp::composed::SignedSecretKey>, String> {
     use pgp::composed::{Deserializable, SignedSecretKey};
-    let armored = material.windows(10).any(|w| w == b"-----BEGIN");
-    let keys: Vec<SignedSecretKey> = if armored {
-        let (iter, _) = SignedSecretKey::from_armor_many(material)
-            .map_err(|e| format!("not an armored OpenPGP secret key: {e}"))?;
-        iter.collect::<Result<_, _>>()
+    const BEGIN: &[u8] = b"-----BEGIN PGP PRIVATE KEY BLOCK-----";
+    let mut keys: Vec<SignedSecretKey> = Vec::new();
+    let starts: Vec<usize> = material
+        .windows(BEGIN.len())
+        .enumerate()
+        .filter(|(_, w)| *w == BEGIN)
+        .map(|(i, _)| i)
+        .collect();
+    if starts.is_empty() {
+        for key in SignedSecretKey::from_bytes_many(material)
             .map_err(|e| format!("not an OpenPGP secret key: {e}"))?
+        {
+            keys.push(key.map_err(|e| format!("not an OpenPGP secret key: {e}"))?);
+        }
     } else {
-        SignedSecretKey::from_bytes_many(material)
-            .map_err(|e| format!("not an OpenPGP secret key: {e}"))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("not an OpenPGP secret key: {e}"))?
-    };
+        // One armored block after another (a keyring exported key by key).
+        for (n, &start) in starts.iter().enumerate() {
+            let end = starts.get(n + 1).copied().unwrap_or(material.len());
+            let (iter, _) =
+                SignedSecretKey::from_armor_many(&material[start..end]).map_err(|e| {
+                    format!("armored block {} is not an OpenPGP secret key: {e}", n + 1)
+                })?;
+            for key in iter {
+                keys.push(key.map_err(|e| {
+                    format!("armored block {} is not an OpenPGP secret key: {e}", n + 1)
+                })?);
+            }
+        }
+    }
     if keys.is_empty() {
         return Err("no OpenPGP secret key in it".into());
     }
@@ -152,17 +169,17 @@ impl KeySource for LocalKeys {
                 if self.pgp.is_empty() {
                     return None;
                 }
-                let (msg, _) = pgp::composed::Message::from_armor(enc.as_bytes()).ok()?;
-                let pw = pgp::types::Password::empty();
-                let keys: Vec<_> = self.pgp.iter().collect();
-                let pws = vec![&pw; keys.len()];
-                let msg = msg.decrypt_with_keys(pws, keys).ok()?;
-                let mut msg = if msg.is_compressed() {
-                    msg.decompress().ok()?
-                } else {
-                    msg
-                };
-                msg.as_data_vec().ok()
+                // One key at a time: the message is a stream, read afresh.
+                self.pgp.iter().find_map(|key| {
+                    let (msg, _) = pgp::composed::Message::from_armor(enc.as_bytes()).ok()?;
+                    let msg = msg.decrypt(&pgp::types::Password::empty(), key).ok()?;
+                    let mut msg = if msg.is_compressed() {
+                        msg.decompress().ok()?
+                    } else {
+                        msg
+                    };
+                    msg.as_data_vec().ok()
+                })
             }
             MasterKey::Other { .. } => None,
         }

@@ -732,6 +732,40 @@ fn cases(k: &Keys) -> Vec<Case> {
             supply: |k| vec![k.age_pq_key()],
         },
         Case {
+            name: "yaml-pgp-keyring",
+            ext: "yaml",
+            input: "password: hunter2\n".into(),
+            args: vec!["--pgp".into(), p(1)],
+            config: None,
+            // One .asc entry holding both OpenPGP secret keys.
+            supply: |k| {
+                let mut asc = k.pgp[0].1.clone();
+                asc.extend_from_slice(&k.pgp[1].1);
+                vec![Key {
+                    kind: "pgp".into(),
+                    name: "keyring.asc".into(),
+                    material: asc,
+                }]
+            },
+        },
+        Case {
+            name: "yaml-age-identities-file",
+            ext: "yaml",
+            input: "password: hunter2\n".into(),
+            args: vec!["--age".into(), a(2)],
+            config: None,
+            // One .agekey entry with two identities; only the second opens it.
+            supply: |k| {
+                let mut ids = k.age[0].1.clone();
+                ids.extend_from_slice(&k.age[2].1);
+                vec![Key {
+                    kind: "age".into(),
+                    name: "identities.agekey".into(),
+                    material: ids,
+                }]
+            },
+        },
+        Case {
             name: "yaml-age-and-pgp-recipients",
             ext: "yaml",
             input: SECRET_YAML.into(),
