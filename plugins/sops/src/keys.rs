@@ -208,10 +208,11 @@ pub fn data_key(doc: &str, meta: &Metadata, source: &dyn KeySource) -> Result<[u
             recipients: meta.recipients(),
         });
     }
-    let parts: Vec<Vec<u8>> = meta
+    let parts: Vec<zeroize::Zeroizing<Vec<u8>>> = meta
         .key_groups
         .iter()
         .filter_map(|group| group.iter().find_map(|m| source.unwrap(m)))
+        .map(zeroize::Zeroizing::new)
         .collect();
     let groups = meta.key_groups.len();
     let wrong = |note: String| Error::WrongKey {
@@ -228,21 +229,23 @@ pub fn data_key(doc: &str, meta: &Metadata, source: &dyn KeySource) -> Result<[u
                 parts.len()
             )));
         }
-        shamir::combine(&parts).map_err(|e| Error::Metadata {
+        let shares: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        shamir::combine(&shares).map_err(|e| Error::Metadata {
             name: doc.to_string(),
             field: "sops.key_groups".into(),
             reason: format!("the key groups' shares do not combine: {e}"),
         })?
     } else {
-        match parts.into_iter().next() {
-            Some(k) => k,
+        match parts.first() {
+            Some(k) => k.to_vec(),
             None => return Err(wrong(String::new())),
         }
     };
-    key.try_into().map_err(|k: Vec<u8>| Error::Metadata {
+    let key = zeroize::Zeroizing::new(key);
+    <[u8; 32]>::try_from(key.as_slice()).map_err(|_| Error::Metadata {
         name: doc.to_string(),
         field: "sops".into(),
-        reason: format!("the data key is {} bytes, not 32", k.len()),
+        reason: format!("the data key is {} bytes, not 32", key.len()),
     })
 }
 

@@ -90,7 +90,7 @@ pub fn decrypt_with(request: &DecryptRequest, source: &dyn KeySource) -> Result<
         name: name.to_string(),
     })?;
     let meta = metadata::parse(name, &loaded.sops)?;
-    let key = keys::data_key(name, &meta, source)?;
+    let key = zeroize::Zeroizing::new(keys::data_key(name, &meta, source)?);
     let branches = walk::decrypt_tree(name, &loaded.branches, &meta, &key)?;
     let emit_err = |reason: String| Error::Emit {
         name: name.to_string(),

@@ -62,7 +62,8 @@ fn inv(a: u8) -> u8 {
 ///
 /// # Errors
 /// When the shares cannot be combined (see [`ShamirError`]).
-pub fn combine(shares: &[Vec<u8>]) -> Result<Vec<u8>, ShamirError> {
+pub fn combine<S: AsRef<[u8]>>(shares: &[S]) -> Result<Vec<u8>, ShamirError> {
+    let shares: Vec<&[u8]> = shares.iter().map(AsRef::as_ref).collect();
     if shares.len() < 2 {
         return Err(ShamirError::TooFew);
     }
