@@ -238,8 +238,38 @@ fn encrypt(t: &Tools, k: &Keys, case: &Case) -> PathBuf {
         .arg(&plain))
     .unwrap_or_else(|e| panic!("case {}: sops encrypt failed: {e}", case.name));
     let path = dir.join(format!("encrypted.{}", case.ext));
-    std::fs::write(&path, enc).expect("write encrypted");
+    std::fs::write(&path, post_process(case.name, enc)).expect("write encrypted");
     path
+}
+
+/// What happens to some encrypted files on their way to us: a Git checkout
+/// with CRLF line ends, a renderer that writes compact JSON.
+fn post_process(case: &str, enc: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8(enc).expect("utf8");
+    match case {
+        "yaml-crlf" => text.replace('\n', "\r\n").into_bytes(),
+        "json-compact" => {
+            let (mut out, mut in_str, mut esc) = (String::new(), false, false);
+            for c in text.chars() {
+                if in_str {
+                    if esc {
+                        esc = false;
+                    } else if c == '\\' {
+                        esc = true;
+                    } else if c == '"' {
+                        in_str = false;
+                    }
+                } else if c == '"' {
+                    in_str = true;
+                } else if c.is_whitespace() {
+                    continue;
+                }
+                out.push(c);
+            }
+            out.into_bytes()
+        }
+        _ => text.into_bytes(),
+    }
 }
 
 fn sops_decrypt(t: &Tools, k: &Keys, path: &Path, ext: &str) -> Result<Vec<u8>, String> {
@@ -805,6 +835,22 @@ fn cases(k: &Keys) -> Vec<Case> {
             args: vec![],
             config: Some(key_groups),
             supply: |k| vec![k.age_key(1), k.age_key(2)],
+        },
+        Case {
+            name: "yaml-crlf",
+            ext: "yaml",
+            input: SECRET_YAML.into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
+        },
+        Case {
+            name: "json-compact",
+            ext: "json",
+            input: r#"{"a": {"b": [1, "two", {"c": "d e"}]}, "s": "x\"y"}"#.into(),
+            args: age_args(),
+            config: None,
+            supply: age_only,
         },
         Case {
             name: "dotenv-basic",
