@@ -10,6 +10,7 @@ use crate::generate::{self, Kind};
 use crate::resource::{Behavior, Gvk, Resource};
 use crate::yaml::{self, Map, Node};
 use crate::{nameref, patch, replace, transform};
+use std::collections::{HashMap, HashSet};
 
 /// The file names kustomize looks for, in its order.
 pub const KUSTOMIZATION_FILES: [&str; 3] =
@@ -419,10 +420,11 @@ impl Builder {
         for (i, r) in k.strings("bases")?.into_iter().enumerate() {
             entries.push((format!("bases[{i}]"), r));
         }
+        let mut ids: HashSet<String> = res.iter().map(Resource::id_key).collect();
         for (field, entry) in entries {
             let added = self.resource_entry(k, &field, &entry)?;
             for r in added {
-                add_unique(res, r, &k.file, &field)?;
+                add_unique(res, &mut ids, r, &k.file, &field)?;
             }
         }
         // Generators run before components (kustomize PR 5170): a component
@@ -510,6 +512,23 @@ impl Builder {
 
     fn generators(&mut self, k: &Kustomization, res: &mut Vec<Resource>) -> Result<(), Error> {
         let global = generate::Options::read(k.map.get("generatorOptions"));
+        let mut ids: HashSet<String> = res.iter().map(Resource::id_key).collect();
+        // (kind, any name it had) -> positions, for merge and replace.
+        let mut by_name: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for (i, r) in res.iter().enumerate() {
+            if matches!(r.kind(), "ConfigMap" | "Secret") {
+                by_name
+                    .entry((r.kind().into(), r.name().into()))
+                    .or_default()
+                    .push(i);
+                for (n, _) in &r.prev {
+                    by_name
+                        .entry((r.kind().into(), n.clone()))
+                        .or_default()
+                        .push(i);
+                }
+            }
+        }
         for (field, kind) in [
             ("configMapGenerator", Kind::ConfigMap),
             ("secretGenerator", Kind::Secret),
@@ -524,7 +543,19 @@ impl Builder {
                     kind,
                     &global,
                 )?;
-                join_generated(res, g, &k.file, &format!("{field}[{i}]"))?;
+                let (kind, name) = (g.kind().to_string(), g.name().to_string());
+                let before = res.len();
+                join_generated(
+                    res,
+                    &mut ids,
+                    &by_name,
+                    g,
+                    &k.file,
+                    &format!("{field}[{i}]"),
+                )?;
+                if res.len() > before {
+                    by_name.entry((kind, name)).or_default().push(before);
+                }
             }
         }
         Ok(())
@@ -697,24 +728,26 @@ fn display_dir(dir: &str) -> String {
     }
 }
 
-/// The identity kustomize refuses to see twice.
-fn same_id(a: &Resource, b: &Resource) -> bool {
-    let (ga, gb) = (a.gvk(), b.gvk());
-    ga.group == gb.group
-        && ga.kind == gb.kind
-        && a.name() == b.name()
-        && a.namespace() == b.namespace()
-}
-
-fn add_unique(res: &mut Vec<Resource>, r: Resource, file: &str, field: &str) -> Result<(), Error> {
-    if let Some(old) = res.iter().find(|o| same_id(o, &r)) {
+fn add_unique(
+    res: &mut Vec<Resource>,
+    ids: &mut HashSet<String>,
+    r: Resource,
+    file: &str,
+    field: &str,
+) -> Result<(), Error> {
+    if !ids.insert(r.id_key()) {
+        let key = r.id_key();
+        let old = res
+            .iter()
+            .find(|o| o.id_key() == key)
+            .map_or("", |o| o.origin.as_str());
         return Err(Error::invalid(
             file,
             field,
             format!(
                 "may not add resource with an already registered id: {} (from {} and {})",
                 r.describe(),
-                old.origin,
+                old,
                 r.origin
             ),
         ));
@@ -726,20 +759,24 @@ fn add_unique(res: &mut Vec<Resource>, r: Resource, file: &str, field: &str) -> 
 /// Adds a generated ConfigMap/Secret, merging or replacing per its behavior.
 fn join_generated(
     res: &mut Vec<Resource>,
+    ids: &mut HashSet<String>,
+    by_name: &HashMap<(String, String), Vec<usize>>,
     g: Resource,
     file: &str,
     field: &str,
 ) -> Result<(), Error> {
     let gvk = g.gvk();
-    let existing = res.iter().position(|r| {
-        let rg = r.gvk();
-        rg.kind == gvk.kind
-            && rg.group == gvk.group
-            && r.was_named(g.name())
-            && (g.namespace().is_empty() || r.namespace() == g.namespace())
-    });
+    let existing = by_name
+        .get(&(g.kind().to_string(), g.name().to_string()))
+        .and_then(|cands| {
+            cands.iter().copied().find(|&i| {
+                let r = &res[i];
+                r.group() == gvk.group
+                    && (g.namespace().is_empty() || r.namespace() == g.namespace())
+            })
+        });
     match (g.behavior.unwrap_or(Behavior::Create), existing) {
-        (Behavior::Create, _) => add_unique(res, g, file, field),
+        (Behavior::Create, _) => add_unique(res, ids, g, file, field),
         (Behavior::Merge | Behavior::Replace, None) => Err(Error::invalid(
             file,
             field,
@@ -888,7 +925,9 @@ fn sort(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
         } else {
             r.namespace().to_string()
         };
-        (rank(&gvk.kind), gvk.sort_string(), ns, r.name().to_string())
+        // kustomize compares `ResId.String()`: `gvk|namespace|name`.
+        let id = format!("{}|{ns}|{}", gvk.sort_string(), r.name());
+        (rank(&gvk.kind), gvk.sort_string(), id)
     };
     res.sort_by_cached_key(key);
     Ok(())

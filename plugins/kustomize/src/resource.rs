@@ -120,6 +120,22 @@ impl Resource {
         self.map().str("kind").unwrap_or("")
     }
 
+    /// The API group (empty for the core group).
+    pub fn group(&self) -> &str {
+        self.api_version().rsplit_once('/').map_or("", |(g, _)| g)
+    }
+
+    /// The identity kustomize refuses to see twice: group, kind, namespace, name.
+    pub fn id_key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.group(),
+            self.kind(),
+            self.namespace(),
+            self.name()
+        )
+    }
+
     /// Group, version, kind.
     pub fn gvk(&self) -> Gvk {
         Gvk::new(self.api_version(), self.kind())

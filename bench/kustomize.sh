@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bench/kustomize.sh: the kustomize renderer's library (native, release build)
+# against `kubectl kustomize`, side by side on the same generated inputs:
+#   trivial   a base and one overlay (prefix, labels, one patch)
+#   apps50    50 apps, each base + overlay with a generator, one root
+#   res4000   4,000 resources: 1,000 Deployments each with a generated
+#             ConfigMap and Secret referenced by name, a Service, prefix,
+#             namespace and labels
+# Prints, per input, the mean wall time of each over RUNS runs (default 5;
+# res4000 runs LARGE_RUNS times, default 1: kubectl takes minutes on it),
+# the ratio kubectl/weir, and checks that both outputs are identical.
+# The host-side benchmark (through the wasm component) is separate.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+crate="$here/../plugins/kustomize"
+runs=${RUNS:-5}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${WEIR_CACHE:-/var/cache/weir}/dev-kustomize-target}
+(cd "$crate" && cargo build --quiet --release --example kbuild)
+kbuild="$CARGO_TARGET_DIR/release/examples/kbuild"
+work=$(mktemp -d /tmp/weir-bench-kustomize.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+deployment() { # name
+  cat <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $1
+  labels: {app: $1}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec:
+      containers:
+      - name: main
+        image: nginx:1.25
+        envFrom:
+        - configMapRef: {name: $1-config}
+        - secretRef: {name: $1-secret}
+        ports: [{containerPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: $1}
+spec:
+  selector: {app: $1}
+  ports: [{port: 80, targetPort: 80}]
+YAML
+}
+
+# trivial
+mkdir -p "$work/trivial/base" "$work/trivial/overlay"
+deployment web > "$work/trivial/base/app.yaml"
+printf 'resources: [app.yaml]\nconfigMapGenerator:\n- name: web-config\n  literals: [A=1]\nsecretGenerator:\n- name: web-secret\n  literals: [P=x]\n' > "$work/trivial/base/kustomization.yaml"
+printf 'resources: [../base]\nnamePrefix: prod-\ncommonLabels: {env: prod}\npatches:\n- target: {kind: Deployment}\n  patch: |-\n    - op: replace\n      path: /spec/replicas\n      value: 3\n' > "$work/trivial/overlay/kustomization.yaml"
+
+# apps50
+root50="$work/apps50"
+mkdir -p "$root50/cluster"
+echo "resources:" > "$root50/cluster/kustomization.yaml"
+for i in $(seq 1 50); do
+  a="app$i"
+  mkdir -p "$root50/$a/base" "$root50/$a/prod"
+  deployment "$a" > "$root50/$a/base/app.yaml"
+  printf 'resources: [app.yaml]\nconfigMapGenerator:\n- name: %s-config\n  literals: [A=%s]\nsecretGenerator:\n- name: %s-secret\n  literals: [P=%s]\n' "$a" "$i" "$a" "$i" > "$root50/$a/base/kustomization.yaml"
+  printf 'resources: [../base]\nnamespace: %s\nlabels:\n- pairs: {env: prod}\nimages:\n- name: nginx\n  newTag: "1.27"\n' "$a" > "$root50/$a/prod/kustomization.yaml"
+  echo "- ../$a/prod" >> "$root50/cluster/kustomization.yaml"
+done
+
+# res4000
+mkdir -p "$work/res4000"
+{
+  echo "resources: [apps.yaml]"
+  echo "namePrefix: big-"
+  echo "namespace: big"
+  echo "commonLabels: {suite: bench}"
+  echo "configMapGenerator:"
+  for i in $(seq 1 1000); do printf -- '- name: app%s-config\n  literals: [A=%s, B=two]\n' "$i" "$i"; done
+  echo "secretGenerator:"
+  for i in $(seq 1 1000); do printf -- '- name: app%s-secret\n  literals: [P=%s]\n' "$i" "$i"; done
+} > "$work/res4000/kustomization.yaml"
+for i in $(seq 1 1000); do deployment "app$i"; echo "---"; done > "$work/res4000/apps.yaml"
+
+mean_ms() { # runs command...
+  local n=$1 start end
+  shift
+  start=$(date +%s%N)
+  for _ in $(seq 1 "$n"); do "$@" > /dev/null 2>&1; done
+  end=$(date +%s%N)
+  echo $(( (end - start) / n / 1000000 ))
+}
+
+status=0
+printf '%-10s %12s %12s %8s\n' input "kubectl ms" "weir ms" ratio
+for input in trivial:overlay apps50:cluster res4000:.; do
+  top=${input%%:*} path=${input#*:}
+  dir="$work/$top/$path"
+  if ! diff <(kubectl kustomize "$dir" 2>/dev/null) <("$kbuild" "$work/$top" "$path") > /dev/null; then
+    echo "$top: outputs differ" >&2
+    status=1
+  fi
+  n=$runs
+  [ "$top" = res4000 ] && n=${LARGE_RUNS:-1}
+  k=$(mean_ms "$n" kubectl kustomize "$dir")
+  w=$(mean_ms "$n" "$kbuild" "$work/$top" "$path")
+  ratio=$(awk -v k="$k" -v w="$w" 'BEGIN { if (w == 0) w = 1; printf "%.1fx", k / w }')
+  printf '%-10s %12s %12s %8s\n' "$top" "$k" "$w" "$ratio"
+done
+exit "$status"
