@@ -212,6 +212,15 @@ impl Builder {
                 ));
             }
         }
+        if map.str("kind") != Some("Component")
+            && map.iter().all(|(k, _)| k == "apiVersion" || k == "kind")
+        {
+            return Err(Error::invalid(
+                &file,
+                "",
+                format!("{name} is empty: it needs at least one field besides apiVersion and kind"),
+            ));
+        }
         Ok(Some(Kustomization {
             file,
             dir: dir.to_string(),
@@ -448,6 +457,24 @@ impl Builder {
             self.accumulate(&ck, res, true)?;
         }
         self.transformers(k, res)?;
+        // Transformers may make two resources one id (two namespaces
+        // merged into one): kustomize refuses that.
+        let mut seen: HashSet<String> = HashSet::with_capacity(res.len());
+        for r in res.iter() {
+            if !seen.insert(r.id_key()) {
+                return Err(Error::invalid(
+                    &k.file,
+                    "",
+                    format!(
+                        "after its transformations, two resources have the same id {}: \
+                         may not add resource with an already registered id",
+                        r.describe()
+                    ),
+                ));
+            }
+        }
+        self.check_crds(k)?;
+        build_metadata(k, res)?;
         for (i, v) in k.list("vars")?.iter().enumerate() {
             let name = v
                 .as_map()
@@ -640,6 +667,39 @@ impl Builder {
         Ok(())
     }
 
+    /// `crds`: files of OpenAPI definitions (a mapping of definition name to
+    /// schema). They only inform name references of custom kinds in
+    /// kustomize; weir checks that they parse as such.
+    fn check_crds(&self, k: &Kustomization) -> Result<(), Error> {
+        for (i, c) in k.strings("crds")?.into_iter().enumerate() {
+            let field = format!("crds[{i}]");
+            let rel = self.entry_path(k, &field, &c)?;
+            if !self.root.is_file(&rel) {
+                return Err(Error::NotFound {
+                    file: k.file.clone(),
+                    field,
+                    path: rel,
+                });
+            }
+            let docs = self.read_yaml(&rel)?;
+            let ok = docs.iter().all(|d| {
+                d.is_null()
+                    || d.as_map()
+                        .is_some_and(|m| m.iter().all(|(_, v)| matches!(v, Node::Map(_))))
+            });
+            if !ok {
+                return Err(Error::invalid(
+                    &k.file,
+                    field,
+                    format!(
+                        "unable to parse open API definition from {rel:?}: expected a mapping of definition names to schemas"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn replicas(&self, k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
         for (i, n) in k.list("replicas")?.iter().enumerate() {
             let field = format!("replicas[{i}]");
@@ -672,6 +732,65 @@ impl Builder {
         }
         Ok(())
     }
+}
+
+/// `buildMetadata`: `managedByLabel` and `originAnnotations` (paths relative
+/// to the kustomization that asks for them).
+fn build_metadata(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    for (i, opt) in k.strings("buildMetadata")?.into_iter().enumerate() {
+        match opt.as_str() {
+            "managedByLabel" => {
+                let pair = [(
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "kustomize-(devel)".to_string(),
+                )];
+                for r in res.iter_mut() {
+                    transform::set_pairs(r, &COMMON_LABELS[..1], &pair);
+                }
+            }
+            "originAnnotations" => {
+                for r in res.iter_mut() {
+                    let file = r.origin.split('#').next().unwrap_or("").to_string();
+                    let text = match r.generated_by {
+                        Some(kind) => format!(
+                            "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
+                            relative(&k.dir, &file)
+                        ),
+                        None => format!("path: {}\n", relative(&k.dir, &file)),
+                    };
+                    let pair = [("config.kubernetes.io/origin".to_string(), text)];
+                    transform::set_pairs(r, &crate::fieldspec::COMMON_ANNOTATIONS[..1], &pair);
+                }
+            }
+            "transformerAnnotations" => {
+                return Err(Error::Unsupported {
+                    file: k.file.clone(),
+                    field: format!("buildMetadata[{i}]"),
+                    message: "transformerAnnotations is not supported yet".into(),
+                });
+            }
+            other => {
+                return Err(Error::invalid(
+                    &k.file,
+                    format!("buildMetadata[{i}]"),
+                    format!(
+                        "unknown option {other:?}: use managedByLabel, originAnnotations or transformerAnnotations"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` relative to directory `dir` (both relative to the root).
+fn relative(dir: &str, path: &str) -> String {
+    let d: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
+    let p: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let common = d.iter().zip(&p).take_while(|(a, b)| a == b).count();
+    let mut out: Vec<&str> = vec![".."; d.len() - common];
+    out.extend(&p[common..]);
+    out.join("/")
 }
 
 /// A field spec read from a kustomization (`labels[].fields`).

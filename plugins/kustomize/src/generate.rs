@@ -59,8 +59,10 @@ impl Options {
         Options {
             labels,
             annotations,
-            disable_hash: over.disable_hash.or(self.disable_hash),
-            immutable: over.immutable.or(self.immutable),
+            // Go booleans: `false` is "unset", so either side can only turn
+            // an option on.
+            disable_hash: Some(over.disable_hash == Some(true) || self.disable_hash == Some(true)),
+            immutable: Some(over.immutable == Some(true) || self.immutable == Some(true)),
         }
     }
 }
@@ -104,13 +106,8 @@ pub fn generate(
         "" | "create" => Behavior::Create,
         "merge" => Behavior::Merge,
         "replace" => Behavior::Replace,
-        other => {
-            return Err(Error::invalid(
-                file,
-                format!("{at}.behavior"),
-                format!("unknown behavior {other:?}: use create, merge or replace"),
-            ));
-        }
+        // kustomize treats an unknown behavior as unspecified: create.
+        _ => Behavior::Create,
     };
     let opts = global.merged(&Options::read(m.get("options")));
     let mut data: Vec<(String, String)> = Vec::new();
@@ -249,17 +246,19 @@ pub fn generate(
                 obj.insert("data", pairs_node(&data));
             }
             if !binary.is_empty() {
-                let b: Vec<(String, String)> =
-                    binary.into_iter().map(|(k, v)| (k, base64(&v))).collect();
+                let b: Vec<(String, String)> = binary
+                    .into_iter()
+                    .map(|(k, v)| (k, base64_lines(&v)))
+                    .collect();
                 obj.insert("binaryData", pairs_node(&b));
             }
         }
         Kind::Secret => {
             let mut all: Vec<(String, String)> = data
                 .into_iter()
-                .map(|(k, v)| (k, base64(v.as_bytes())))
+                .map(|(k, v)| (k, base64_lines(v.as_bytes())))
                 .collect();
-            all.extend(binary.into_iter().map(|(k, v)| (k, base64(&v))));
+            all.extend(binary.into_iter().map(|(k, v)| (k, base64_lines(&v))));
             if !all.is_empty() {
                 obj.insert("data", pairs_node(&all));
             }
@@ -272,6 +271,10 @@ pub fn generate(
     let mut r = Resource::new(Node::Map(obj), file.to_string());
     r.hash_suffix = opts.disable_hash != Some(true);
     r.behavior = Some(behavior);
+    r.generated_by = Some(match kind {
+        Kind::ConfigMap => "ConfigMapGenerator",
+        Kind::Secret => "SecretGenerator",
+    });
     Ok(r)
 }
 
@@ -326,6 +329,23 @@ pub fn base64(data: &[u8]) -> String {
         } else {
             '='
         });
+    }
+    out
+}
+
+/// Base64 as kustomize writes generated data: when the encoding is 70
+/// characters or longer, it is cut into 70-character lines, each ending in a
+/// newline (kyaml's `encodeBase64`).
+pub fn base64_lines(data: &[u8]) -> String {
+    const LINE: usize = 70;
+    let enc = base64(data);
+    if enc.len() < LINE {
+        return enc;
+    }
+    let mut out = String::with_capacity(enc.len() + enc.len() / LINE + 1);
+    for chunk in enc.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+        out.push('\n');
     }
     out
 }

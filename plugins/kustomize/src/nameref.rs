@@ -84,17 +84,6 @@ const OTHER_REFS: &[(&str, &str, &str)] = &[
     ("Service", "Ingress", "spec/backend/serviceName"),
     ("Service", "Ingress", "spec/defaultBackend/service/name"),
     ("Service", "StatefulSet", "spec/serviceName"),
-    ("Service", "APIService", "spec/service/name"),
-    (
-        "Service",
-        "ValidatingWebhookConfiguration",
-        "webhooks/clientConfig/service/name",
-    ),
-    (
-        "Service",
-        "MutatingWebhookConfiguration",
-        "webhooks/clientConfig/service/name",
-    ),
     (
         "PersistentVolume",
         "PersistentVolumeClaim",
@@ -199,10 +188,11 @@ impl<'a> Index<'a> {
 }
 
 impl Index<'_> {
-    /// The ServiceAccount a role binding subject `name` in `ns` (empty when
-    /// unset) names, when it was renamed or moved: its name and namespace.
-    fn subject(&self, name: &str, ns: &str) -> Option<(String, String)> {
-        let cands = self.by_name.get(&("ServiceAccount", name))?;
+    /// The resource of `kind` that a reference by `name` and namespace `ns`
+    /// (empty when unset) names — a role binding subject, a webhook's
+    /// service — when it was renamed or moved: its name and namespace.
+    fn subject(&self, kind: &str, name: &str, ns: &str) -> Option<(String, String)> {
+        let cands = self.by_name.get(&(kind, name))?;
         let found: Vec<&Resource> = cands
             .iter()
             .map(|&i| &self.res[i])
@@ -273,7 +263,7 @@ pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
                         }
                         let Some(n) = s.str("name") else { continue };
                         let sns = s.str("namespace").unwrap_or("");
-                        if let Some((new, new_ns)) = index.subject(n, sns) {
+                        if let Some((new, new_ns)) = index.subject("ServiceAccount", n, sns) {
                             let base = vec!["subjects".to_string(), si.to_string()];
                             let mut name_path = base.clone();
                             name_path.push("name".into());
@@ -284,6 +274,44 @@ pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
                                 edits.push((ri, ns_path, 1, new_ns));
                             }
                         }
+                    }
+                }
+            }
+            // Service references that carry their own namespace.
+            let service_refs: Vec<Vec<String>> = match kind {
+                "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => m
+                    .get("webhooks")
+                    .and_then(Node::as_seq)
+                    .map(|hooks| {
+                        (0..hooks.len())
+                            .map(|i| {
+                                vec![
+                                    "webhooks".to_string(),
+                                    i.to_string(),
+                                    "clientConfig".into(),
+                                    "service".into(),
+                                ]
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                "APIService" => vec![vec!["spec".into(), "service".into()]],
+                _ => Vec::new(),
+            };
+            for p in service_refs {
+                let Some(svc) = at(&r.node, &p).and_then(Node::as_map) else {
+                    continue;
+                };
+                let Some(n) = svc.str("name") else { continue };
+                let sns = svc.str("namespace").unwrap_or("");
+                if let Some((new, new_ns)) = index.subject("Service", n, sns) {
+                    let mut name_path = p.clone();
+                    name_path.push("name".into());
+                    edits.push((ri, name_path, 0, new));
+                    if !new_ns.is_empty() {
+                        let mut ns_path = p;
+                        ns_path.push("namespace".into());
+                        edits.push((ri, ns_path, 1, new_ns));
                     }
                 }
             }
@@ -348,6 +376,19 @@ fn collect(n: &Node, segs: &[&str], at: &mut Vec<String>, f: &mut dyn FnMut(&[St
 }
 
 /// The node at a concrete path (mapping keys and sequence indices).
+fn at<'n>(n: &'n Node, path: &[String]) -> Option<&'n Node> {
+    let mut cur = n;
+    for p in path {
+        cur = match cur {
+            Node::Map(m) => m.get(p)?,
+            Node::Seq(items) => items.get(p.parse::<usize>().ok()?)?,
+            Node::Scalar(_) => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// The node at a concrete path, mutably.
 pub fn at_mut<'n>(n: &'n mut Node, path: &[String]) -> Option<&'n mut Node> {
     let mut cur = n;
     for p in path {

@@ -3,7 +3,7 @@
 //! `patchesStrategicMerge` and `patchesJson6902`.
 
 mod json6902;
-mod smp;
+pub mod smp;
 mod target;
 
 pub use target::Target;

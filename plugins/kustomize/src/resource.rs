@@ -73,8 +73,11 @@ pub struct Resource {
     pub hash_suffix: bool,
     /// Set for generated resources: how they join an existing one.
     pub behavior: Option<Behavior>,
-    /// Where it came from, relative to the root (`file` or `file#doc`).
+    /// Where it came from, relative to the root (`file` or `file#doc`; the
+    /// kustomization file for generated resources).
     pub origin: String,
+    /// For generated resources: the generator kind (`ConfigMapGenerator`).
+    pub generated_by: Option<&'static str>,
 }
 
 impl Resource {
@@ -86,6 +89,7 @@ impl Resource {
             hash_suffix: false,
             behavior: None,
             origin,
+            generated_by: None,
         }
     }
 

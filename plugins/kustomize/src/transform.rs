@@ -31,8 +31,8 @@ pub fn annotations(r: &mut Resource, pairs: &[(String, String)]) {
 }
 
 /// `namespace`: namespaced resources move to `ns`; Namespace objects are
-/// renamed to it; webhook and APIService service references follow.
-/// (ServiceAccount subjects follow through name references.)
+/// renamed to it; APIService service references follow. (ServiceAccount
+/// subjects and webhook services follow through name references.)
 pub fn namespace(r: &mut Resource, ns: &str) {
     let gvk = r.gvk();
     if gvk.kind == "Namespace" && gvk.group.is_empty() {
@@ -41,22 +41,6 @@ pub fn namespace(r: &mut Resource, ns: &str) {
     }
     if !is_cluster_scoped(&gvk) {
         r.set_namespace(ns);
-    }
-    if matches!(
-        gvk.kind.as_str(),
-        "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
-    ) && let Some(Node::Seq(hooks)) = r.map_mut().get_mut("webhooks")
-    {
-        for h in hooks.iter_mut().filter_map(Node::as_map_mut) {
-            if let Some(svc) = h
-                .get_mut("clientConfig")
-                .and_then(Node::as_map_mut)
-                .and_then(|c| c.get_mut("service"))
-                .and_then(Node::as_map_mut)
-            {
-                svc.insert("namespace", Node::str(ns));
-            }
-        }
     }
     if gvk.kind == "APIService"
         && let Some(svc) = r
@@ -138,7 +122,8 @@ fn rewrite(image: &str, images: &[Image]) -> Option<String> {
     let img = images.iter().find(|i| i.name == name)?;
     let name = img.new_name.as_deref().unwrap_or(name);
     let (tag, digest) = match (&img.new_tag, &img.digest) {
-        (_, Some(d)) => (String::new(), format!("@{d}")),
+        (Some(t), Some(d)) => (format!(":{t}"), format!("@{d}")),
+        (None, Some(d)) => (String::new(), format!("@{d}")),
         (Some(t), None) => (format!(":{t}"), String::new()),
         (None, None) => (tag.to_string(), digest.to_string()),
     };

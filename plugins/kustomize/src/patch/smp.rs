@@ -1,6 +1,14 @@
 //! Strategic merge patch (Kubernetes' `x-kubernetes-patch-merge-key` /
-//! `x-kubernetes-patch-strategy`), with the directives `$patch`,
-//! `$setElementOrder/<list>`, `$retainKeys` and `$deleteFromPrimitiveList/<list>`.
+//! `x-kubernetes-patch-strategy`) with the `$patch: delete|replace`
+//! directive.
+//!
+//! `$setElementOrder/<list>`, `$retainKeys` and
+//! `$deleteFromPrimitiveList/<list>` are understood by the API server's
+//! strategic merge, but kubectl kustomize (kyaml's merge) copies them into
+//! the output as ordinary keys; weir does the same, since kubectl is the
+//! reference (see the `patch-set-element-order` and neighbouring cases).
+//! [`merge_with_directives`] implements them, for callers that want the
+//! server's meaning.
 //!
 //! Lists of built-in kinds merge by key where the OpenAPI says so (a compact
 //! table below, by field name in its parent type); every other list is
@@ -100,18 +108,31 @@ fn list_merge(kind: &str, path: &[String], field: &str) -> ListMerge {
     }
 }
 
-/// Merges `patch` into `target` (an object of kind `kind`).
+/// Merges `patch` into `target` (an object of kind `kind`), as kubectl
+/// kustomize does.
 pub fn merge(target: &mut Node, patch: &Node, kind: &str) {
     let mut path = Vec::new();
-    merge_node(target, patch, kind, &mut path);
+    merge_node(target, patch, kind, &mut path, false);
 }
 
-fn merge_node(target: &mut Node, patch: &Node, kind: &str, path: &mut Vec<String>) {
+/// Merges `patch` into `target` with the API server's meaning of
+/// `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList`.
+pub fn merge_with_directives(target: &mut Node, patch: &Node, kind: &str) {
+    let mut path = Vec::new();
+    merge_node(target, patch, kind, &mut path, true);
+}
+
+/// Whether `k` is a directive key that is dropped from the result.
+fn is_directive(k: &str, server: bool) -> bool {
+    k == "$patch" || (server && k.starts_with('$'))
+}
+
+fn merge_node(target: &mut Node, patch: &Node, kind: &str, path: &mut Vec<String>, server: bool) {
     match (target, patch) {
         (Node::Map(t), Node::Map(p)) => {
             match p.str("$patch") {
                 Some("replace") => {
-                    *t = strip(p);
+                    *t = strip(p, server);
                     return;
                 }
                 Some("delete") => {
@@ -120,25 +141,25 @@ fn merge_node(target: &mut Node, patch: &Node, kind: &str, path: &mut Vec<String
                 }
                 _ => {}
             }
-            merge_map(t, p, kind, path);
+            merge_map(t, p, kind, path, server);
         }
-        (t, p) => *t = strip_node(p),
+        (t, p) => *t = strip_node(p, server),
     }
 }
 
-fn merge_map(t: &mut Map, p: &Map, kind: &str, path: &mut Vec<String>) {
-    if let Some(Node::Seq(keep)) = p.get("$retainKeys") {
+fn merge_map(t: &mut Map, p: &Map, kind: &str, path: &mut Vec<String>, server: bool) {
+    if server && let Some(Node::Seq(keep)) = p.get("$retainKeys") {
         let keep: Vec<&str> = keep.iter().filter_map(Node::as_str).collect();
         t.0.retain(|(k, _)| keep.contains(&k.as_str()));
     }
     for (k, pv) in p.iter() {
-        if let Some(list) = k.strip_prefix("$deleteFromPrimitiveList/") {
+        if server && let Some(list) = k.strip_prefix("$deleteFromPrimitiveList/") {
             if let (Some(Node::Seq(items)), Node::Seq(del)) = (t.get_mut(list), pv) {
                 items.retain(|i| !del.contains(i));
             }
             continue;
         }
-        if k.starts_with('$') {
+        if is_directive(k, server) {
             continue;
         }
         if pv.is_null() {
@@ -154,18 +175,22 @@ fn merge_map(t: &mut Map, p: &Map, kind: &str, path: &mut Vec<String>) {
             Some(tv) => {
                 if let (Node::Seq(ti), Node::Seq(pi)) = (&mut *tv, pv) {
                     let strategy = list_merge(kind, path, k);
-                    let order = p.get(&format!("$setElementOrder/{k}"));
+                    let order = if server {
+                        p.get(&format!("$setElementOrder/{k}"))
+                    } else {
+                        None
+                    };
                     path.push(k.clone());
-                    merge_list(ti, pi, strategy, order, kind, path);
+                    merge_list(ti, pi, strategy, order, kind, path, server);
                     path.pop();
                 } else {
                     path.push(k.clone());
-                    merge_node(tv, pv, kind, path);
+                    merge_node(tv, pv, kind, path, server);
                     path.pop();
                 }
             }
             None => {
-                let v = strip_node(pv);
+                let v = strip_node(pv, server);
                 t.insert(k.clone(), v);
             }
         }
@@ -179,6 +204,7 @@ fn merge_list(
     order: Option<&Node>,
     kind: &str,
     path: &mut Vec<String>,
+    server: bool,
 ) {
     // `- $patch: replace` replaces the whole list with the other elements.
     let replace = p
@@ -188,7 +214,7 @@ fn merge_list(
         *t = p
             .iter()
             .filter(|n| n.as_map().and_then(|m| m.str("$patch")).is_none())
-            .map(strip_node)
+            .map(|n| strip_node(n, server))
             .collect();
         return;
     }
@@ -220,10 +246,10 @@ fn merge_list(
                     (Some(i), false) => {
                         used[i] = true;
                         let mut elem = t[i].clone();
-                        merge_node(&mut elem, n, kind, path);
+                        merge_node(&mut elem, n, kind, path, server);
                         merged.push(elem);
                     }
-                    (None, false) => merged.push(strip_node(n)),
+                    (None, false) => merged.push(strip_node(n, server)),
                 }
             }
         }
@@ -265,25 +291,25 @@ fn merge_list(
 }
 
 /// A patch value with its directives removed.
-fn strip_node(n: &Node) -> Node {
+fn strip_node(n: &Node, server: bool) -> Node {
     match n {
-        Node::Map(m) => Node::Map(strip(m)),
+        Node::Map(m) => Node::Map(strip(m, server)),
         Node::Seq(items) => Node::Seq(
             items
                 .iter()
                 .filter(|i| i.as_map().and_then(|m| m.str("$patch")).is_none())
-                .map(strip_node)
+                .map(|i| strip_node(i, server))
                 .collect(),
         ),
         s => s.clone(),
     }
 }
 
-fn strip(m: &Map) -> Map {
+fn strip(m: &Map, server: bool) -> Map {
     Map(m
         .iter()
-        .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
-        .map(|(k, v)| (k.clone(), strip_node(v)))
+        .filter(|(k, v)| !is_directive(k, server) && !v.is_null())
+        .map(|(k, v)| (k.clone(), strip_node(v, server)))
         .collect())
 }
 
@@ -326,5 +352,26 @@ mod tests {
                 .map(Vec::len),
             Some(1)
         );
+    }
+
+    #[test]
+    fn server_directives_order_retain_and_delete() {
+        let mut t = one(
+            "metadata:\n  finalizers: [a, b, c]\nspec:\n  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1}}\n  template:\n    spec:\n      containers: [{name: a}, {name: b}, {name: c}]\n",
+        );
+        let p = one(
+            "metadata:\n  $deleteFromPrimitiveList/finalizers: [b]\nspec:\n  strategy: {$retainKeys: [type], type: Recreate}\n  template:\n    spec:\n      $setElementOrder/containers: [{name: c}, {name: a}, {name: b}]\n      containers: [{name: a, image: x}]\n",
+        );
+        let mut kubectl = t.clone();
+        merge_with_directives(&mut t, &p, "Deployment");
+        let mut out = String::new();
+        crate::yaml::json(&t, &mut out);
+        assert_eq!(
+            out,
+            r#"{"metadata":{"finalizers":["a","c"]},"spec":{"strategy":{"type":"Recreate"},"template":{"spec":{"containers":[{"name":"c"},{"name":"a","image":"x"},{"name":"b"}]}}}}"#
+        );
+        // kubectl keeps them as keys.
+        merge(&mut kubectl, &p, "Deployment");
+        assert!(kubectl.at(&["spec", "strategy", "$retainKeys"]).is_some());
     }
 }
