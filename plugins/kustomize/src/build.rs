@@ -212,6 +212,28 @@ impl Builder {
                 ));
             }
         }
+        for key in [
+            "openapi",
+            "configurations",
+            "helmCharts",
+            "helmGlobals",
+            "helmChartInflationGenerator",
+            "generators",
+            "transformers",
+            "validators",
+        ] {
+            if map.get(key).is_some_and(|n| match n {
+                Node::Seq(s) => !s.is_empty(),
+                Node::Map(m) => !m.is_empty(),
+                n => !n.is_null(),
+            }) {
+                return Err(Error::Unsupported {
+                    file: file.clone(),
+                    field: key.to_string(),
+                    message: format!("{key} is not supported by weir's kustomize renderer yet"),
+                });
+            }
+        }
         if map.str("kind") != Some("Component")
             && map.iter().all(|(k, _)| k == "apiVersion" || k == "kind")
         {
@@ -521,6 +543,21 @@ impl Builder {
             return self.load_file(&path);
         }
         if self.root.is_dir(&path) {
+            // kustomize refuses a base that contains a kustomization being
+            // built (`..` from an overlay inside it).
+            if let Some(inner) = self.stack.iter().find(|d| {
+                path.is_empty() || d.as_str() == path || d.starts_with(&format!("{path}/"))
+            }) {
+                return Err(Error::invalid(
+                    &k.file,
+                    field,
+                    format!(
+                        "cycle detected: {} contains {}, which is being built",
+                        display_dir(&path),
+                        display_dir(inner)
+                    ),
+                ));
+            }
             let Some(sub) = self.load(&path)? else {
                 return Err(Error::NoKustomization {
                     dir: display_dir(&path),
@@ -604,6 +641,12 @@ impl Builder {
             for r in res.iter_mut().filter(|r| transform::takes_prefix(r)) {
                 let name = format!("{prefix}{}{suffix}", r.name());
                 r.rename(&name);
+                if !prefix.is_empty() {
+                    r.prefixes.push(prefix.to_string());
+                }
+                if !suffix.is_empty() {
+                    r.suffixes.push(suffix.to_string());
+                }
             }
         }
         let common = k.pairs("commonLabels")?;

@@ -67,6 +67,20 @@ pub struct Kustomize;
 
 impl weir_sdk::Renderer for Kustomize {
     fn render(request: weir_sdk::RenderRequest) -> Result<Vec<weir_sdk::Object>, weir_sdk::Error> {
+        render_at(Path::new(weir_sdk::ARTIFACT_ROOT), request)
+    }
+}
+
+/// The renderer's work with the artifact at `root` (the component passes
+/// `/artifact`; tests a temporary directory).
+///
+/// # Errors
+/// An unknown option, or the build's error with its kind and file.
+pub fn render_at(
+    root: &Path,
+    request: weir_sdk::RenderRequest,
+) -> Result<Vec<weir_sdk::Object>, weir_sdk::Error> {
+    {
         use weir_sdk::{Error as E, ErrorKind, OptionValue};
         let mut options = Options {
             generate_missing: true,
@@ -84,21 +98,20 @@ impl weir_sdk::Renderer for Kustomize {
                 }
             }
         }
-        let resources = build(Path::new(weir_sdk::ARTIFACT_ROOT), &request.path, &options)
-            .map_err(|e| {
-                let kind = match &e {
-                    Error::NotFound { .. } | Error::NoKustomization { .. } => ErrorKind::NotFound,
-                    Error::Unsupported { .. } => ErrorKind::Unsupported,
-                    Error::Io { .. } => ErrorKind::Transient,
-                    _ => ErrorKind::InvalidInput,
-                };
-                let file = e.file().map(str::to_string);
-                let err = E::new(kind, e.to_string());
-                match file {
-                    Some(f) if !f.is_empty() => err.at(f, None, None),
-                    _ => err,
-                }
-            })?;
+        let resources = build(root, &request.path, &options).map_err(|e| {
+            let kind = match &e {
+                Error::NotFound { .. } | Error::NoKustomization { .. } => ErrorKind::NotFound,
+                Error::Unsupported { .. } => ErrorKind::Unsupported,
+                Error::Io { .. } => ErrorKind::Transient,
+                _ => ErrorKind::InvalidInput,
+            };
+            let file = e.file().map(str::to_string);
+            let err = E::new(kind, e.to_string());
+            match file {
+                Some(f) if !f.is_empty() => err.at(f, None, None),
+                _ => err,
+            }
+        })?;
         Ok(resources
             .into_iter()
             .map(|r| {
@@ -115,3 +128,55 @@ impl weir_sdk::Renderer for Kustomize {
 
 #[cfg(target_arch = "wasm32")]
 weir_sdk::export_renderer!(Kustomize, name: "kustomize");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_sdk::{ErrorKind, OptionValue, RenderRequest};
+
+    fn request(path: &str, options: Vec<(String, OptionValue)>) -> RenderRequest {
+        RenderRequest {
+            path: path.into(),
+            options,
+        }
+    }
+
+    #[test]
+    fn renders_objects_as_json_with_their_origin() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(tmp.path().join("app")).expect("mkdir");
+        std::fs::write(
+            tmp.path().join("app/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  n: \"1\"\n  m: 2\n",
+        )
+        .expect("write");
+        // No kustomization.yaml: Flux's generated one, by default.
+        let objs = render_at(tmp.path(), request("app", Vec::new())).expect("renders");
+        assert_eq!(objs.len(), 1);
+        assert_eq!(
+            objs[0].json,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"n":"1","m":2}}"#
+        );
+        assert_eq!(objs[0].origin, "app/cm.yaml");
+        let off = vec![("generateMissing".to_string(), OptionValue::Bool(false))];
+        let err = render_at(tmp.path(), request("app", off)).expect_err("no kustomization");
+        assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn reports_errors_with_their_file_and_kind() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            tmp.path().join("kustomization.yaml"),
+            "resources: [gone.yaml]\n",
+        )
+        .expect("write");
+        let err = render_at(tmp.path(), request("", Vec::new())).expect_err("fails");
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert_eq!(err.file.as_deref(), Some("kustomization.yaml"));
+        assert!(err.message.contains("resources[0]"), "{}", err.message);
+        let bad = vec![("nope".to_string(), OptionValue::Bool(true))];
+        let err = render_at(tmp.path(), request("", bad)).expect_err("unknown option");
+        assert_eq!(err.kind, ErrorKind::InvalidInput);
+    }
+}

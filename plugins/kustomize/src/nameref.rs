@@ -160,7 +160,7 @@ impl<'a> Index<'a> {
 
     /// The new name for a reference to `kind` `name` from namespace `ns`
     /// (`None`: cluster-scoped target, any namespace).
-    fn lookup(&self, kind: &str, name: &str, ns: Option<&str>) -> Option<String> {
+    fn lookup(&self, kind: &str, name: &str, ns: Option<&str>, from: &Resource) -> Option<String> {
         let cands = self.by_name.get(&(kind, name))?;
         let mut found: Vec<&Resource> = cands
             .iter()
@@ -180,6 +180,11 @@ impl<'a> Index<'a> {
             return None;
         }
         found.dedup_by(|a, b| a.name() == b.name());
+        // Several renamed resources had that name: the one renamed with the
+        // same prefixes and suffixes as the referrer (from the same base).
+        if found.len() > 1 {
+            found.retain(|r| r.prefixes == from.prefixes && r.suffixes == from.suffixes);
+        }
         match found.as_slice() {
             [one] => Some(one.name().to_string()),
             _ => None,
@@ -230,7 +235,7 @@ pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
                 let segs = crate::fieldspec::split_path(path);
                 let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
                 collect(&r.node, &segs, &mut Vec::new(), &mut |p, v| {
-                    if let Some(new) = index.lookup(target, v, Some(ns)) {
+                    if let Some(new) = index.lookup(target, v, Some(ns), r) {
                         edits.push((ri, p.to_vec(), 0, new));
                     }
                 });
@@ -251,7 +256,7 @@ pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
                     && let (Some(k), Some(n)) = (rr.str("kind"), rr.str("name"))
                 {
                     let scope = if k == "Role" { Some(ns) } else { None };
-                    if let Some(new) = index.lookup(k, n, scope) {
+                    if let Some(new) = index.lookup(k, n, scope, r) {
                         edits.push((ri, vec!["roleRef".into(), "name".into()], 0, new));
                     }
                 }
@@ -322,7 +327,7 @@ pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
                     .and_then(Node::as_map)
                 && let (Some(k), Some(n)) = (st.str("kind"), st.str("name"))
                 && SCALE_TARGETS.contains(&k)
-                && let Some(new) = index.lookup(k, n, Some(ns))
+                && let Some(new) = index.lookup(k, n, Some(ns), r)
             {
                 edits.push((
                     ri,

@@ -78,6 +78,11 @@ pub struct Resource {
     pub origin: String,
     /// For generated resources: the generator kind (`ConfigMapGenerator`).
     pub generated_by: Option<&'static str>,
+    /// `namePrefix`es applied, innermost first (to tell apart resources
+    /// that shared an old name, as kustomize does).
+    pub prefixes: Vec<String>,
+    /// `nameSuffix`es applied, innermost first.
+    pub suffixes: Vec<String>,
 }
 
 impl Resource {
@@ -90,6 +95,8 @@ impl Resource {
             behavior: None,
             origin,
             generated_by: None,
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
         }
     }
 

@@ -241,7 +241,7 @@ fn every_case_matches_kubectl_kustomize() {
                 mismatches.insert(name, diff(&want, &norm(&got)));
             }
             Err(e) => {
-                mismatches.insert(name, format!("error: {e}\n"));
+                mismatches.insert(name, format!("+ error: {e}\n{}", diff(&want, "")));
             }
         }
     }
