@@ -125,8 +125,26 @@ pub fn pairs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<(String, S
     }
 }
 
+/// Field specs added by `configurations` files, for the kustomization that
+/// reads them and those above it (kustomize merges them upward).
+#[derive(Debug, Default, Clone)]
+pub struct Config {
+    /// Extra `commonLabels` (and `includeSelectors`) fields.
+    pub labels: Vec<FieldSpec>,
+    /// Extra `commonAnnotations` fields.
+    pub annotations: Vec<FieldSpec>,
+    /// Extra `images` fields (each holds an image reference).
+    pub images: Vec<FieldSpec>,
+    /// Extra name references: (referenced kind, referring field).
+    pub name_refs: Vec<(String, FieldSpec)>,
+    /// Extra fields where `$(VAR)` is expanded.
+    pub var_refs: Vec<FieldSpec>,
+}
+
 /// The builder for one root.
 pub struct Builder {
+    /// Field specs from `configurations`.
+    pub config: Config,
     /// The root directory.
     pub root: Root,
     /// Options.
@@ -141,6 +159,7 @@ impl Builder {
     /// A builder over `root`.
     pub fn new(root: Root, opts: Options) -> Builder {
         Builder {
+            config: Config::default(),
             root,
             opts,
             stack: Vec::new(),
@@ -164,8 +183,8 @@ impl Builder {
         };
         let mut res = Vec::new();
         self.accumulate(&k, &mut res, false)?;
-        finish(&k, &mut res)?;
-        crate::vars::resolve(&self.vars, &mut res)?;
+        finish(&k, &mut res, &self.config)?;
+        crate::vars::resolve(&self.vars, &mut res, &self.config.var_refs)?;
         res.retain(|r| {
             !r.annotations()
                 .iter()
@@ -214,7 +233,6 @@ impl Builder {
         }
         for key in [
             "openapi",
-            "configurations",
             "helmCharts",
             "helmGlobals",
             "helmChartInflationGenerator",
@@ -458,6 +476,7 @@ impl Builder {
                 add_unique(res, &mut ids, r, &k.file, &field)?;
             }
         }
+        self.configurations(k)?;
         // Generators run before components (kustomize PR 5170): a component
         // may merge into a ConfigMap its parent generates.
         self.generators(k, res)?;
@@ -653,6 +672,7 @@ impl Builder {
         if !common.is_empty() {
             for r in res.iter_mut() {
                 transform::set_pairs(r, COMMON_LABELS, &common);
+                transform::set_pairs(r, &self.config.labels, &common);
             }
         }
         for (i, l) in k.list("labels")?.iter().enumerate() {
@@ -664,16 +684,21 @@ impl Builder {
             let selectors = m.str("includeSelectors") == Some("true");
             let templates = m.str("includeTemplates") == Some("true");
             let mut specs: Vec<FieldSpec> = if selectors {
-                COMMON_LABELS.to_vec()
+                let mut v = COMMON_LABELS.to_vec();
+                v.extend(self.config.labels.iter().cloned());
+                v
             } else {
-                let mut v = vec![COMMON_LABELS[0]];
+                let mut v = vec![COMMON_LABELS[0].clone()];
                 if templates {
                     v.extend_from_slice(TEMPLATE_LABELS);
                 }
                 v
             };
-            let custom = custom_specs(&k.file, &format!("{field}.fields"), m.get("fields"))?;
-            specs.extend(custom.iter().map(CustomSpec::leak));
+            specs.extend(custom_specs(
+                &k.file,
+                &format!("{field}.fields"),
+                m.get("fields"),
+            )?);
             for r in res.iter_mut() {
                 transform::set_pairs(r, &specs, &pairs);
             }
@@ -682,6 +707,7 @@ impl Builder {
         if !ann.is_empty() {
             for r in res.iter_mut() {
                 transform::annotations(r, &ann);
+                transform::set_pairs(r, &self.config.annotations, &ann);
             }
         }
         patch::json6902_legacy(&self.root, k, res)?;
@@ -703,10 +729,86 @@ impl Builder {
         }
         if !images.is_empty() {
             for r in res.iter_mut() {
-                transform::images(r, &images);
+                transform::images(r, &images, &self.config.images);
             }
         }
         replace::replacements(&self.root, k, res)?;
+        Ok(())
+    }
+
+    /// `configurations`: transformer configuration files.
+    fn configurations(&mut self, k: &Kustomization) -> Result<(), Error> {
+        for (i, c) in k.strings("configurations")?.into_iter().enumerate() {
+            let field = format!("configurations[{i}]");
+            let rel = self.entry_path(k, &field, &c)?;
+            if !self.root.is_file(&rel) {
+                return Err(Error::NotFound {
+                    file: k.file.clone(),
+                    field,
+                    path: rel,
+                });
+            }
+            for doc in self.read_yaml(&rel)? {
+                let Some(m) = doc.as_map() else { continue };
+                for (key, v) in m.iter() {
+                    let at = format!("{field}: {key}");
+                    match key.as_str() {
+                        "commonLabels" => {
+                            self.config.labels.extend(custom_specs(&rel, key, Some(v))?)
+                        }
+                        "commonAnnotations" => {
+                            self.config
+                                .annotations
+                                .extend(custom_specs(&rel, key, Some(v))?)
+                        }
+                        "images" => self.config.images.extend(custom_specs(&rel, key, Some(v))?),
+                        "varReference" => {
+                            self.config
+                                .var_refs
+                                .extend(custom_specs(&rel, key, Some(v))?)
+                        }
+                        "nameReference" => {
+                            for (j, r) in v
+                                .as_seq()
+                                .map(Vec::as_slice)
+                                .unwrap_or(&[])
+                                .iter()
+                                .enumerate()
+                            {
+                                let target = r
+                                    .as_map()
+                                    .and_then(|m| m.str("kind"))
+                                    .ok_or_else(|| {
+                                        Error::invalid(
+                                            &rel,
+                                            format!("nameReference[{j}].kind"),
+                                            "missing",
+                                        )
+                                    })?
+                                    .to_string();
+                                let specs = custom_specs(
+                                    &rel,
+                                    &format!("nameReference[{j}].fieldSpecs"),
+                                    r.as_map().and_then(|m| m.get("fieldSpecs")),
+                                )?;
+                                self.config
+                                    .name_refs
+                                    .extend(specs.into_iter().map(|s| (target.clone(), s)));
+                            }
+                        }
+                        _ => {
+                            return Err(Error::Unsupported {
+                                file: k.file.clone(),
+                                field: at,
+                                message: format!(
+                                    "{key} in configurations is not supported yet (nameReference, commonLabels, commonAnnotations, images and varReference are)"
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -836,29 +938,8 @@ fn relative(dir: &str, path: &str) -> String {
     out.join("/")
 }
 
-/// A field spec read from a kustomization (`labels[].fields`).
-pub struct CustomSpec {
-    group: String,
-    kind: String,
-    path: String,
-    create: bool,
-}
-
-impl CustomSpec {
-    /// As a [`FieldSpec`]; the strings live as long as the process (a
-    /// handful per kustomization).
-    fn leak(&self) -> FieldSpec {
-        FieldSpec {
-            group: Box::leak(self.group.clone().into_boxed_str()),
-            kind: Box::leak(self.kind.clone().into_boxed_str()),
-            path: Box::leak(self.path.clone().into_boxed_str()),
-            create: self.create,
-        }
-    }
-}
-
 /// Reads a list of field specs (`path`, `kind`, `group`, `create`).
-pub fn custom_specs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<CustomSpec>, Error> {
+pub fn custom_specs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<FieldSpec>, Error> {
     let Some(items) = n.and_then(Node::as_seq) else {
         return Ok(Vec::new());
     };
@@ -869,15 +950,15 @@ pub fn custom_specs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<Cus
             let m = n.as_map().ok_or_else(|| {
                 Error::invalid(file, format!("{field}[{i}]"), "expected a mapping")
             })?;
-            Ok(CustomSpec {
-                group: m.str("group").unwrap_or("").to_string(),
-                kind: m.str("kind").unwrap_or("").to_string(),
-                path: m
-                    .str("path")
-                    .ok_or_else(|| Error::invalid(file, format!("{field}[{i}].path"), "missing"))?
-                    .to_string(),
-                create: m.str("create") == Some("true"),
-            })
+            let path = m
+                .str("path")
+                .ok_or_else(|| Error::invalid(file, format!("{field}[{i}].path"), "missing"))?;
+            Ok(FieldSpec::owned(
+                m.str("group").unwrap_or(""),
+                m.str("kind").unwrap_or(""),
+                path,
+                m.str("create") == Some("true"),
+            ))
         })
         .collect()
 }
@@ -1000,7 +1081,7 @@ fn join_generated(
 
 /// The top-level steps that kustomize runs once, after the whole tree is
 /// accumulated: content hashes, then name references.
-fn finish(_k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+fn finish(_k: &Kustomization, res: &mut [Resource], config: &Config) -> Result<(), Error> {
     for r in res.iter_mut() {
         if r.hash_suffix && r.behavior.is_some() {
             let h = generate::content_hash(r);
@@ -1008,7 +1089,7 @@ fn finish(_k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
             r.rename(&name);
         }
     }
-    nameref::fix(res)
+    nameref::fix(res, &config.name_refs)
 }
 
 /// kustomize's legacy kind order.

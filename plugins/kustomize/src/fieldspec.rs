@@ -7,16 +7,19 @@
 
 use crate::resource::Gvk;
 use crate::yaml::{Map, Node};
+use std::borrow::Cow;
 
 /// Which resources a field spec applies to; empty parts match anything.
-#[derive(Debug, Clone, Copy)]
+/// Built-in specs borrow static strings; those read from `configurations`
+/// or `labels[].fields` own theirs.
+#[derive(Debug, Clone)]
 pub struct FieldSpec {
     /// API group.
-    pub group: &'static str,
+    pub group: Cow<'static, str>,
     /// Kind.
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     /// The path.
-    pub path: &'static str,
+    pub path: Cow<'static, str>,
     /// Whether to create the field when missing.
     pub create: bool,
 }
@@ -24,8 +27,18 @@ pub struct FieldSpec {
 impl FieldSpec {
     /// Whether this spec applies to `gvk`.
     pub fn applies(&self, gvk: &Gvk) -> bool {
-        (self.group.is_empty() || self.group == gvk.group)
-            && (self.kind.is_empty() || self.kind == gvk.kind)
+        (self.group.is_empty() || *self.group == *gvk.group)
+            && (self.kind.is_empty() || *self.kind == *gvk.kind)
+    }
+
+    /// A spec with owned strings.
+    pub fn owned(group: &str, kind: &str, path: &str, create: bool) -> FieldSpec {
+        FieldSpec {
+            group: Cow::Owned(group.to_string()),
+            kind: Cow::Owned(kind.to_string()),
+            path: Cow::Owned(path.to_string()),
+            create,
+        }
     }
 }
 
@@ -36,9 +49,9 @@ const fn fs(
     create: bool,
 ) -> FieldSpec {
     FieldSpec {
-        group,
-        kind,
-        path,
+        group: Cow::Borrowed(group),
+        kind: Cow::Borrowed(kind),
+        path: Cow::Borrowed(path),
         create,
     }
 }

@@ -7,6 +7,7 @@
 //! number of resources and referring fields.
 
 use crate::error::Error;
+use crate::fieldspec::FieldSpec;
 use crate::resource::Resource;
 use crate::yaml::Node;
 use std::collections::HashMap;
@@ -221,7 +222,7 @@ impl Index<'_> {
 ///
 /// # Errors
 /// None today; kept for ambiguous references once they are reported.
-pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
+pub fn fix(res: &mut [Resource], extra: &[(String, FieldSpec)]) -> Result<(), Error> {
     let mut edits: Vec<(usize, Vec<String>, usize, String)> = Vec::new();
     {
         let index = Index::new(res);
@@ -248,6 +249,12 @@ pub fn fix(res: &mut [Resource]) -> Result<(), Error> {
             for (target, referrer, path) in OTHER_REFS {
                 if *referrer == kind {
                     visit(target, path);
+                }
+            }
+            let gvk = r.gvk();
+            for (target, spec) in extra {
+                if spec.applies(&gvk) {
+                    visit(target, &spec.path);
                 }
             }
             let m = r.map();

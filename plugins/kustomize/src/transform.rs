@@ -88,8 +88,17 @@ fn split_image(image: &str) -> (&str, &str, &str) {
 }
 
 /// `images`: rewrites every `image` field of every `containers` and
-/// `initContainers` list, at any depth.
-pub fn images(r: &mut Resource, images: &[Image]) {
+/// `initContainers` list, at any depth, and the fields `extra` names.
+pub fn images(r: &mut Resource, images: &[Image], extra: &[FieldSpec]) {
+    let gvk = r.gvk();
+    for spec in extra.iter().filter(|s| s.applies(&gvk)) {
+        let path: Vec<&str> = spec.path.split('/').collect();
+        fieldspec::walk(&mut r.node, &path, None, &mut |n| {
+            if let Some(new) = n.as_str().and_then(|s| rewrite(s, images)) {
+                *n = Node::str(new);
+            }
+        });
+    }
     fn visit(n: &mut Node, images: &[Image], in_containers: bool) {
         match n {
             Node::Map(m) => {

@@ -20,7 +20,11 @@ const POD_PATHS: &[&str] = &[
 ///
 /// # Errors
 /// A var whose object or field is not found.
-pub fn resolve(vars: &[(String, Node)], res: &mut [Resource]) -> Result<(), Error> {
+pub fn resolve(
+    vars: &[(String, Node)],
+    res: &mut [Resource],
+    extra: &[crate::fieldspec::FieldSpec],
+) -> Result<(), Error> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -84,6 +88,15 @@ pub fn resolve(vars: &[(String, Node)], res: &mut [Resource]) -> Result<(), Erro
         (out != s).then_some(out)
     };
     for r in res.iter_mut() {
+        let gvk = r.gvk();
+        for spec in extra.iter().filter(|s| s.applies(&gvk)) {
+            let segs: Vec<&str> = spec.path.split('/').collect();
+            crate::fieldspec::walk(&mut r.node, &segs, None, &mut |n| {
+                if let Some(new) = n.as_str().and_then(expand) {
+                    *n = Node::str(new);
+                }
+            });
+        }
         let spec = match r.kind() {
             "Pod" => "spec",
             "Deployment"
