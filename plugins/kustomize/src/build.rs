@@ -69,6 +69,8 @@ pub struct Kustomization {
     pub dir: String,
     /// Its content.
     pub map: Map,
+    /// Merge keys from its `openapi: {path: …}` document.
+    pub schema: Option<crate::patch::schema::Schema>,
 }
 
 impl Kustomization {
@@ -232,7 +234,6 @@ impl Builder {
             }
         }
         for key in [
-            "openapi",
             "helmCharts",
             "helmGlobals",
             "helmChartInflationGenerator",
@@ -261,11 +262,49 @@ impl Builder {
                 format!("{name} is empty: it needs at least one field besides apiVersion and kind"),
             ));
         }
+        let schema = self.openapi(&file, dir, &map)?;
         Ok(Some(Kustomization {
             file,
             dir: dir.to_string(),
             map,
+            schema,
         }))
+    }
+
+    /// `openapi`: `path` names a schema document whose merge keys apply to
+    /// the kustomization's strategic merge patches; `version` selects a
+    /// built-in schema (weir has one).
+    fn openapi(
+        &self,
+        file: &str,
+        dir: &str,
+        map: &Map,
+    ) -> Result<Option<crate::patch::schema::Schema>, Error> {
+        let Some(o) = map.get("openapi").and_then(Node::as_map) else {
+            return Ok(None);
+        };
+        let Some(p) = o.str("path") else {
+            return Ok(None);
+        };
+        let rel = self.root.join(dir, p).ok_or_else(|| Error::OutsideRoot {
+            file: file.to_string(),
+            field: "openapi.path".into(),
+            path: p.to_string(),
+            root: self.root.dir().to_path_buf(),
+        })?;
+        if !self.root.is_file(&rel) {
+            return Err(Error::NotFound {
+                file: file.to_string(),
+                field: "openapi.path".into(),
+                path: rel,
+            });
+        }
+        let doc = self
+            .read_yaml(&rel)?
+            .into_iter()
+            .next()
+            .unwrap_or_else(Node::null);
+        Ok(Some(crate::patch::schema::Schema::from_document(&doc)))
     }
 
     /// Flux's generated kustomization (fluxcd/pkg kustomize generator): the
@@ -285,6 +324,7 @@ impl Builder {
             file: fsys::child(dir, "kustomization.yaml"),
             dir: dir.to_string(),
             map,
+            schema: None,
         })
     }
 

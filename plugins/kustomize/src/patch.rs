@@ -3,6 +3,7 @@
 //! `patchesStrategicMerge` and `patchesJson6902`.
 
 mod json6902;
+pub mod schema;
 pub mod smp;
 mod target;
 
@@ -109,13 +110,13 @@ pub fn patches(root: &Root, k: &Kustomization, res: &mut [Resource]) -> Result<(
             (Body::Smp(docs), Some(t)) => {
                 for doc in &docs {
                     for r in res.iter_mut().filter(|r| t.matches(r)) {
-                        apply_smp(r, doc, allow_name, allow_kind, true);
+                        apply_smp(r, doc, allow_name, allow_kind, true, k.schema.as_ref());
                     }
                 }
             }
             (Body::Smp(docs), None) => {
                 for doc in &docs {
-                    apply_by_id(res, doc, &k.file, &field, &origin, allow_name, allow_kind)?;
+                    apply_by_id(res, doc, k, &field, &origin, allow_name, allow_kind)?;
                 }
             }
         }
@@ -128,12 +129,14 @@ pub fn patches(root: &Root, k: &Kustomization, res: &mut [Resource]) -> Result<(
 fn apply_by_id(
     res: &mut [Resource],
     doc: &Node,
-    file: &str,
+    k: &Kustomization,
     field: &str,
     origin: &str,
     allow_name: bool,
     allow_kind: bool,
 ) -> Result<(), Error> {
+    let file = k.file.as_str();
+    let schema = k.schema.as_ref();
     let Some(m) = doc.as_map() else {
         return Err(Error::invalid(file, field, "a patch must be a mapping"));
     };
@@ -160,7 +163,7 @@ fn apply_by_id(
         .collect();
     match matches.as_slice() {
         [i] => {
-            apply_smp(&mut res[*i], doc, allow_name, allow_kind, false);
+            apply_smp(&mut res[*i], doc, allow_name, allow_kind, false, schema);
             Ok(())
         }
         [] => Err(Error::invalid(
@@ -180,7 +183,14 @@ fn apply_by_id(
     }
 }
 
-fn apply_smp(r: &mut Resource, patch: &Node, allow_name: bool, allow_kind: bool, targeted: bool) {
+fn apply_smp(
+    r: &mut Resource,
+    patch: &Node,
+    allow_name: bool,
+    allow_kind: bool,
+    targeted: bool,
+    schema: Option<&schema::Schema>,
+) {
     let mut patch = patch.clone();
     let old_name = r.name().to_string();
     if let Some(m) = patch.as_map_mut() {
@@ -198,7 +208,7 @@ fn apply_smp(r: &mut Resource, patch: &Node, allow_name: bool, allow_kind: bool,
         }
     }
     let kind = r.kind().to_string();
-    smp::merge(&mut r.node, &patch, &kind);
+    smp::merge_with_schema(&mut r.node, &patch, &kind, schema);
     let new_name = r.name().to_string();
     if new_name != old_name {
         // Remember the old identity for references.
@@ -238,7 +248,7 @@ pub fn strategic_merge_legacy(
         match body {
             Body::Smp(docs) => {
                 for doc in &docs {
-                    apply_by_id(res, doc, &k.file, &field, &origin, false, false)?;
+                    apply_by_id(res, doc, k, &field, &origin, false, false)?;
                 }
             }
             Body::Json(_) => {

@@ -16,7 +16,9 @@
 //! first, in patch order, then the original's other elements, as kubectl
 //! kustomize does.
 
+use super::schema::Schema;
 use crate::yaml::{Map, Node};
+use std::borrow::Cow;
 
 /// Kinds whose schema kustomize knows (and so merges lists by key).
 fn is_builtin(kind: &str) -> bool {
@@ -59,19 +61,24 @@ fn is_builtin(kind: &str) -> bool {
 }
 
 /// How a list merges.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum ListMerge {
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListMerge {
     /// Replaced by the patch's list.
     Replace,
     /// Elements merged by this key.
-    Key(&'static str),
+    Key(Cow<'static, str>),
     /// A list of scalars merged as a set.
     Set,
 }
 
 /// The merge strategy of list field `field` whose parent mapping sits at
 /// `path` (mapping keys from the object root, sequence levels left out).
-fn list_merge(kind: &str, path: &[String], field: &str) -> ListMerge {
+fn list_merge(kind: &str, path: &[String], field: &str, schema: Option<&Schema>) -> ListMerge {
+    // A kustomization's own schema replaces the built-in one: kinds it does
+    // not define lose their merge keys (as with kubectl kustomize).
+    if let Some(s) = schema {
+        return s.list(kind, path, field).unwrap_or(ListMerge::Replace);
+    }
     if !is_builtin(kind) {
         return ListMerge::Replace;
     }
@@ -84,7 +91,7 @@ fn list_merge(kind: &str, path: &[String], field: &str) -> ListMerge {
     );
     match field {
         "finalizers" if parent == "metadata" => ListMerge::Set,
-        "ownerReferences" if parent == "metadata" => ListMerge::Key("uid"),
+        "ownerReferences" if parent == "metadata" => ListMerge::Key(Cow::Borrowed("uid")),
         "containers"
         | "initContainers"
         | "ephemeralContainers"
@@ -94,16 +101,16 @@ fn list_merge(kind: &str, path: &[String], field: &str) -> ListMerge {
         | "schedulingGates"
             if in_pod_spec =>
         {
-            ListMerge::Key("name")
+            ListMerge::Key(Cow::Borrowed("name"))
         }
-        "hostAliases" if in_pod_spec => ListMerge::Key("ip"),
-        "topologySpreadConstraints" if in_pod_spec => ListMerge::Key("topologyKey"),
-        "env" if in_container => ListMerge::Key("name"),
-        "ports" if in_container => ListMerge::Key("containerPort"),
-        "volumeMounts" if in_container => ListMerge::Key("mountPath"),
-        "volumeDevices" if in_container => ListMerge::Key("devicePath"),
-        "ports" if kind == "Service" && parent == "spec" => ListMerge::Key("port"),
-        "conditions" if parent == "status" => ListMerge::Key("type"),
+        "hostAliases" if in_pod_spec => ListMerge::Key(Cow::Borrowed("ip")),
+        "topologySpreadConstraints" if in_pod_spec => ListMerge::Key(Cow::Borrowed("topologyKey")),
+        "env" if in_container => ListMerge::Key(Cow::Borrowed("name")),
+        "ports" if in_container => ListMerge::Key(Cow::Borrowed("containerPort")),
+        "volumeMounts" if in_container => ListMerge::Key(Cow::Borrowed("mountPath")),
+        "volumeDevices" if in_container => ListMerge::Key(Cow::Borrowed("devicePath")),
+        "ports" if kind == "Service" && parent == "spec" => ListMerge::Key(Cow::Borrowed("port")),
+        "conditions" if parent == "status" => ListMerge::Key(Cow::Borrowed("type")),
         _ => ListMerge::Replace,
     }
 }
@@ -111,15 +118,38 @@ fn list_merge(kind: &str, path: &[String], field: &str) -> ListMerge {
 /// Merges `patch` into `target` (an object of kind `kind`), as kubectl
 /// kustomize does.
 pub fn merge(target: &mut Node, patch: &Node, kind: &str) {
+    merge_with_schema(target, patch, kind, None);
+}
+
+/// [`merge`], with list strategies for the kinds `schema` defines (a
+/// kustomization's `openapi`) taken from it.
+pub fn merge_with_schema(target: &mut Node, patch: &Node, kind: &str, schema: Option<&Schema>) {
     let mut path = Vec::new();
-    merge_node(target, patch, kind, &mut path, false);
+    let ctx = Ctx {
+        kind,
+        server: false,
+        schema,
+    };
+    merge_node(target, patch, &ctx, &mut path);
+}
+
+/// What every level of a merge needs.
+struct Ctx<'a> {
+    kind: &'a str,
+    server: bool,
+    schema: Option<&'a Schema>,
 }
 
 /// Merges `patch` into `target` with the API server's meaning of
 /// `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList`.
 pub fn merge_with_directives(target: &mut Node, patch: &Node, kind: &str) {
     let mut path = Vec::new();
-    merge_node(target, patch, kind, &mut path, true);
+    let ctx = Ctx {
+        kind,
+        server: true,
+        schema: None,
+    };
+    merge_node(target, patch, &ctx, &mut path);
 }
 
 /// Whether `k` is a directive key that is dropped from the result.
@@ -127,7 +157,8 @@ fn is_directive(k: &str, server: bool) -> bool {
     k == "$patch" || (server && k.starts_with('$'))
 }
 
-fn merge_node(target: &mut Node, patch: &Node, kind: &str, path: &mut Vec<String>, server: bool) {
+fn merge_node(target: &mut Node, patch: &Node, ctx: &Ctx, path: &mut Vec<String>) {
+    let server = ctx.server;
     match (target, patch) {
         (Node::Map(t), Node::Map(p)) => {
             match p.str("$patch") {
@@ -141,13 +172,14 @@ fn merge_node(target: &mut Node, patch: &Node, kind: &str, path: &mut Vec<String
                 }
                 _ => {}
             }
-            merge_map(t, p, kind, path, server);
+            merge_map(t, p, ctx, path);
         }
         (t, p) => *t = strip_node(p, server),
     }
 }
 
-fn merge_map(t: &mut Map, p: &Map, kind: &str, path: &mut Vec<String>, server: bool) {
+fn merge_map(t: &mut Map, p: &Map, ctx: &Ctx, path: &mut Vec<String>) {
+    let server = ctx.server;
     if server && let Some(Node::Seq(keep)) = p.get("$retainKeys") {
         let keep: Vec<&str> = keep.iter().filter_map(Node::as_str).collect();
         t.0.retain(|(k, _)| keep.contains(&k.as_str()));
@@ -174,18 +206,18 @@ fn merge_map(t: &mut Map, p: &Map, kind: &str, path: &mut Vec<String>, server: b
         match t.get_mut(k) {
             Some(tv) => {
                 if let (Node::Seq(ti), Node::Seq(pi)) = (&mut *tv, pv) {
-                    let strategy = list_merge(kind, path, k);
+                    let strategy = list_merge(ctx.kind, path, k, ctx.schema);
                     let order = if server {
                         p.get(&format!("$setElementOrder/{k}"))
                     } else {
                         None
                     };
                     path.push(k.clone());
-                    merge_list(ti, pi, strategy, order, kind, path, server);
+                    merge_list(ti, pi, strategy, order, ctx, path);
                     path.pop();
                 } else {
                     path.push(k.clone());
-                    merge_node(tv, pv, kind, path, server);
+                    merge_node(tv, pv, ctx, path);
                     path.pop();
                 }
             }
@@ -202,10 +234,10 @@ fn merge_list(
     p: &[Node],
     strategy: ListMerge,
     order: Option<&Node>,
-    kind: &str,
+    ctx: &Ctx,
     path: &mut Vec<String>,
-    server: bool,
 ) {
+    let server = ctx.server;
     // `- $patch: replace` replaces the whole list with the other elements.
     let replace = p
         .iter()
@@ -220,7 +252,7 @@ fn merge_list(
     }
     let mut merged: Vec<Node> = Vec::new();
     let mut used = vec![false; t.len()];
-    match strategy {
+    match &strategy {
         ListMerge::Set => {
             for n in p {
                 if let Some(i) = t.iter().position(|x| x == n) {
@@ -234,10 +266,10 @@ fn merge_list(
         ListMerge::Key(key) => {
             for n in p {
                 let pm = n.as_map();
-                let kv = pm.and_then(|m| m.get(key));
+                let kv = pm.and_then(|m| m.get(key.as_ref()));
                 let found = kv.and_then(|kv| {
                     t.iter()
-                        .position(|x| x.as_map().and_then(|m| m.get(key)) == Some(kv))
+                        .position(|x| x.as_map().and_then(|m| m.get(key.as_ref())) == Some(kv))
                 });
                 let delete = pm.and_then(|m| m.str("$patch")) == Some("delete");
                 match (found, delete) {
@@ -246,7 +278,7 @@ fn merge_list(
                     (Some(i), false) => {
                         used[i] = true;
                         let mut elem = t[i].clone();
-                        merge_node(&mut elem, n, kind, path, server);
+                        merge_node(&mut elem, n, ctx, path);
                         merged.push(elem);
                     }
                     (None, false) => merged.push(strip_node(n, server)),
@@ -255,15 +287,15 @@ fn merge_list(
         }
         ListMerge::Replace => {}
     }
-    let deleted: Vec<bool> = match strategy {
+    let deleted: Vec<bool> = match &strategy {
         ListMerge::Key(key) => t
             .iter()
             .map(|x| {
                 p.iter().any(|n| {
                     n.as_map().is_some_and(|m| {
                         m.str("$patch") == Some("delete")
-                            && m.get(key).is_some()
-                            && x.as_map().and_then(|xm| xm.get(key)) == m.get(key)
+                            && m.get(key.as_ref()).is_some()
+                            && x.as_map().and_then(|xm| xm.get(key.as_ref())) == m.get(key.as_ref())
                     })
                 })
             })
@@ -275,16 +307,16 @@ fn merge_list(
             merged.push(x.clone());
         }
     }
-    if let (Some(Node::Seq(order)), ListMerge::Key(key)) = (order, strategy) {
+    if let (Some(Node::Seq(order)), ListMerge::Key(key)) = (order, &strategy) {
         let pos = |n: &Node| {
-            let v = n.as_map().and_then(|m| m.get(key));
+            let v = n.as_map().and_then(|m| m.get(key.as_ref()));
             order
                 .iter()
-                .position(|o| o.as_map().and_then(|m| m.get(key)) == v)
+                .position(|o| o.as_map().and_then(|m| m.get(key.as_ref())) == v)
                 .unwrap_or(usize::MAX)
         };
         merged.sort_by_key(pos);
-    } else if let (Some(Node::Seq(order)), ListMerge::Set) = (order, strategy) {
+    } else if let (Some(Node::Seq(order)), ListMerge::Set) = (order, &strategy) {
         merged.sort_by_key(|n| order.iter().position(|o| o == n).unwrap_or(usize::MAX));
     }
     *t = merged;

@@ -96,7 +96,12 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
                     }
                     n
                 }
-                _ => unreachable!("the parser balances sequences"),
+                _ => {
+                    return Err(ParseError {
+                        line,
+                        message: "unbalanced sequence end".into(),
+                    });
+                }
             },
             Event::MappingEnd => match stack.pop() {
                 Some(Frame::Map(map, _, anchor)) => {
@@ -106,7 +111,12 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
                     }
                     n
                 }
-                _ => unreachable!("the parser balances mappings"),
+                _ => {
+                    return Err(ParseError {
+                        line,
+                        message: "unbalanced mapping end".into(),
+                    });
+                }
             },
             _ => continue,
         };
