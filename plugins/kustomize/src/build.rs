@@ -8,7 +8,7 @@ use crate::fieldspec::{self, COMMON_LABELS, FieldSpec, REPLICAS, TEMPLATE_LABELS
 use crate::fsys::{self, Root};
 use crate::generate::{self, Kind};
 use crate::resource::{Behavior, Gvk, Resource};
-use crate::yaml::{self, Map, Node};
+use crate::yaml::{self, Map, Node, Tag};
 use crate::{nameref, patch, replace, transform};
 use std::collections::{HashMap, HashSet};
 
@@ -113,16 +113,22 @@ pub fn pairs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<(String, S
     match n {
         None => Ok(Vec::new()),
         Some(n) if n.is_null() => Ok(Vec::new()),
-        Some(Node::Map(m)) => Ok(m
+        // kustomize decodes these into map[string]string: a number or a
+        // boolean is an error, not a string.
+        Some(Node::Map(m)) => m
             .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Node::Scalar(s) => s.value.clone(),
-                    _ => String::new(),
-                };
-                (k.clone(), v)
+            .map(|(k, v)| match v {
+                Node::Scalar(s) if matches!(s.tag, Tag::Str | Tag::Timestamp) => {
+                    Ok((k.clone(), s.value.clone()))
+                }
+                Node::Scalar(s) if s.tag == Tag::Null => Ok((k.clone(), String::new())),
+                _ => Err(Error::invalid(
+                    file,
+                    format!("{field}.{k}"),
+                    "expected a string value (quote numbers and booleans)",
+                )),
             })
-            .collect()),
+            .collect(),
         Some(_) => Err(Error::invalid(file, field, "expected a mapping")),
     }
 }
