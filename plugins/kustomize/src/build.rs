@@ -108,6 +108,105 @@ impl Kustomization {
     }
 }
 
+/// The fields kustomize's typed decoding accepts in list entries and
+/// nested objects; anything else is an "unknown field" error there too.
+const NESTED_FIELDS: &[(&str, &[&str])] = &[
+    ("patches", &["path", "patch", "target", "options"]),
+    ("patchesJson6902", &["path", "patch", "target", "options"]),
+    (
+        "configMapGenerator",
+        &[
+            "name",
+            "namespace",
+            "behavior",
+            "files",
+            "literals",
+            "envs",
+            "env",
+            "options",
+        ],
+    ),
+    (
+        "secretGenerator",
+        &[
+            "name",
+            "namespace",
+            "behavior",
+            "files",
+            "literals",
+            "envs",
+            "env",
+            "options",
+            "type",
+        ],
+    ),
+    (
+        "images",
+        &["name", "newName", "newTag", "digest", "tagSuffix"],
+    ),
+    ("replicas", &["name", "count"]),
+    (
+        "labels",
+        &["pairs", "includeSelectors", "includeTemplates", "fields"],
+    ),
+];
+
+const TARGET_FIELDS: &[&str] = &[
+    "group",
+    "version",
+    "kind",
+    "name",
+    "namespace",
+    "labelSelector",
+    "annotationSelector",
+];
+
+const STRING_FIELDS: &[&str] = &["namespace", "namePrefix", "nameSuffix"];
+
+fn check_fields(file: &str, map: &Map) -> Result<(), Error> {
+    for key in STRING_FIELDS {
+        if let Some(Node::Scalar(s)) = map.get(key)
+            && matches!(s.tag, Tag::Int | Tag::Float | Tag::Bool)
+        {
+            return Err(Error::invalid(
+                file,
+                *key,
+                "expected a string (quote numbers and booleans)",
+            ));
+        }
+    }
+    for (list, allowed) in NESTED_FIELDS {
+        let Some(Node::Seq(items)) = map.get(list) else {
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let Some(m) = item.as_map() else { continue };
+            for (k, v) in m.iter() {
+                if !allowed.contains(&k.as_str()) {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{list}[{i}]"),
+                        format!("unknown field {k:?}"),
+                    ));
+                }
+                if k == "target"
+                    && let Some(t) = v.as_map()
+                    && let Some((bad, _)) = t
+                        .iter()
+                        .find(|(tk, _)| !TARGET_FIELDS.contains(&tk.as_str()))
+                {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{list}[{i}].target"),
+                        format!("unknown field {bad:?}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A string-to-string mapping.
 pub fn pairs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<(String, String)>, Error> {
     match n {
@@ -269,6 +368,7 @@ impl Builder {
             ));
         }
         let schema = self.openapi(&file, dir, &map)?;
+        check_fields(&file, &map)?;
         Ok(Some(Kustomization {
             file,
             dir: dir.to_string(),
