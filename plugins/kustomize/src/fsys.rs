@@ -1,7 +1,8 @@
 //! Paths under the build root. Everything is read through `std::fs` below
 //! one root directory (in the component, the `/artifact` preopen), and no
-//! path may leave it: `..` is resolved lexically and checked, and symbolic
-//! links are followed only when their target stays inside.
+//! path written in a kustomization may leave it: `..` is resolved lexically
+//! and checked. Symbolic links are not resolved here; in the component the
+//! WASI preopen (cap-std) refuses links that point outside the artifact.
 
 use std::path::{Component, Path, PathBuf};
 
