@@ -165,8 +165,10 @@ const STRING_FIELDS: &[&str] = &["namespace", "namePrefix", "nameSuffix"];
 
 fn check_fields(file: &str, map: &Map) -> Result<(), Error> {
     for key in STRING_FIELDS {
+        // Kustomization files are read as YAML 1.1: `n`, `on`, `yes` are
+        // booleans there.
         if let Some(Node::Scalar(s)) = map.get(key)
-            && matches!(s.tag, Tag::Int | Tag::Float | Tag::Bool)
+            && (matches!(s.tag, Tag::Int | Tag::Float) || s.is_v1_1_bool())
         {
             return Err(Error::invalid(
                 file,
@@ -217,7 +219,9 @@ pub fn pairs(file: &str, field: &str, n: Option<&Node>) -> Result<Vec<(String, S
         Some(Node::Map(m)) => m
             .iter()
             .map(|(k, v)| match v {
-                Node::Scalar(s) if matches!(s.tag, Tag::Str | Tag::Timestamp) => {
+                Node::Scalar(s)
+                    if matches!(s.tag, Tag::Str | Tag::Timestamp) && !s.is_v1_1_bool() =>
+                {
                     Ok((k.clone(), s.value.clone()))
                 }
                 Node::Scalar(s) if s.tag == Tag::Null => Ok((k.clone(), String::new())),

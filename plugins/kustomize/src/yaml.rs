@@ -38,6 +38,36 @@ pub struct Scalar {
     pub value: String,
     /// What the text means.
     pub tag: Tag,
+    /// Whether it was written plain (unquoted, untagged): YAML 1.1 readers
+    /// such as kustomize's own for kustomization files type `yes`/`on`/`n`
+    /// as booleans.
+    pub plain: bool,
+}
+
+impl Scalar {
+    /// Whether yaml.v2 (YAML 1.1) would read this scalar as a boolean.
+    pub fn is_v1_1_bool(&self) -> bool {
+        self.tag == Tag::Bool
+            || (self.plain
+                && matches!(
+                    self.value.as_str(),
+                    "y" | "Y"
+                        | "yes"
+                        | "Yes"
+                        | "YES"
+                        | "n"
+                        | "N"
+                        | "no"
+                        | "No"
+                        | "NO"
+                        | "on"
+                        | "On"
+                        | "ON"
+                        | "off"
+                        | "Off"
+                        | "OFF"
+                ))
+    }
 }
 
 /// A YAML node.
@@ -131,6 +161,7 @@ impl Node {
         Node::Scalar(Scalar {
             value: s.into(),
             tag: Tag::Str,
+            plain: false,
         })
     }
 
@@ -139,6 +170,7 @@ impl Node {
         Node::Scalar(Scalar {
             value: i.to_string(),
             tag: Tag::Int,
+            plain: true,
         })
     }
 
@@ -147,6 +179,7 @@ impl Node {
         Node::Scalar(Scalar {
             value: "null".into(),
             tag: Tag::Null,
+            plain: true,
         })
     }
 
@@ -155,6 +188,7 @@ impl Node {
         Node::Scalar(Scalar {
             value: text.to_string(),
             tag: resolve::resolve_v3(text),
+            plain: true,
         })
     }
 

@@ -56,6 +56,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
                 }
             },
             Event::Scalar(value, style, anchor, tag) => {
+                let tag_was_none = tag.is_none();
                 let tag = match (&tag, style) {
                     (Some(t), _) if t.is_yaml_core_schema() => match t.suffix() {
                         "null" => Tag::Null,
@@ -74,6 +75,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
                 let n = Node::Scalar(Scalar {
                     value: value.into_owned(),
                     tag,
+                    plain: style == ScalarStyle::Plain && tag_was_none,
                 });
                 if anchor > 0 {
                     set_anchor(&mut anchors, anchor, n.clone());
