@@ -163,6 +163,23 @@ const TARGET_FIELDS: &[&str] = &[
 
 const STRING_FIELDS: &[&str] = &["namespace", "namePrefix", "nameSuffix"];
 
+/// String fields inside list entries (an unquoted `newTag: 1.27` is a number
+/// to kustomize, and an error).
+const NESTED_STRINGS: &[(&str, &[&str])] = &[
+    ("images", &["name", "newName", "newTag", "digest"]),
+    ("replicas", &["name"]),
+    ("configMapGenerator", &["name", "namespace", "behavior"]),
+    (
+        "secretGenerator",
+        &["name", "namespace", "behavior", "type"],
+    ),
+];
+
+/// Whether a scalar is not a string to a YAML 1.1, typed reader.
+fn not_a_string(n: &Node) -> bool {
+    matches!(n, Node::Scalar(s) if matches!(s.tag, Tag::Int | Tag::Float) || s.is_v1_1_bool())
+}
+
 fn check_fields(file: &str, map: &Map) -> Result<(), Error> {
     for key in STRING_FIELDS {
         // Kustomization files are read as YAML 1.1: `n`, `on`, `yes` are
@@ -175,6 +192,21 @@ fn check_fields(file: &str, map: &Map) -> Result<(), Error> {
                 *key,
                 "expected a string (quote numbers and booleans)",
             ));
+        }
+    }
+    for (list, fields) in NESTED_STRINGS {
+        let Some(Node::Seq(items)) = map.get(list) else {
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let Some(m) = item.as_map() else { continue };
+            if let Some(f) = fields.iter().find(|f| m.get(f).is_some_and(not_a_string)) {
+                return Err(Error::invalid(
+                    file,
+                    format!("{list}[{i}].{f}"),
+                    "expected a string (quote numbers and booleans)",
+                ));
+            }
         }
     }
     for (list, allowed) in NESTED_FIELDS {
