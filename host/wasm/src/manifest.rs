@@ -28,13 +28,30 @@ use weir_config::{ByteSize, EffectiveLimits};
 pub const MANIFEST_SECTION: &str = "weir:manifest";
 
 /// The plugin API versions (WIT packages `weir:plugin@…`) this host runs.
-pub const SUPPORTED_APIS: &[&str] = &["0.1.0"];
+/// `0.1.0` (renderers only) is served by converting to the latest types.
+pub const SUPPORTED_APIS: &[&str] = &["0.1.0", "0.2.0"];
 
-/// The plugin kinds this host can run today.
-pub const RUNNABLE_KINDS: &[PluginKind] = &[PluginKind::Renderer];
+/// The newest plugin API version.
+pub const LATEST_API: &str = "0.2.0";
+
+/// The plugin kinds this host can run.
+pub const RUNNABLE_KINDS: &[PluginKind] = &[
+    PluginKind::Renderer,
+    PluginKind::Decryptor,
+    PluginKind::Notifier,
+    PluginKind::Source,
+];
+
+/// The kinds each API version has a world for.
+fn kinds_of(api: &str) -> &'static [PluginKind] {
+    match api {
+        "0.1.0" => &[PluginKind::Renderer],
+        _ => RUNNABLE_KINDS,
+    }
+}
 
 /// A plugin's kind: which world it implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginKind {
     /// Turns an artifact directory into objects.
@@ -453,10 +470,20 @@ pub enum Refusal {
         wanted: PluginKind,
     },
     /// A kind this weir cannot run yet.
-    #[error("is a {kind} plugin; this weir runs only renderer plugins so far")]
+    #[error("is a {kind} plugin; this weir cannot run that kind")]
     UnsupportedKind {
         /// The manifest's kind.
         kind: PluginKind,
+    },
+    /// The API version the manifest targets has no world for its kind.
+    #[error(
+        "is a {kind} plugin for weir plugin API {api}, which has no {kind} world (build it against API {LATEST_API})"
+    )]
+    KindNotInApi {
+        /// The manifest's kind.
+        kind: PluginKind,
+        /// The manifest's API version.
+        api: String,
     },
     /// The manifest names another plugin than the file.
     #[error(
@@ -479,7 +506,7 @@ pub enum Refusal {
         granted: ByteSize,
     },
     /// HTTP hosts the host config does not grant.
-    #[error("asks for outbound HTTP to {}, which the host config does not grant (add them to host.plugins.{plugin}.allowedHosts)", hosts.join(", "))]
+    #[error("asks for outbound HTTP to {}, which the host config does not grant (add {} to host.plugins.{plugin}.allowedHosts)", hosts.join(", "), if hosts.iter().any(|h| h == "*") { "the hosts it may reach" } else { "them" })]
     Hosts {
         /// The plugin's name.
         plugin: String,
@@ -546,6 +573,12 @@ pub fn check(
         None if !RUNNABLE_KINDS.contains(&kind) => return Err(Refusal::UnsupportedKind { kind }),
         _ => {}
     }
+    if !kinds_of(&m.api).contains(&kind) {
+        return Err(Refusal::KindNotInApi {
+            kind,
+            api: m.api.clone(),
+        });
+    }
     if m.name != file_name {
         return Err(Refusal::NameMismatch {
             manifest: m.name.clone(),
@@ -563,15 +596,16 @@ pub fn check(
         Some(asked) => asked,
         None => limits.max_memory,
     };
-    let missing: Vec<String> = m
-        .capabilities
-        .http_hosts
+    let asked = &m.capabilities.http_hosts;
+    let granted_hosts = &limits.allowed_hosts;
+    let missing: Vec<String> = asked
         .iter()
         .filter(|h| {
-            !limits
-                .allowed_hosts
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(h))
+            if h.as_str() == ANY_HOST {
+                granted_hosts.is_empty()
+            } else {
+                !granted_hosts.iter().any(|g| pattern_covers(g, h))
+            }
         })
         .cloned()
         .collect();
@@ -584,8 +618,79 @@ pub fn check(
     Ok(Granted {
         kind,
         max_memory,
-        http_hosts: m.capabilities.http_hosts.clone(),
+        http_hosts: if asked.iter().any(|h| h == ANY_HOST) {
+            granted_hosts.clone()
+        } else {
+            asked.clone()
+        },
     })
+}
+
+/// In a manifest's `httpHosts`: any host the host config grants (for
+/// webhook-style plugins whose targets only the operator knows).
+pub const ANY_HOST: &str = "*";
+
+/// Splits `host:port` (or `[v6]:port`) into host and port.
+fn split_host_port(s: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = s.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':')),
+            None => (s, None),
+        };
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+        _ => (s, None),
+    }
+}
+
+/// Whether the host pattern `pattern` lets a request reach `host` on
+/// `port`. Patterns: `*` (any host), `*.example.com` (any subdomain),
+/// `example.com` (that host, any port), `127.0.0.1:8080` (that host and
+/// port). Case-insensitive.
+pub fn host_matches(pattern: &str, host: &str, port: u16) -> bool {
+    let (p_host, p_port) = split_host_port(pattern.trim());
+    if let Some(p_port) = p_port
+        && p_port.parse::<u16>().ok() != Some(port)
+    {
+        return false;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if p_host == ANY_HOST || p_host.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    match p_host.strip_prefix("*.") {
+        Some(suffix) => {
+            let host = host.to_ascii_lowercase();
+            let suffix = suffix.to_ascii_lowercase();
+            host.len() > suffix.len() + 1
+                && host.ends_with(&suffix)
+                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+        }
+        None => false,
+    }
+}
+
+/// Whether a host config grant `grant` covers everything the manifest
+/// pattern `asked` could reach.
+fn pattern_covers(grant: &str, asked: &str) -> bool {
+    let (g_host, g_port) = split_host_port(grant.trim());
+    let (a_host, a_port) = split_host_port(asked.trim());
+    if g_port.is_some() && g_port != a_port {
+        return false;
+    }
+    if g_host == ANY_HOST || g_host.eq_ignore_ascii_case(a_host) {
+        return true;
+    }
+    // `*.example.com` covers `api.example.com` and `*.api.example.com`.
+    match g_host.strip_prefix("*.") {
+        Some(suffix) => {
+            let a = a_host.trim_start_matches("*.");
+            host_matches(&format!("*.{suffix}"), a, 0)
+                || (a.eq_ignore_ascii_case(suffix) && a_host.starts_with("*."))
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -599,12 +704,12 @@ mod tests {
     #[test]
     fn a_newer_api_is_reported_as_such_even_with_unknown_fields() {
         let m = manifest(
-            r#"{"name":"x","kind":"renderer","version":"1.0.0","api":"0.2.0","future":1}"#,
+            r#"{"name":"x","kind":"renderer","version":"1.0.0","api":"0.99.0","future":1}"#,
         );
         let err = check(&m, "x", None, &EffectiveLimits::default()).expect_err("api");
         assert_eq!(
             err.to_string(),
-            "targets weir plugin API 0.2.0; this weir supports 0.1.0 (rebuild it against weir-sdk for that API, or upgrade weir)"
+            "targets weir plugin API 0.99.0; this weir supports 0.1.0, 0.2.0 (rebuild it against weir-sdk for that API, or upgrade weir)"
         );
         assert_eq!(err.side(), Side::Plugin);
     }
@@ -635,5 +740,52 @@ mod tests {
         let m = manifest(r#"{"name":"x","kind":"frobnicator","version":"1","api":"0.1.0"}"#);
         let err = check(&m, "x", None, &EffectiveLimits::default()).expect_err("kind");
         assert!(matches!(err, Refusal::UnknownKind { .. }), "{err}");
+    }
+
+    #[test]
+    fn host_patterns_match_hosts_subdomains_and_ports() {
+        assert!(host_matches("hooks.slack.com", "HOOKS.slack.com", 443));
+        assert!(!host_matches("hooks.slack.com", "slack.com", 443));
+        assert!(host_matches("*.office.com", "x.webhook.office.com", 443));
+        assert!(!host_matches("*.office.com", "office.com", 443));
+        assert!(!host_matches("*.office.com", "evil-office.com", 443));
+        assert!(host_matches("127.0.0.1:8080", "127.0.0.1", 8080));
+        assert!(!host_matches("127.0.0.1:8080", "127.0.0.1", 8081));
+        assert!(host_matches("*", "anything", 1));
+        assert!(host_matches("[::1]:80", "[::1]", 80));
+    }
+
+    #[test]
+    fn any_host_in_a_manifest_takes_the_host_configs_grants() {
+        let m = manifest(
+            r#"{"name":"hook","kind":"notifier","version":"1","api":"0.2.0","capabilities":{"httpHosts":["*"]}}"#,
+        );
+        let err =
+            check(&m, "hook", None, &EffectiveLimits::default()).expect_err("nothing granted");
+        assert_eq!(err.side(), Side::Host);
+        assert!(err.to_string().contains("the hosts it may reach"), "{err}");
+        let limits = EffectiveLimits {
+            allowed_hosts: vec!["chat.example.com".into()],
+            ..EffectiveLimits::default()
+        };
+        let g = check(&m, "hook", None, &limits).expect("granted");
+        assert_eq!(g.http_hosts, ["chat.example.com"]);
+    }
+
+    #[test]
+    fn wildcard_grants_cover_the_hosts_they_contain() {
+        assert!(pattern_covers("*.example.com", "api.example.com"));
+        assert!(pattern_covers("*.example.com", "*.example.com"));
+        assert!(!pattern_covers("*.example.com", "example.com"));
+        assert!(!pattern_covers("api.example.com", "*.example.com"));
+        assert!(pattern_covers("127.0.0.1:80", "127.0.0.1:80"));
+        assert!(!pattern_covers("127.0.0.1:80", "127.0.0.1"));
+    }
+
+    #[test]
+    fn api_0_1_0_has_only_renderers() {
+        let m = manifest(r#"{"name":"n","kind":"notifier","version":"1","api":"0.1.0"}"#);
+        let err = check(&m, "n", None, &EffectiveLimits::default()).expect_err("no world");
+        assert!(matches!(err, Refusal::KindNotInApi { .. }), "{err}");
     }
 }

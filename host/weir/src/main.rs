@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod builtins;
 mod get;
 mod plugin;
 mod wiring;

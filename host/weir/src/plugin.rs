@@ -17,9 +17,9 @@ use crate::get::{print_json, print_yaml, table};
 /// `weir plugin …`.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// List every `*.wasm` in the plugins directory: name, kind, versions,
-    /// capabilities, and whether the host config grants them (broken files
-    /// are listed with their problem).
+    /// List every `*.wasm` in the plugins directory and every built-in
+    /// plugin: name, origin, kind, versions, capabilities, and whether the
+    /// host config grants them (broken files are listed with their problem).
     List {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = Output::Human)]
@@ -41,9 +41,11 @@ pub fn run(config: &Config, dir: &Path, command: PluginCommand) -> anyhow::Resul
     let limits = |name: &str| config.plugin_limits(name);
     match command {
         PluginCommand::List { output } => {
-            let infos = weir_wasm::list(dir, limits).map_err(|e| {
-                anyhow::anyhow!("cannot list the plugins directory {}: {e}", dir.display())
-            })?;
+            let builtins = crate::builtins::all();
+            let infos =
+                weir_wasm::list_with_builtins(Some(dir), &builtins, limits).map_err(|e| {
+                    anyhow::anyhow!("cannot list the plugins directory {}: {e}", dir.display())
+                })?;
             match output {
                 Output::Json => print_json(&infos)?,
                 Output::Yaml => print_yaml(&infos)?,
@@ -118,8 +120,16 @@ fn print_table(infos: &[PluginInfo]) -> anyhow::Result<()> {
                     .map(|m| f(m).to_owned())
                     .unwrap_or_else(|| "-".into())
             };
+            let origin = if i.builtin {
+                "built-in"
+            } else if i.overrides_builtin {
+                "file (overrides built-in)"
+            } else {
+                "file"
+            };
             vec![
                 i.name.clone(),
+                origin.to_owned(),
                 field(|m| &m.kind),
                 field(|m| &m.version),
                 field(|m| &m.api),
@@ -129,7 +139,15 @@ fn print_table(infos: &[PluginInfo]) -> anyhow::Result<()> {
         })
         .collect();
     table(
-        &["NAME", "KIND", "VERSION", "API", "CAPABILITIES", "GRANTED"],
+        &[
+            "NAME",
+            "ORIGIN",
+            "KIND",
+            "VERSION",
+            "API",
+            "CAPABILITIES",
+            "GRANTED",
+        ],
         &rows,
     )
 }
@@ -138,6 +156,9 @@ fn print_detail(i: &PluginInfo) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "file:          {}", i.file.display())?;
     writeln!(out, "name:          {}", i.name)?;
+    if i.overrides_builtin {
+        writeln!(out, "overrides:     the built-in plugin of that name")?;
+    }
     writeln!(out, "size:          {} bytes", i.size)?;
     if !i.sha256.is_empty() {
         writeln!(out, "sha256:        {}", i.sha256)?;

@@ -35,7 +35,8 @@ fn plugin_host(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<dyn Re
     let limits_config = Arc::clone(config);
     let host = PluginHost::new(&dir, Some(&cache), move |name| {
         limits_config.plugin_limits(name)
-    })?;
+    })?
+    .with_builtins(crate::builtins::all());
     Ok(Arc::new(host))
 }
 

@@ -1,4 +1,4 @@
-//! Declares plugin API 0.2.0: the host must refuse it before compiling.
+//! Declares plugin API 0.99.0: the host must refuse it before compiling.
 
 /// The plugin.
 pub struct Plugin;
@@ -10,4 +10,4 @@ impl weir_sdk::Renderer for Plugin {
 }
 
 #[cfg(target_arch = "wasm32")]
-weir_sdk::export_renderer!(Plugin, name: "api-next", api: "0.2.0");
+weir_sdk::export_renderer!(Plugin, name: "api-next", api: "0.99.0");
