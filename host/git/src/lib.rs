@@ -13,6 +13,7 @@
 //! `cache.rs` (the bare repository per URL and identity), `artifact.rs`
 //! (export, digest format, retention) and `error.rs` (plain-words errors).
 
+use std::net::{Shutdown, TcpStream, ToSocketAddrs as _};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,7 +52,15 @@ pub struct GitSource {
     cache_dir: PathBuf,
     store: artifact::Store,
     timeout: Duration,
+    /// `timeout` as configured (`90s`, `1m30s`), for messages.
+    timeout_text: String,
     pack_fetches: AtomicU64,
+    /// Clones of the TCP sockets of this source's open `git://` connections,
+    /// so that a deadline or interrupt can shut them down: gix's git
+    /// transport blocks in `read` and would otherwise wait for a silent
+    /// server forever. Keyed by the thread running the fetch, since two
+    /// fetches of one source may overlap (one waiting for the cache lock).
+    sockets: Mutex<Vec<(std::thread::ThreadId, TcpStream)>>,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -99,7 +108,9 @@ impl GitSource {
             wanted,
             auth,
             timeout: repo.timeout().get(),
+            timeout_text: repo.timeout().to_string(),
             pack_fetches: AtomicU64::new(0),
+            sockets: Mutex::new(Vec::new()),
         })
     }
 
@@ -464,9 +475,17 @@ impl GitSource {
             // Only this connection's ssh messages should explain its failure.
             let _ = std::fs::remove_file(self.ssh_stderr_path());
         }
-        let mut conn = remote
-            .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| self.net_err(&e))?;
+        let mut conn = if self.scheme == gix::url::Scheme::Git {
+            let (url, version) = remote
+                .sanitized_url_and_version(gix::remote::Direction::Fetch)
+                .map_err(|e| self.net_err(&e))?;
+            let transport = self.git_daemon_transport(&url, version)?;
+            remote.to_connection_with_transport(transport)
+        } else {
+            remote
+                .connect(gix::remote::Direction::Fetch)
+                .map_err(|e| self.net_err(&e))?
+        };
         conn.set_credentials(|_action| Ok(None));
         if matches!(
             self.scheme,
@@ -476,6 +495,82 @@ impl GitSource {
             conn.set_transport_options(Box::new(options));
         }
         Ok(conn)
+    }
+
+    /// A `git://` connection made here rather than by gix, whose own has no
+    /// timeouts at all: the TCP connect is bounded by the connect timeout,
+    /// and a clone of the socket is kept in `self.sockets` so that the
+    /// fetch's deadline watcher can shut it down, which ends any blocked
+    /// read at once.
+    fn git_daemon_transport(
+        &self,
+        url: &gix::Url,
+        version: gix::protocol::transport::Protocol,
+    ) -> Result<Box<dyn Transport + Send>, SourceError> {
+        let unreachable =
+            |why: String| transient(format!("cannot reach {}: {why}", self.display_url));
+        let host = url
+            .host()
+            .ok_or_else(|| terminal(format!("url {} has no host", self.display_url)))?;
+        let port = url.port.unwrap_or(9418);
+        let addrs: Vec<_> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| unreachable(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        let mut last = None;
+        let mut stream = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, self.connect_timeout()) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let read = stream.ok_or_else(|| {
+            unreachable(last.map_or_else(|| format!("{host} has no address"), |e| e.to_string()))
+        })?;
+        let clone = |s: &TcpStream| {
+            s.try_clone().map_err(|e| {
+                transient(format!(
+                    "cannot use the connection to {}: {e}",
+                    self.display_url
+                ))
+            })
+        };
+        let write = clone(&read)?;
+        self.sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((std::thread::current().id(), clone(&read)?));
+        Ok(Box::new(
+            gix::protocol::transport::client::git::blocking_io::Connection::new(
+                read,
+                write,
+                version,
+                url.path.clone(),
+                Some((host.to_owned(), url.port)),
+                gix::protocol::transport::client::git::ConnectMode::Daemon,
+                false,
+            ),
+        ))
+    }
+
+    /// Shuts down the open `git://` sockets of the fetch running on thread
+    /// `fetch_thread` (see [`GitSource::git_daemon_transport`]) and forgets
+    /// them.
+    fn close_sockets(&self, fetch_thread: std::thread::ThreadId) {
+        let mut sockets = self
+            .sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sockets.retain(|(t, s)| {
+            if *t == fetch_thread {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+            *t != fetch_thread
+        });
     }
 
     /// gix's HTTP options for this source: the `Authorization` header, and a
@@ -506,7 +601,9 @@ impl GitSource {
                 move |builder: reqwest::blocking::ClientBuilder| {
                     Ok(builder
                         .no_proxy()
-                        .timeout(timeout)
+                        // A little past the fetch's deadline, so that the
+                        // deadline (which names itself) is what ends it.
+                        .timeout(timeout + Duration::from_secs(1))
                         .connect_timeout(connect_timeout)
                         .tls_backend_preconfigured((*tls).clone()))
                 },
@@ -552,6 +649,19 @@ impl GitSource {
             dir: self.store.path(id),
             digest,
         })
+    }
+
+    /// `e` with its message starting `git source "<name>": `, so that every
+    /// error names the source as well as the URL it already names.
+    fn named(&self, e: SourceError) -> SourceError {
+        let prefix = format!("git source {:?}", self.name);
+        if e.message.starts_with(&prefix) {
+            return e;
+        }
+        SourceError {
+            message: format!("{prefix}: {}", e.message),
+            transient: e.transient,
+        }
     }
 
     fn artifact_err(&self, e: artifact::ArtifactError) -> SourceError {
@@ -670,6 +780,7 @@ impl Source for GitSource {
         if interrupt.load(Ordering::Relaxed) {
             stop.store(true, Ordering::Relaxed);
         }
+        let fetch_thread = std::thread::current().id();
         let result = std::thread::scope(|s| {
             // gix polls `stop` while it receives a pack; this watcher turns
             // the caller's interrupt and the deadline into that one flag.
@@ -677,11 +788,13 @@ impl Source for GitSource {
                 while !finished.load(Ordering::Relaxed) {
                     if interrupt.load(Ordering::Relaxed) {
                         stop.store(true, Ordering::Relaxed);
+                        self.close_sockets(fetch_thread);
                         break;
                     }
                     if Instant::now() >= deadline {
                         timed_out.store(true, Ordering::Relaxed);
                         stop.store(true, Ordering::Relaxed);
+                        self.close_sockets(fetch_thread);
                         break;
                     }
                     std::thread::park_timeout(Duration::from_millis(20));
@@ -689,24 +802,25 @@ impl Source for GitSource {
             });
             let r = self.fetch_locked(&stop);
             finished.store(true, Ordering::Relaxed);
+            self.close_sockets(fetch_thread);
             watcher.thread().unpark();
             r
         });
-        match result {
+        let result = match result {
             Err(_) if timed_out.load(Ordering::Relaxed) => Err(transient(format!(
-                "fetching from {} timed out after {}s",
-                self.display_url,
-                self.timeout.as_secs()
+                "fetching from {} timed out after {}",
+                self.display_url, self.timeout_text
             ))),
             Err(_) if stop.load(Ordering::Relaxed) => Err(transient(format!(
                 "fetching from {} was interrupted",
                 self.display_url
             ))),
-            Err(e) => {
-                tracing::debug!(source = %self.name, error = %e.message, transient = e.transient, "git fetch failed");
-                Err(e)
-            }
-            Ok(a) => Ok(a),
-        }
+            r => r,
+        };
+        result.map_err(|e| {
+            let e = self.named(e);
+            tracing::debug!(source = %self.name, error = %e.message, transient = e.transient, "git fetch failed");
+            e
+        })
     }
 }

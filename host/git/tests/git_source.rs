@@ -60,10 +60,23 @@ fn fetch(src: &GitSource) -> Artifact {
         .unwrap_or_else(|e| panic!("fetch {}: {e} (transient: {})", src.name(), e.transient))
 }
 
+/// The error of a fetch that must fail, with the `git source "<name>": `
+/// prefix every fetch error starts with checked and removed.
 fn fetch_err(src: &GitSource) -> SourceError {
     match src.fetch(&AtomicBool::new(false)) {
         Ok(a) => panic!("fetch {} should fail, got {a:?}", src.name()),
-        Err(e) => e,
+        Err(e) => unnamed(src, e),
+    }
+}
+
+fn unnamed(src: &GitSource, e: SourceError) -> SourceError {
+    let prefix = format!("git source {:?}: ", src.name());
+    let Some(rest) = e.message.strip_prefix(&prefix) else {
+        panic!("error does not name the source ({prefix}): {}", e.message);
+    };
+    SourceError {
+        message: rest.to_owned(),
+        transient: e.transient,
     }
 }
 
@@ -394,6 +407,7 @@ fn an_interrupted_fetch_stops_before_fetching() {
     let e = src
         .fetch(&AtomicBool::new(true))
         .expect_err("interrupted before it started");
+    let e = unnamed(&src, e);
     assert!(e.transient);
     assert_eq!(
         e.message,
@@ -664,4 +678,44 @@ fn a_missing_credential_file_is_a_config_error_naming_it() {
     assert!(e.message.contains("auth.passwordFile"), "{}", e.message);
     assert!(e.message.contains("secrets/pw"), "{}", e.message);
     assert!(e.message.contains("\"nofile\""), "{}", e.message);
+}
+
+/// A TCP server on loopback that accepts connections and never says a word.
+fn silent_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for s in l.incoming() {
+            open.push(s);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_silent_server_times_out_over_http_and_git_daemon() {
+    let port = silent_server();
+    let host = Host::new();
+    for (name, url) in [
+        ("silent-git", format!("git://127.0.0.1:{port}/x.git")),
+        ("silent-http", format!("http://127.0.0.1:{port}/anon/x.git")),
+    ] {
+        let text = format!(
+            "version = 1\n[host]\nstateDir = \"{}\"\n\n[[git]]\nname = \"{name}\"\nurl = \"{url}\"\ntimeout = \"2s\"\n",
+            host.state().display()
+        );
+        let config =
+            weir_config::Config::parse(&text, &host.dir.path().join("weir.toml")).expect("config");
+        let src = GitSource::new(&config, &config.git[0]).expect("source");
+        let started = std::time::Instant::now();
+        let e = fetch_err(&src);
+        let took = started.elapsed();
+        assert!(e.transient, "{}", e.message);
+        assert_eq!(e.message, format!("fetching from {url} timed out after 2s"));
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{url}: gave up only after {took:?}"
+        );
+    }
 }
