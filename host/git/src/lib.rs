@@ -61,6 +61,10 @@ pub struct GitSource {
     /// server forever. Keyed by the thread running the fetch, since two
     /// fetches of one source may overlap (one waiting for the cache lock).
     sockets: Mutex<Vec<(std::thread::ThreadId, TcpStream)>>,
+    /// Set when a fetch failed reading the cache repository itself (an
+    /// object that should be there and is not, or does not decode), so the
+    /// cache is made anew. Only touched with the cache lock held.
+    cache_suspect: AtomicBool,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -111,6 +115,7 @@ impl GitSource {
             timeout_text: repo.timeout().to_string(),
             pack_fetches: AtomicU64::new(0),
             sockets: Mutex::new(Vec::new()),
+            cache_suspect: AtomicBool::new(false),
         })
     }
 
@@ -143,12 +148,56 @@ impl GitSource {
             return self.finish(&self.wanted, id, digest);
         }
 
-        let mut repo = cache::open_or_init(&self.cache_dir).map_err(|e| {
-            transient(format!(
-                "git source {:?} ({}): {}",
-                self.name, self.display_url, e
-            ))
-        })?;
+        let open = || {
+            cache::open_or_init(&self.cache_dir).map_err(|e| {
+                transient(format!(
+                    "git source {:?} ({}): {}",
+                    self.name, self.display_url, e
+                ))
+            })
+        };
+        let repo = open()?;
+        self.cache_suspect.store(false, Ordering::Relaxed);
+        match self.fetch_into(repo, stop) {
+            // The cache only holds what can be fetched again: when it turns
+            // out damaged (an object that cannot be read, a reference to a
+            // missing object), it is made anew and the fetch tried once more.
+            Err(e) if !stop.load(Ordering::Relaxed) => {
+                let damage = match open() {
+                    Ok(repo) => cache::damage(&repo),
+                    Err(_) => None,
+                };
+                let damage = match damage {
+                    Some(d) => d,
+                    None if self.cache_suspect.load(Ordering::Relaxed) => e.message.clone(),
+                    None => return Err(e),
+                };
+                tracing::warn!(
+                    source = %self.name,
+                    url = %self.display_url,
+                    cache = %self.cache_dir.display(),
+                    %damage,
+                    "git cache is damaged; making it anew"
+                );
+                cache::remove(&self.cache_dir).map_err(|e| {
+                    transient(format!(
+                        "git source {:?} ({}): {}",
+                        self.name, self.display_url, e
+                    ))
+                })?;
+                self.cache_suspect.store(false, Ordering::Relaxed);
+                self.fetch_into(open()?, stop)
+            }
+            r => r,
+        }
+    }
+
+    /// The fetch proper, into the opened cache repository `repo`.
+    fn fetch_into(
+        &self,
+        mut repo: gix::Repository,
+        stop: &AtomicBool,
+    ) -> Result<Artifact, SourceError> {
         self.configure(&mut repo)?;
         self.check_stop(stop)?;
 
@@ -263,7 +312,7 @@ impl GitSource {
             .map_err(|e| self.net_err(&e))?;
         self.pack_fetches.fetch_add(1, Ordering::Relaxed);
         if !repo.has_object(id) {
-            return Err(transient(format!(
+            return Err(self.cache_err(format!(
                 "fetching {} from {} did not deliver commit {id}",
                 wanted.describe(),
                 self.display_url
@@ -621,7 +670,7 @@ impl GitSource {
         id: &gix::ObjectId,
     ) -> Result<(), SourceError> {
         let kind = repo.find_header(*id).map(|h| h.kind()).map_err(|e| {
-            transient(format!(
+            self.cache_err(format!(
                 "cannot read {id} of {} from the git cache: {}",
                 self.display_url,
                 error::chain_text(&e)
@@ -671,8 +720,16 @@ impl GitSource {
         );
         match e {
             artifact::ArtifactError::UnsafePath(_) => terminal(message),
-            _ => transient(message),
+            artifact::ArtifactError::Object { .. } => self.cache_err(message),
+            artifact::ArtifactError::Io { .. } => transient(message),
         }
+    }
+
+    /// A transient error from reading the cache repository, which marks the
+    /// cache as possibly damaged.
+    fn cache_err(&self, message: String) -> SourceError {
+        self.cache_suspect.store(true, Ordering::Relaxed);
+        transient(message)
     }
 
     fn net_err(&self, e: &gix::Error) -> SourceError {

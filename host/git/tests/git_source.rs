@@ -719,3 +719,68 @@ fn a_silent_server_times_out_over_http_and_git_daemon() {
         );
     }
 }
+
+/// The pack files (`*.pack`) of a cache repository.
+fn packs(cache: &Path) -> Vec<PathBuf> {
+    names(&cache.join("objects/pack"))
+        .into_iter()
+        .filter(|n| n.ends_with(".pack"))
+        .map(|n| cache.join("objects/pack").join(n))
+        .collect()
+}
+
+#[test]
+fn a_cache_with_a_deleted_pack_is_detected_and_rebuilt() {
+    let repo = TestRepo::new("git-nopack");
+    repo.commit(&[("f", Some("1"))], "one");
+    let host = Host::new();
+    let src = host.source("nopack", &anon_url(&repo), "branch = \"main\"", "");
+    let a1 = fetch(&src);
+    let cache = src.cache_dir().to_owned();
+    let gone = packs(&cache);
+    assert!(!gone.is_empty());
+    for p in &gone {
+        std::fs::remove_file(p).expect("delete pack");
+    }
+    // Nothing moved: the artifact is still good and is reused.
+    assert_eq!(fetch(&src), a1);
+    // A new commit needs the cache: it is found broken and made anew.
+    let sha2 = repo.commit(&[("f", Some("2"))], "two");
+    let a2 = fetch(&src);
+    assert_eq!(a2.revision, format!("main@sha1:{sha2}"));
+    assert_eq!(read(&a2, "f"), "2");
+    assert!(a1.dir.is_dir(), "the last good artifact is kept");
+    for p in &gone {
+        assert!(!p.exists(), "the old pack is not back: {}", p.display());
+    }
+    assert_eq!(packs(&cache).len(), 1, "one fresh pack");
+}
+
+#[test]
+fn a_cache_with_a_garbled_pack_is_detected_and_rebuilt() {
+    let repo = TestRepo::new("git-badpack");
+    let sha = repo.commit(
+        &[("big.txt", Some(&"weir ".repeat(20_000))), ("g", Some("1"))],
+        "one",
+    );
+    let host = Host::new();
+    let first = host.source("badpack-a", &anon_url(&repo), "branch = \"main\"", "");
+    let a = fetch(&first);
+    for p in packs(first.cache_dir()) {
+        let mut bytes = std::fs::read(&p).expect("read pack");
+        let len = bytes.len();
+        for b in &mut bytes[12..len - 20] {
+            *b = 0x5a;
+        }
+        std::fs::write(&p, bytes).expect("garble pack");
+    }
+    // A second source on the same cache needs the commit's objects to make
+    // its own artifact: reading them fails, the cache is made anew, and the
+    // artifact is the same as the first one.
+    let second = host.source("badpack-b", &anon_url(&repo), "branch = \"main\"", "");
+    assert_eq!(second.cache_dir(), first.cache_dir());
+    let b = fetch(&second);
+    assert_eq!(b.revision, format!("main@sha1:{sha}"));
+    assert_eq!(b.digest, a.digest);
+    assert_eq!(second.pack_fetches(), 1, "fetched again into the new cache");
+}
