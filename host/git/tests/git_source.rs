@@ -784,3 +784,169 @@ fn a_cache_with_a_garbled_pack_is_detected_and_rebuilt() {
     assert_eq!(b.digest, a.digest);
     assert_eq!(second.pack_fetches(), 1, "fetched again into the new cache");
 }
+
+/// Everything logged in this test process, at every level (the test
+/// binary's global subscriber, installed on first use; `log` records of
+/// the HTTP and TLS crates are forwarded to it too).
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf: &'static std::sync::Mutex<Vec<u8>> =
+            Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        struct Sink(&'static std::sync::Mutex<Vec<u8>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Sink(buf))
+            .try_init()
+            .expect("install the log capture");
+        buf
+    })
+}
+
+/// Every file under `dir` (recursively, symlinks not followed) whose bytes
+/// contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file()
+                && std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn credentials_never_appear_in_logs_errors_or_the_state_dir() {
+    let logs = captured_logs();
+    let repo = TestRepo::new("git-secrets");
+    repo.commit(&[("s", Some("s"))], "c");
+    let password = env("WEIR_GIT_HTTP_PASSWORD");
+    let token = env("WEIR_GIT_HTTP_TOKEN");
+    let wrong_password = "wrong-pw-4f1c9e0d7b";
+    let wrong_token = "wrong-token-8a2d6c3e51";
+    let basic = |u: &str| format!("{}/basic/{}", u, repo.rel);
+    let bearer = format!("{}/bearer/{}", env("WEIR_GIT_HTTP_URL"), repo.rel);
+    let http = env("WEIR_GIT_HTTP_URL");
+    let https = env("WEIR_GIT_HTTPS_URL");
+    let ca = format!("caFile = \"{}\"", env("WEIR_GIT_CA"));
+    let with_password = |p: &str| format!("username = \"weir\"\npassword = \"{p}\"");
+
+    let host = Host::new();
+    let mut errors = Vec::new();
+    let mut outcome = |src: GitSource, ok: bool| {
+        let r = src.fetch(&AtomicBool::new(false));
+        assert_eq!(r.is_ok(), ok, "{}: {r:?}", src.name());
+        if let Err(e) = r {
+            errors.push(e.message);
+        }
+        errors.push(format!("{src:?}"));
+    };
+    let b = "branch = \"main\"";
+    outcome(
+        host.source("s-basic", &basic(&http), b, &with_password(&password)),
+        true,
+    );
+    outcome(
+        host.source(
+            "s-basic-tls",
+            &basic(&https),
+            b,
+            &format!("{}\n{ca}", with_password(&password)),
+        ),
+        true,
+    );
+    outcome(
+        host.source(
+            "s-basic-wrong",
+            &basic(&http),
+            b,
+            &with_password(wrong_password),
+        ),
+        false,
+    );
+    outcome(
+        host.source(
+            "s-bearer",
+            &bearer,
+            b,
+            &format!("bearerToken = \"{token}\""),
+        ),
+        true,
+    );
+    outcome(
+        host.source(
+            "s-bearer-wrong",
+            &bearer,
+            b,
+            &format!("bearerToken = \"{wrong_token}\""),
+        ),
+        false,
+    );
+    // A password in the URL itself (not how weir takes credentials) is never
+    // shown either.
+    let inline = basic(&http).replace("://", &format!("://weir:{wrong_password}@"));
+    outcome(host.source("s-inline", &inline, b, ""), false);
+    outcome(
+        host.source(
+            "s-gone",
+            &format!("{}/basic/none.git", env("WEIR_GIT_HTTPS_URL")),
+            b,
+            &format!("{}\n{ca}", with_password(&password)),
+        ),
+        false,
+    );
+
+    let encoded = |u: &str, p: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+    };
+    let secrets = [
+        password.clone(),
+        token.clone(),
+        wrong_password.to_owned(),
+        wrong_token.to_owned(),
+        encoded("weir", &password),
+        encoded("weir", wrong_password),
+    ];
+    let logged = String::from_utf8_lossy(
+        &logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned();
+    assert!(
+        logged.contains("s-basic-wrong"),
+        "the capture works and saw this test's fetches"
+    );
+    for secret in &secrets {
+        assert!(!logged.contains(secret.as_str()), "a secret was logged");
+        for e in &errors {
+            assert!(!e.contains(secret.as_str()), "a secret in an error: {e}");
+        }
+        let files = files_containing(&host.state(), secret.as_bytes());
+        assert!(files.is_empty(), "a secret in the state dir: {files:?}");
+    }
+}
