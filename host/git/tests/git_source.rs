@@ -950,3 +950,57 @@ fn credentials_never_appear_in_logs_errors_or_the_state_dir() {
         assert!(files.is_empty(), "a secret in the state dir: {files:?}");
     }
 }
+
+#[test]
+fn a_failing_fetch_keeps_the_last_good_artifact() {
+    let repo = TestRepo::new("git-lastgood");
+    let sha = repo.commit(&[("f", Some("good"))], "good");
+    let host = Host::new();
+    let src = host.source("lastgood", &anon_url(&repo), "branch = \"main\"", "");
+    let good = fetch(&src);
+    // The repository disappears from the server: a clear error, and the
+    // artifact stays where it was.
+    let hidden = repo.bare.with_extension("hidden");
+    std::fs::rename(&repo.bare, &hidden).expect("hide repo");
+    let e = fetch_err(&src);
+    std::fs::rename(&hidden, &repo.bare).expect("restore repo");
+    assert!(
+        e.message
+            .starts_with(&format!("repository not found at {}", anon_url(&repo))),
+        "{}",
+        e.message
+    );
+    assert_eq!(read(&good, "f"), "good");
+    assert_eq!(fetch(&src), good);
+    assert_eq!(good.revision, format!("main@sha1:{sha}"));
+}
+
+#[test]
+fn an_unknown_ssh_host_is_refused_naming_the_known_hosts_file() {
+    let repo = TestRepo::new("git-ssh-unknown");
+    repo.commit(&[("s", Some("s"))], "c");
+    let url = format!("{}/repos/{}", env("WEIR_GIT_SSH_URL"), repo.rel);
+    let host = Host::new();
+    let empty = host.dir.path().join("known_hosts_empty");
+    std::fs::write(&empty, "").expect("write");
+    let src = host.source(
+        "ssh-unknown-host",
+        &url,
+        "branch = \"main\"",
+        &format!(
+            "identityFile = \"{}\"\nknownHostsFile = \"{}\"",
+            env("WEIR_GIT_SSH_KEY"),
+            empty.display()
+        ),
+    );
+    let e = fetch_err(&src);
+    assert!(!e.transient, "{}", e.message);
+    assert_eq!(
+        e.message,
+        format!(
+            "host key verification failed for {}: the server's host key is not in auth.knownHostsFile {}",
+            url.replace("root@", ""),
+            empty.display()
+        )
+    );
+}
