@@ -195,6 +195,12 @@ pub struct GitRepository {
     /// Credentials and trust.
     #[serde(default)]
     pub auth: GitAuth,
+    /// Files to leave out of the artifact, in `.gitignore` syntax (Flux's
+    /// `spec.ignore`). Added to the patterns of `.sourceignore` files in the
+    /// repository; either replaces Flux's default exclusions (images,
+    /// archives, CI files), while `.git/` and git's own dot files are always
+    /// left out. Default: none (the defaults apply).
+    pub ignore: Option<String>,
 }
 
 /// A git reference. When several are set, Flux's precedence applies:

@@ -28,6 +28,7 @@ mod artifact;
 mod auth;
 mod cache;
 mod error;
+mod ignore;
 mod reference;
 mod semver_range;
 
@@ -104,7 +105,13 @@ impl GitSource {
         let state = config.state_dir();
         Ok(GitSource {
             cache_dir: cache::dir(&state, &repo.url, &auth.cache_identity()),
-            store: artifact::Store::new(&state, &name),
+            store: artifact::Store::new(
+                &state,
+                &name,
+                artifact::Shape {
+                    ignore: repo.ignore.clone(),
+                },
+            ),
             name,
             url: repo.url.clone(),
             display_url,

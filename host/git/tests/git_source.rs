@@ -36,8 +36,21 @@ impl Host {
         reference: &str,
         auth: &str,
     ) -> Result<GitSource, SourceError> {
+        self.try_source_with(name, url, reference, auth, "")
+    }
+
+    /// As [`Host::try_source`], with `extra` lines (TOML keys of the
+    /// `[[git]]` table) added.
+    fn try_source_with(
+        &self,
+        name: &str,
+        url: &str,
+        reference: &str,
+        auth: &str,
+        extra: &str,
+    ) -> Result<GitSource, SourceError> {
         let text = format!(
-            "version = 1\n[host]\nstateDir = \"{}\"\n\n[[git]]\nname = \"{name}\"\nurl = \"{url}\"\nref = {{ {reference} }}\ntimeout = \"20s\"\n[git.auth]\n{auth}\n",
+            "version = 1\n[host]\nstateDir = \"{}\"\n\n[[git]]\nname = \"{name}\"\nurl = \"{url}\"\nref = {{ {reference} }}\ntimeout = \"20s\"\n{extra}\n[git.auth]\n{auth}\n",
             self.state().display()
         );
         let config = weir_config::Config::parse(&text, &self.dir.path().join("weir.toml"))
@@ -47,6 +60,11 @@ impl Host {
 
     fn source(&self, name: &str, url: &str, reference: &str, auth: &str) -> GitSource {
         self.try_source(name, url, reference, auth)
+            .unwrap_or_else(|e| panic!("GitSource::new: {e}"))
+    }
+
+    fn source_with(&self, name: &str, url: &str, reference: &str, extra: &str) -> GitSource {
+        self.try_source_with(name, url, reference, "", extra)
             .unwrap_or_else(|e| panic!("GitSource::new: {e}"))
     }
 }
@@ -1003,4 +1021,141 @@ fn an_unknown_ssh_host_is_refused_naming_the_known_hosts_file() {
             empty.display()
         )
     );
+}
+
+/// Every file and symlink in an artifact, as sorted relative paths.
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_owned(), String::new())];
+    while let Some((d, prefix)) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("list").flatten() {
+            let rel = format!("{prefix}{}", e.file_name().to_string_lossy());
+            if e.file_type().expect("type").is_dir() {
+                stack.push((e.path(), format!("{rel}/")));
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn default_exclusions_sourceignore_files_and_ignore_shape_the_artifact_and_its_digest() {
+    let repo = TestRepo::new("git-ignore");
+    let sha = repo.commit(
+        &[
+            ("deploy/app.yaml", Some("kind: ConfigMap\n")),
+            ("deploy/.sourceignore", Some("# local rules\n*.tmp\n")),
+            ("deploy/scratch.tmp", Some("x")),
+            ("docs/guide.md", Some("# guide\n")),
+            ("logo.png", Some("png")),
+            (".github/workflows/ci.yaml", Some("on: push\n")),
+            (".gitattributes", Some("* text=auto\n")),
+            ("README.md", Some("# r\n")),
+        ],
+        "c",
+    );
+    let host = Host::new();
+
+    // Only the .sourceignore file's own pattern: Flux's defaults are
+    // replaced by it (images and CI files stay), git's dot files never do.
+    let plain = fetch(&host.source("ign-plain", &anon_url(&repo), "branch = \"main\"", ""));
+    assert_eq!(
+        files(&plain.dir),
+        [
+            ".github/workflows/ci.yaml",
+            "README.md",
+            "deploy/.sourceignore",
+            "deploy/app.yaml",
+            "docs/guide.md",
+            "logo.png",
+        ]
+    );
+
+    // `ignore` comes after the .sourceignore files, and a later pattern
+    // wins: its re-include of deploy/ overrules the *.tmp rule (as Flux
+    // documents: ignore "may overrule the .sourceignore file exclusions")
+    // until it says so again itself.
+    let only_deploy = host.source_with(
+        "ign-deploy",
+        &anon_url(&repo),
+        "branch = \"main\"",
+        "ignore = \"\"\"\n/*\n!/deploy/\n\"\"\"",
+    );
+    let a = fetch(&only_deploy);
+    assert_eq!(a.revision, format!("main@sha1:{sha}"));
+    assert_eq!(
+        files(&a.dir),
+        [
+            "deploy/.sourceignore",
+            "deploy/app.yaml",
+            "deploy/scratch.tmp"
+        ]
+    );
+    let strict = host.source_with(
+        "ign-strict",
+        &anon_url(&repo),
+        "branch = \"main\"",
+        "ignore = \"\"\"\n/*\n!/deploy/\n*.tmp\n\"\"\"",
+    );
+    assert_eq!(
+        files(&fetch(&strict).dir),
+        ["deploy/.sourceignore", "deploy/app.yaml"]
+    );
+    assert_ne!(
+        a.digest, plain.digest,
+        "the digest covers the filtered content"
+    );
+
+    // The same filtered content from another commit has the same digest.
+    let sha2 = repo.commit(&[("README.md", Some("# changed\n"))], "docs only");
+    let b = fetch(&only_deploy);
+    assert_eq!(b.revision, format!("main@sha1:{sha2}"));
+    assert_eq!(b.digest, a.digest);
+
+    // Without any .sourceignore or ignore, Flux's defaults apply.
+    let repo2 = TestRepo::new("git-ignore-defaults");
+    repo2.commit(
+        &[
+            ("app.yaml", Some("a: 1\n")),
+            ("logo.png", Some("png")),
+            ("dist/bundle.tar.gz", Some("gz")),
+            (".github/workflows/ci.yaml", Some("on: push\n")),
+            ("apps/.sops.yaml", Some("creation_rules: []\n")),
+            (".gitignore", Some("*.o\n")),
+        ],
+        "c",
+    );
+    let d = fetch(&host.source("ign-defaults", &anon_url(&repo2), "branch = \"main\"", ""));
+    assert_eq!(files(&d.dir), ["app.yaml"]);
+}
+
+#[test]
+fn changing_ignore_remakes_the_artifact_of_the_same_commit() {
+    let repo = TestRepo::new("git-ignore-change");
+    repo.commit(&[("a.yaml", Some("a")), ("b.yaml", Some("b"))], "c");
+    let host = Host::new();
+    let first = fetch(&host.source_with(
+        "ign-change",
+        &anon_url(&repo),
+        "branch = \"main\"",
+        "ignore = \"b.yaml\"",
+    ));
+    assert_eq!(files(&first.dir), ["a.yaml"]);
+    // The same source (same state dir) after a config change.
+    let src = host.source_with(
+        "ign-change",
+        &anon_url(&repo),
+        "branch = \"main\"",
+        "ignore = \"a.yaml\"",
+    );
+    let second = fetch(&src);
+    assert_eq!(second.revision, first.revision);
+    assert_eq!(second.dir, first.dir);
+    assert_eq!(files(&second.dir), ["b.yaml"]);
+    assert_ne!(second.digest, first.digest);
+    assert_eq!(src.pack_fetches(), 0, "the commit was already in the cache");
+    assert_eq!(fetch(&src), second);
 }
