@@ -56,6 +56,7 @@ pub struct GitSource {
     /// `timeout` as configured (`90s`, `1m30s`), for messages.
     timeout_text: String,
     pack_fetches: AtomicU64,
+    connections: AtomicU64,
     /// Clones of the TCP sockets of this source's open `git://` connections,
     /// so that a deadline or interrupt can shut them down: gix's git
     /// transport blocks in `read` and would otherwise wait for a silent
@@ -121,6 +122,7 @@ impl GitSource {
             timeout: repo.timeout().get(),
             timeout_text: repo.timeout().to_string(),
             pack_fetches: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             sockets: Mutex::new(Vec::new()),
             cache_suspect: AtomicBool::new(false),
         })
@@ -131,6 +133,13 @@ impl GitSource {
     /// count). For metrics and tests.
     pub fn pack_fetches(&self) -> u64 {
         self.pack_fetches.load(Ordering::Relaxed)
+    }
+
+    /// How many connections to the remote this source has opened; each
+    /// lists the remote's refs (what `git ls-remote` costs), and some go on
+    /// to fetch. A no-change check costs one. For metrics and tests.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// The bare cache repository this source shares with every source of the
@@ -213,7 +222,17 @@ impl GitSource {
         let resolved;
         let wanted = match &self.wanted {
             Wanted::Semver { range, text } => {
-                resolved = Wanted::Tag(self.resolve_semver(&repo, range, text)?);
+                let (tag, id) = self.resolve_semver(&repo, range, text)?;
+                resolved = Wanted::Tag(tag);
+                // The listing already told the tag's commit: when that has an
+                // artifact, the check cost one listing, as for a branch.
+                if let Some(id) = id
+                    && let Some(digest) =
+                        self.store.existing(&id).map_err(|e| self.artifact_err(e))?
+                {
+                    tracing::debug!(source = %self.name, commit = %id, "no change; artifact reused");
+                    return self.finish(&resolved, &id, digest);
+                }
                 &resolved
             }
             w => w,
@@ -247,13 +266,14 @@ impl GitSource {
     }
 
     /// Lists the remote's tags and picks the one with the highest version in
-    /// `range` (Flux's `ref.semver`). Tags that are not versions are ignored.
+    /// `range` (Flux's `ref.semver`), with the commit it points to when the
+    /// listing tells. Tags that are not versions are ignored.
     fn resolve_semver(
         &self,
         repo: &gix::Repository,
         range: &semver_range::Range,
         text: &str,
-    ) -> Result<String, SourceError> {
+    ) -> Result<(String, Option<gix::ObjectId>), SourceError> {
         let listing = self.remote(repo, &["+refs/tags/*:refs/weir/listing/tags/*".to_owned()])?;
         let (ref_map, _) = self
             .connect(&listing)?
@@ -272,7 +292,10 @@ impl GitSource {
             .collect();
         range
             .best(tags.iter().map(String::as_str))
-            .map(str::to_owned)
+            .map(|tag| {
+                let id = find_ref(&ref_map.remote_refs, &format!("refs/tags/{tag}"));
+                (tag.to_owned(), id)
+            })
             .ok_or_else(|| {
                 terminal(format!(
                     "no tag of {} matches semver range {text:?} ({} tags, none a version in the range)",
@@ -527,6 +550,7 @@ impl GitSource {
         &self,
         remote: &'r gix::Remote<'repo>,
     ) -> Result<Connection<'r, 'repo>, SourceError> {
+        self.connections.fetch_add(1, Ordering::Relaxed);
         if self.scheme == gix::url::Scheme::Ssh {
             // Only this connection's ssh messages should explain its failure.
             let _ = std::fs::remove_file(self.ssh_stderr_path());

@@ -193,6 +193,7 @@ fn an_unchanged_remote_costs_one_listing_and_new_commits_new_artifacts() {
 
     let a1 = fetch(&src);
     assert_eq!(src.pack_fetches(), 1);
+    assert_eq!(src.connections(), 1, "one listing, and the fetch on it");
     let packs = src.cache_dir().join("objects/pack");
     let packs_before = names(&packs);
     let mtime = |p: &Path| {
@@ -206,6 +207,7 @@ fn an_unchanged_remote_costs_one_listing_and_new_commits_new_artifacts() {
     let again = fetch(&src);
     assert_eq!(again, a1);
     assert_eq!(src.pack_fetches(), 1, "a no-change check must not fetch");
+    assert_eq!(src.connections(), 2, "a no-change check is one listing");
     assert_eq!(names(&packs), packs_before);
     assert_eq!(mtime(&packs), packs_mtime);
 
@@ -289,11 +291,28 @@ fn a_semver_range_follows_the_highest_matching_tag() {
     assert_eq!(a.revision, format!("v1.2.0@sha1:{sha12}"));
     assert_eq!(read(&a, "v.txt"), "1.2");
 
+    // A no-change check costs one ref listing, as for a branch.
+    let connections = src.connections();
+    assert_eq!(fetch(&src), a);
+    assert_eq!(src.connections(), connections + 1);
+    assert_eq!(src.pack_fetches(), 1);
+
     // A new matching tag moves the source; numeric order, not text order.
     let sha110 = repo.commit(&[("v.txt", Some("1.10"))], "1.10");
     repo.tag("v1.10.0");
     let a = fetch(&src);
     assert_eq!(a.revision, format!("v1.10.0@sha1:{sha110}"));
+    // An annotated tag is peeled to its commit by the listing too.
+    let sha111 = repo.commit(&[("v.txt", Some("1.11"))], "1.11");
+    run(git()
+        .arg("-C")
+        .arg(&repo.bare)
+        .args(["tag", "-a", "v1.11.0", "-m", "1.11", &sha111]));
+    let a = fetch(&src);
+    assert_eq!(a.revision, format!("v1.11.0@sha1:{sha111}"));
+    let connections = src.connections();
+    assert_eq!(fetch(&src), a);
+    assert_eq!(src.connections(), connections + 1);
 
     let caret = host.source("caret", &anon_url(&repo), "semver = \"^2\"", "");
     assert!(fetch(&caret).revision.starts_with("v2.0.0@sha1:"));
