@@ -346,6 +346,32 @@ fn a_full_ref_name_is_followed() {
     let a = fetch(&src);
     assert_eq!(a.revision, format!("refs/pull/1/head@sha1:{pr}"));
     assert_eq!(read(&a, "x"), "pr");
+    // Flux writes the absolute reference for `ref.name` (source-controller
+    // #1036), also for branches and tags, where `ref.branch`/`ref.tag` give
+    // the short name.
+    let main = repo.commit(&[("x", Some("main 3"))], "main 3");
+    run(git()
+        .arg("-C")
+        .arg(&repo.bare)
+        .args(["tag", "-a", "v3", "-m", "three", &main]));
+    let by_name = fetch(&host.source(
+        "by-name",
+        &anon_url(&repo),
+        "name = \"refs/heads/main\"",
+        "",
+    ));
+    assert_eq!(by_name.revision, format!("refs/heads/main@sha1:{main}"));
+    let tag_by_name = fetch(&host.source(
+        "tag-by-name",
+        &anon_url(&repo),
+        "name = \"refs/tags/v3\"",
+        "",
+    ));
+    assert_eq!(tag_by_name.revision, format!("refs/tags/v3@sha1:{main}"));
+    let by_branch = fetch(&host.source("by-branch", &anon_url(&repo), "branch = \"main\"", ""));
+    assert_eq!(by_branch.revision, format!("main@sha1:{main}"));
+    let by_tag = fetch(&host.source("by-tag", &anon_url(&repo), "tag = \"v3\"", ""));
+    assert_eq!(by_tag.revision, format!("v3@sha1:{main}"));
 }
 
 #[test]
