@@ -60,6 +60,9 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Ar
 pub(crate) struct Shape {
     /// The source's `ignore` patterns (Flux's `spec.ignore`).
     pub(crate) ignore: Option<String>,
+    /// The source's `verify` settings, described: an artifact is only made
+    /// after its revision passed them.
+    pub(crate) verify: Option<String>,
 }
 
 impl Shape {
@@ -76,6 +79,14 @@ impl Shape {
                 h.update(text.as_bytes());
             }
             None => h.update(b"no ignore\n"),
+        }
+        match &self.verify {
+            Some(text) => {
+                h.update(b"verify\n");
+                h.update((text.len() as u64).to_be_bytes());
+                h.update(text.as_bytes());
+            }
+            None => h.update(b"no verify\n"),
         }
         crate::cache::hex(&h.finalize())[..16].to_owned()
     }

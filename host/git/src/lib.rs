@@ -31,6 +31,7 @@ mod error;
 mod ignore;
 mod reference;
 mod semver_range;
+mod verify;
 
 use auth::Auth;
 use error::{terminal, transient};
@@ -63,6 +64,8 @@ pub struct GitSource {
     /// server forever. Keyed by the thread running the fetch, since two
     /// fetches of one source may overlap (one waiting for the cache lock).
     sockets: Mutex<Vec<(std::thread::ThreadId, TcpStream)>>,
+    /// `verify`, with its key files resolved.
+    verify: Option<Verification>,
     /// Set when a fetch failed reading the cache repository itself (an
     /// object that should be there and is not, or does not decode), so the
     /// cache is made anew. Only touched with the cache lock held.
@@ -104,6 +107,18 @@ impl GitSource {
         let url = gix::url::parse(repo.url.as_str())
             .map_err(|e| config_err(format!("invalid url {display_url}: {e}")))?;
         let state = config.state_dir();
+        let verify = repo.verify.as_ref().map(|v| Verification {
+            mode: v.mode,
+            key_files: v.key_files.iter().map(|p| config.resolve(p)).collect(),
+        });
+        if let Some(v) = &verify {
+            // Read now, so that a missing or unreadable key file is a
+            // configuration error; read again at every fetch for rotation.
+            for f in &v.key_files {
+                verify::check_readable(f).map_err(config_err)?;
+            }
+            verify::Keys::load(&v.key_files).map_err(config_err)?;
+        }
         Ok(GitSource {
             cache_dir: cache::dir(&state, &repo.url, &auth.cache_identity()),
             store: artifact::Store::new(
@@ -111,6 +126,7 @@ impl GitSource {
                 &name,
                 artifact::Shape {
                     ignore: repo.ignore.clone(),
+                    verify: verify.as_ref().map(Verification::describe),
                 },
             ),
             name,
@@ -125,6 +141,7 @@ impl GitSource {
             connections: AtomicU64::new(0),
             sockets: Mutex::new(Vec::new()),
             cache_suspect: AtomicBool::new(false),
+            verify,
         })
     }
 
@@ -237,21 +254,24 @@ impl GitSource {
             }
             w => w,
         };
-        let id = match wanted {
+        let (id, tag) = match wanted {
             Wanted::Commit { id, branch } => {
                 self.fetch_commit(&repo, id, branch.as_deref(), stop)?;
-                *id
+                (*id, None)
             }
             Wanted::Branch(_) | Wanted::Tag(_) | Wanted::Name(_) | Wanted::Semver { .. } => {
                 let remote_ref = wanted.remote_ref().unwrap_or_default();
                 match self.fetch_ref(&repo, wanted, &remote_ref, stop)? {
                     Fetched::Reused(id, digest) => return self.finish(wanted, &id, digest),
-                    Fetched::InCache(id) => id,
+                    Fetched::InCache(id, tag) => (id, tag),
                 }
             }
         };
 
         self.check_is_commit(&repo, wanted, &id)?;
+        if let Some(v) = &self.verify {
+            self.verify_revision(&repo, v, wanted, &id, tag)?;
+        }
         let digest = self
             .store
             .export(&repo, &id)
@@ -320,20 +340,25 @@ impl GitSource {
             .connect(&remote)?
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| self.net_err(&e))?;
-        let id = find_ref(&prepare.ref_map().remote_refs, remote_ref).ok_or_else(|| {
-            terminal(format!(
-                "{} not found in {}",
-                wanted.describe(),
-                self.display_url
-            ))
-        })?;
+        let (id, tag) =
+            find_ref_and_tag(&prepare.ref_map().remote_refs, remote_ref).ok_or_else(|| {
+                terminal(format!(
+                    "{} not found in {}",
+                    wanted.describe(),
+                    self.display_url
+                ))
+            })?;
         if let Some(digest) = self.store.existing(&id).map_err(|e| self.artifact_err(e))? {
             tracing::debug!(source = %self.name, commit = %id, "no change; artifact reused");
             return Ok(Fetched::Reused(id, digest));
         }
-        if repo.has_object(id) {
+        // Verifying a tag needs the tag object, which a fetch of a branch
+        // holding the commit did not bring.
+        let tag_missing = self.verify.as_ref().is_some_and(|v| v.checks_tag())
+            && tag.is_some_and(|t| !repo.has_object(t));
+        if repo.has_object(id) && !tag_missing {
             tracing::debug!(source = %self.name, commit = %id, "commit already in the git cache");
-            return Ok(Fetched::InCache(id));
+            return Ok(Fetched::InCache(id, tag));
         }
         self.check_stop(stop)?;
         prepare
@@ -348,7 +373,7 @@ impl GitSource {
                 self.display_url
             )));
         }
-        Ok(Fetched::InCache(id))
+        Ok(Fetched::InCache(id, tag))
     }
 
     /// Makes sure the pinned commit `id` is in the cache.
@@ -756,6 +781,76 @@ impl GitSource {
         }
     }
 
+    /// Checks the signatures that `verification` asks for on commit `id`
+    /// (and `tag`, the annotated tag object of `wanted`), with the keys read
+    /// from their files now (so rotated keys apply at the next fetch).
+    fn verify_revision(
+        &self,
+        repo: &gix::Repository,
+        verification: &Verification,
+        wanted: &Wanted,
+        id: &gix::ObjectId,
+        tag: Option<gix::ObjectId>,
+    ) -> Result<(), SourceError> {
+        let revision = wanted.revision(id);
+        let refuse = |why: String| {
+            terminal(format!(
+                "revision {revision} of {} is not used: {why}",
+                self.display_url
+            ))
+        };
+        let keys = verify::Keys::load(&verification.key_files).map_err(&refuse)?;
+        let files = verify::describe_files(&verification.key_files);
+        if verification.checks_tag() {
+            let Some(tag_id) = tag else {
+                return Err(refuse(format!(
+                    "verify.mode {} needs an annotated, signed tag, and {} is a lightweight tag",
+                    verification.mode_name(),
+                    wanted.describe()
+                )));
+            };
+            let object = repo.find_object(tag_id).map_err(|e| {
+                self.cache_err(format!(
+                    "cannot read tag object {tag_id} of {}: {}",
+                    self.display_url,
+                    error::chain_text(&e)
+                ))
+            })?;
+            let (signature, signed) = verify::split_tag(&object.data)
+                .ok_or_else(|| refuse(format!("{} is not signed", wanted.describe())))?;
+            let signer = keys.verify(signature, signed).map_err(|e| {
+                refuse(format!(
+                    "{}: {e} (verify.keyFiles: {files})",
+                    wanted.describe()
+                ))
+            })?;
+            tracing::info!(source = %self.name, tag = %tag_id, %signer, "tag signature verified");
+        }
+        if verification.checks_head() {
+            let commit = repo.find_commit(*id).map_err(|e| {
+                self.cache_err(format!(
+                    "cannot read commit {id} of {}: {}",
+                    self.display_url,
+                    error::chain_text(&e)
+                ))
+            })?;
+            let signature = commit.signature().map_err(|e| {
+                refuse(format!(
+                    "cannot read the signature of commit {id}: {}",
+                    error::chain_text(&e)
+                ))
+            })?;
+            let Some((signature, signed)) = signature else {
+                return Err(refuse(format!("commit {id} is not signed")));
+            };
+            let signer = keys
+                .verify(signature.as_ref(), signed.to_bstring().as_ref())
+                .map_err(|e| refuse(format!("commit {id}: {e} (verify.keyFiles: {files})")))?;
+            tracing::info!(source = %self.name, commit = %id, %signer, "commit signature verified");
+        }
+        Ok(())
+    }
+
     /// A transient error from reading the cache repository, which marks the
     /// cache as possibly damaged.
     fn cache_err(&self, message: String) -> SourceError {
@@ -823,22 +918,75 @@ impl GitSource {
     }
 }
 
+/// A source's `verify` settings.
+#[derive(Debug, Clone)]
+struct Verification {
+    mode: weir_config::GitVerifyMode,
+    key_files: Vec<PathBuf>,
+}
+
+impl Verification {
+    fn checks_tag(&self) -> bool {
+        self.mode != weir_config::GitVerifyMode::Head
+    }
+
+    fn checks_head(&self) -> bool {
+        self.mode != weir_config::GitVerifyMode::Tag
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.mode {
+            weir_config::GitVerifyMode::Head => "HEAD",
+            weir_config::GitVerifyMode::Tag => "Tag",
+            weir_config::GitVerifyMode::TagAndHead => "TagAndHEAD",
+        }
+    }
+
+    /// The settings as they shape an artifact (see [`artifact::Shape`]): an
+    /// artifact made without verification, or with other keys, is made
+    /// (and verified) again.
+    fn describe(&self) -> String {
+        format!(
+            "mode={}\nkeyFiles={}",
+            self.mode_name(),
+            verify::describe_files(&self.key_files)
+        )
+    }
+}
+
 /// What [`GitSource::fetch_ref`] found.
 enum Fetched {
     /// The commit already has an artifact (with this digest): nothing fetched.
     Reused(gix::ObjectId, String),
-    /// The commit is in the cache repository (fetched now or earlier).
-    InCache(gix::ObjectId),
+    /// The commit is in the cache repository (fetched now or earlier), with
+    /// the annotated tag object the reference points to, if it does.
+    InCache(gix::ObjectId, Option<gix::ObjectId>),
 }
 
 /// The commit `name` points to among the advertised `refs`, annotated tags
 /// peeled.
 fn find_ref(refs: &[gix::protocol::handshake::Ref], name: &str) -> Option<gix::ObjectId> {
+    find_ref_and_tag(refs, name).map(|(id, _)| id)
+}
+
+/// As [`find_ref`], with the annotated tag object the reference points to
+/// when it does (the advertised target, when it was peeled).
+fn find_ref_and_tag(
+    refs: &[gix::protocol::handshake::Ref],
+    name: &str,
+) -> Option<(gix::ObjectId, Option<gix::ObjectId>)> {
     refs.iter().find_map(|r| {
         let (n, target, peeled) = r.unpack();
-        (n == name)
-            .then(|| peeled.or(target).map(ToOwned::to_owned))
-            .flatten()
+        if n != name {
+            return None;
+        }
+        match (target, peeled) {
+            (Some(tag), Some(commit)) if tag != commit => {
+                Some((commit.to_owned(), Some(tag.to_owned())))
+            }
+            (Some(t), _) => Some((t.to_owned(), None)),
+            (None, p) => p.map(|c| (c.to_owned(), None)),
+        }
     })
 }
 

@@ -1204,3 +1204,363 @@ fn changing_ignore_remakes_the_artifact_of_the_same_commit() {
     assert_eq!(src.pack_fetches(), 0, "the commit was already in the cache");
     assert_eq!(fetch(&src), second);
 }
+
+/// Whether the source's state holds an artifact for `commit`.
+trait ArtifactDirs {
+    fn state_has_artifact(&self, commit: &str) -> bool;
+}
+
+impl ArtifactDirs for GitSource {
+    fn state_has_artifact(&self, commit: &str) -> bool {
+        // <state>/git/<cache> → <state>/artifacts/<name>/<commit>
+        self.cache_dir()
+            .parent()
+            .and_then(Path::parent)
+            .is_some_and(|state| {
+                state
+                    .join("artifacts")
+                    .join(self.name())
+                    .join(commit)
+                    .exists()
+            })
+    }
+}
+
+/// A work tree that pushes to `repo` and signs with OpenPGP keys of a
+/// temporary GNUPGHOME or with SSH keys, as a developer would.
+struct Signer {
+    dir: tempfile::TempDir,
+    bare: PathBuf,
+}
+
+impl Signer {
+    fn new(repo: &TestRepo) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("gnupg")).expect("mkdir");
+        std::fs::set_permissions(
+            dir.path().join("gnupg"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .expect("chmod");
+        run(git()
+            .args(["init", "-q", "-b", "main"])
+            .arg(dir.path().join("work")));
+        Signer {
+            dir,
+            bare: repo.bare.clone(),
+        }
+    }
+
+    fn gpg(&self) -> Command {
+        let mut c = Command::new("gpg");
+        c.env("GNUPGHOME", self.dir.path().join("gnupg"))
+            .args(["--batch", "--quiet"]);
+        c
+    }
+
+    /// Makes an OpenPGP key for `email`; returns its fingerprint and writes
+    /// its armored public key to `<dir>/<email>.asc`.
+    fn gpg_key(&self, email: &str) -> (String, PathBuf) {
+        run(self.gpg().args([
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &format!("weir test <{email}>"),
+            "ed25519",
+            "sign",
+            "never",
+        ]));
+        let listing = run(self.gpg().args(["--with-colons", "--list-keys", email]));
+        let fpr = listing
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .and_then(|l| l.split(':').find(|f| f.len() == 40))
+            .expect("fingerprint")
+            .to_owned();
+        let public = run(self.gpg().args(["--armor", "--export", &fpr]));
+        let path = self.dir.path().join(format!("{email}.asc"));
+        std::fs::write(&path, public).expect("write key");
+        (fpr, path)
+    }
+
+    /// Makes an SSH key named `name`; returns the private key path and the
+    /// public key file.
+    fn ssh_key(&self, name: &str) -> (PathBuf, PathBuf) {
+        let key = self.dir.path().join(name);
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&key));
+        (key.clone(), key.with_extension("pub"))
+    }
+
+    /// `git` in the work tree, signing with `key`: an OpenPGP fingerprint,
+    /// an SSH private key path, or nothing.
+    fn git(&self, key: Option<&str>) -> Command {
+        let mut c = git();
+        c.env("GNUPGHOME", self.dir.path().join("gnupg"))
+            .arg("-C")
+            .arg(self.dir.path().join("work"));
+        match key {
+            Some(k) if k.starts_with('/') => {
+                c.args(["-c", "gpg.format=ssh", "-c"])
+                    .arg(format!("user.signingkey={k}"));
+            }
+            Some(k) => {
+                c.args(["-c", "gpg.format=openpgp", "-c"])
+                    .arg(format!("user.signingkey={k}"));
+            }
+            None => {}
+        }
+        c
+    }
+
+    /// Commits `file` = `content` on main, signed with `key`, and pushes.
+    fn commit(&self, file: &str, content: &str, key: Option<&str>) -> String {
+        std::fs::write(self.dir.path().join("work").join(file), content).expect("write");
+        run(self.git(None).args(["add", "-A"]));
+        let sign = if key.is_some() { "-S" } else { "--no-gpg-sign" };
+        run(self.git(key).args(["commit", "-q", sign, "-m", content]));
+        run(self
+            .git(None)
+            .args(["push", "-q", "--force"])
+            .arg(&self.bare)
+            .arg("HEAD:refs/heads/main"));
+        run(self.git(None).args(["rev-parse", "HEAD"]))
+            .trim()
+            .to_owned()
+    }
+
+    /// Tags HEAD as `name`: signed with `key`, annotated unsigned with
+    /// `Some("")`, lightweight with `None`; pushes it.
+    fn tag(&self, name: &str, key: Option<&str>) {
+        match key {
+            None => run(self.git(None).args(["tag", name])),
+            Some("") => run(self.git(None).args(["tag", "-a", name, "-m", name])),
+            Some(k) => run(self.git(Some(k)).args(["tag", "-s", name, "-m", name])),
+        };
+        run(self
+            .git(None)
+            .args(["push", "-q", "--force"])
+            .arg(&self.bare)
+            .arg(format!("refs/tags/{name}")));
+    }
+}
+
+fn verify_with(mode: &str, files: &[&Path]) -> String {
+    let list: Vec<String> = files
+        .iter()
+        .map(|f| format!("\"{}\"", f.display()))
+        .collect();
+    format!(
+        "verify = {{ mode = \"{mode}\", keyFiles = [{}] }}",
+        list.join(", ")
+    )
+}
+
+#[test]
+fn openpgp_signed_commits_are_verified_and_others_never_used() {
+    let repo = TestRepo::new("git-verify-pgp");
+    let signer = Signer::new(&repo);
+    let (trusted, trusted_file) = signer.gpg_key("trusted@weir.invalid");
+    let (stranger, _) = signer.gpg_key("stranger@weir.invalid");
+    let good = signer.commit("f", "signed", Some(&trusted));
+    let host = Host::new();
+    let verify = verify_with("HEAD", &[&trusted_file]);
+    let src = host.source_with("pgp", &anon_url(&repo), "branch = \"main\"", &verify);
+    let a = fetch(&src);
+    assert_eq!(a.revision, format!("main@sha1:{good}"));
+
+    let unsigned = signer.commit("f", "unsigned", None);
+    let e = fetch_err(&src);
+    assert!(!e.transient, "{}", e.message);
+    assert_eq!(
+        e.message,
+        format!(
+            "revision main@sha1:{unsigned} of {} is not used: commit {unsigned} is not signed",
+            anon_url(&repo)
+        )
+    );
+    assert!(!src.state_has_artifact(&unsigned), "never exported");
+    assert_eq!(read(&a, "f"), "signed", "the last good artifact stays");
+
+    let foreign = signer.commit("f", "foreign", Some(&stranger));
+    let e = fetch_err(&src);
+    assert!(
+        e.message.contains(&format!("commit {foreign}: its OpenPGP signature does not verify with any of the 1 trusted OpenPGP key(s)")),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains(&trusted_file.display().to_string()),
+        "{}",
+        e.message
+    );
+    assert!(!src.state_has_artifact(&foreign));
+
+    // Trusting the stranger's key too (the file is read at every fetch).
+    let both = signer.dir.path().join("both.asc");
+    let mut keys = std::fs::read(&trusted_file).expect("read");
+    keys.extend(std::fs::read(signer.dir.path().join("stranger@weir.invalid.asc")).expect("read"));
+    std::fs::write(&both, keys).expect("write");
+    let src = host.source_with(
+        "pgp",
+        &anon_url(&repo),
+        "branch = \"main\"",
+        &verify_with("HEAD", &[&both]),
+    );
+    assert_eq!(fetch(&src).revision, format!("main@sha1:{foreign}"));
+}
+
+#[test]
+fn ssh_signed_commits_are_verified_and_rotated_keys_apply_at_the_next_fetch() {
+    let repo = TestRepo::new("git-verify-ssh");
+    let signer = Signer::new(&repo);
+    let (old_key, old_pub) = signer.ssh_key("old");
+    let (new_key, new_pub) = signer.ssh_key("new");
+    let trusted = signer.dir.path().join("allowed_signers");
+    std::fs::write(
+        &trusted,
+        format!(
+            "ci@weir.invalid {}",
+            std::fs::read_to_string(&old_pub).expect("read")
+        ),
+    )
+    .expect("write");
+    let c1 = signer.commit("f", "one", Some(&old_key.display().to_string()));
+    let host = Host::new();
+    let src = host.source_with(
+        "ssh-sig",
+        &anon_url(&repo),
+        "branch = \"main\"",
+        &verify_with("HEAD", &[&trusted]),
+    );
+    assert_eq!(fetch(&src).revision, format!("main@sha1:{c1}"));
+
+    let c2 = signer.commit("f", "two", Some(&new_key.display().to_string()));
+    let e = fetch_err(&src);
+    assert!(
+        e.message.contains(&format!(
+            "commit {c2}: its SSH signature does not verify with any of the 1 trusted SSH key(s)"
+        )),
+        "{}",
+        e.message
+    );
+    // The key is rotated in the file; the same source picks it up.
+    std::fs::copy(&new_pub, &trusted).expect("rotate");
+    let a = fetch(&src);
+    assert_eq!(a.revision, format!("main@sha1:{c2}"));
+    assert_eq!(read(&a, "f"), "two");
+    // An OpenPGP-signed commit does not pass with SSH keys only.
+    let (pgp, _) = signer.gpg_key("pgp@weir.invalid");
+    signer.commit("f", "three", Some(&pgp));
+    let e = fetch_err(&src);
+    assert!(
+        e.message.contains("0 trusted OpenPGP key(s)"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn tag_modes_verify_the_tag_object_and_with_head_the_commit_too() {
+    let repo = TestRepo::new("git-verify-tag");
+    let signer = Signer::new(&repo);
+    let (key, key_file) = signer.gpg_key("release@weir.invalid");
+    let unsigned_commit = signer.commit("v", "1.0", None);
+    signer.tag("v1.0.0", Some(&key));
+    let host = Host::new();
+    let tag_mode = verify_with("Tag", &[&key_file]);
+
+    let signed_tag = host.source_with("t-signed", &anon_url(&repo), "tag = \"v1.0.0\"", &tag_mode);
+    assert_eq!(
+        fetch(&signed_tag).revision,
+        format!("v1.0.0@sha1:{unsigned_commit}")
+    );
+    // TagAndHEAD also wants the commit signed.
+    let both = host.source_with(
+        "t-both",
+        &anon_url(&repo),
+        "tag = \"v1.0.0\"",
+        &verify_with("TagAndHEAD", &[&key_file]),
+    );
+    let e = fetch_err(&both);
+    assert!(
+        e.message
+            .ends_with(&format!("commit {unsigned_commit} is not signed")),
+        "{}",
+        e.message
+    );
+    let signed_commit = signer.commit("v", "1.1", Some(&key));
+    signer.tag("v1.1.0", Some(&key));
+    let both = host.source_with(
+        "t-both2",
+        &anon_url(&repo),
+        "tag = \"v1.1.0\"",
+        &verify_with("TagAndHEAD", &[&key_file]),
+    );
+    assert_eq!(
+        fetch(&both).revision,
+        format!("v1.1.0@sha1:{signed_commit}")
+    );
+
+    // A semver range verifies the tag it picks: an unsigned or lightweight
+    // newer tag is refused, and the source stays where it was.
+    let semver = host.source_with("t-semver", &anon_url(&repo), "semver = \"^1\"", &tag_mode);
+    let a = fetch(&semver);
+    assert!(a.revision.starts_with("v1.1.0@"), "{}", a.revision);
+    signer.commit("v", "1.2", Some(&key));
+    signer.tag("v1.2.0", Some(""));
+    let e = fetch_err(&semver);
+    assert!(
+        e.message.ends_with("tag \"v1.2.0\" is not signed"),
+        "{}",
+        e.message
+    );
+    signer.commit("v", "1.3", Some(&key));
+    signer.tag("v1.3.0", None);
+    let e = fetch_err(&semver);
+    assert!(
+        e.message.ends_with(
+            "verify.mode Tag needs an annotated, signed tag, and tag \"v1.3.0\" is a lightweight tag"
+        ),
+        "{}",
+        e.message
+    );
+    assert_eq!(read(&a, "v"), "1.1");
+    // The tag object is fetched even when the commit is already in the
+    // cache (the branch source shares it).
+    let signed = signer.commit("v", "1.4", Some(&key));
+    signer.tag("v1.4.0", Some(&key));
+    fetch(&host.source("t-branch", &anon_url(&repo), "branch = \"main\"", ""));
+    assert_eq!(fetch(&semver).revision, format!("v1.4.0@sha1:{signed}"));
+}
+
+#[test]
+fn verify_settings_are_checked_when_the_source_is_made() {
+    let host = Host::new();
+    let e = host
+        .try_source_with(
+            "v-missing",
+            "http://127.0.0.1:1/x.git",
+            "branch = \"main\"",
+            "",
+            "verify = { keyFiles = [\"keys/none.asc\"] }",
+        )
+        .expect_err("missing key file");
+    assert!(!e.transient);
+    assert!(e.message.contains("\"v-missing\""), "{}", e.message);
+    assert!(e.message.contains("verify.keyFiles"), "{}", e.message);
+    assert!(e.message.contains("keys/none.asc"), "{}", e.message);
+    let junk = host.dir.path().join("junk.asc");
+    std::fs::write(&junk, "hello\n").expect("write");
+    let e = host
+        .try_source_with(
+            "v-junk",
+            "http://127.0.0.1:1/x.git",
+            "branch = \"main\"",
+            "",
+            &verify_with("HEAD", &[&junk]),
+        )
+        .expect_err("no key");
+    assert!(e.message.contains("not an SSH public key"), "{}", e.message);
+}
