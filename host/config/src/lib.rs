@@ -204,6 +204,10 @@ pub struct GitRepository {
     /// Check commit or tag signatures before a revision is used (Flux's
     /// `spec.verify`). Default: no verification.
     pub verify: Option<GitVerify>,
+    /// Only these directories (relative to the root) are in the artifact
+    /// (Flux's `spec.sparseCheckout`). Default: the whole tree.
+    #[serde(default)]
+    pub sparse_checkout: Vec<String>,
 }
 
 /// Signature verification of a git source (Flux's `spec.verify`).

@@ -63,6 +63,21 @@ pub(crate) struct Shape {
     /// The source's `verify` settings, described: an artifact is only made
     /// after its revision passed them.
     pub(crate) verify: Option<String>,
+    /// The directories of `sparseCheckout`, normalised (`deploy/prod`, no
+    /// `./` or trailing `/`); empty for the whole tree.
+    pub(crate) sparse: Vec<String>,
+}
+
+impl Shape {
+    /// Whether `path` (components relative to the root) lies outside every
+    /// `sparseCheckout` directory.
+    fn outside_sparse(&self, path: &[&str]) -> bool {
+        !self.sparse.is_empty()
+            && !self.sparse.iter().any(|dir| {
+                let dir: Vec<&str> = dir.split('/').collect();
+                path.len() > dir.len() && path[..dir.len()] == dir[..]
+            })
+    }
 }
 
 impl Shape {
@@ -87,6 +102,11 @@ impl Shape {
                 h.update(text.as_bytes());
             }
             None => h.update(b"no verify\n"),
+        }
+        h.update(b"sparse\n");
+        for dir in &self.sparse {
+            h.update((dir.len() as u64).to_be_bytes());
+            h.update(dir.as_bytes());
         }
         crate::cache::hex(&h.finalize())[..16].to_owned()
     }
@@ -168,6 +188,10 @@ impl Store {
                 })?;
             std::fs::create_dir(&tmp).map_err(io("cannot create", &tmp))?;
             write_tree(repo, tree.detach(), &tmp)?;
+            // Flux's sparseCheckout: only these directories are in the
+            // artifact (their .sourceignore files apply below).
+            crate::ignore::remove_where(&tmp, &|p| self.shape.outside_sparse(p))
+                .map_err(io("cannot filter", &tmp))?;
             let matcher = crate::ignore::Matcher::load(&tmp, self.shape.ignore.as_deref())
                 .map_err(io("cannot read ignore files in", &tmp))?;
             let removed =

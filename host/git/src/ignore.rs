@@ -363,10 +363,23 @@ fn load_dir(dir: &Path, domain: &mut Vec<String>, out: &mut Vec<Pattern>) -> std
 /// # Errors
 /// When a directory cannot be listed or an entry cannot be deleted.
 pub(crate) fn apply(root: &Path, matcher: &Matcher) -> std::io::Result<usize> {
+    remove_where(root, &|path| matcher.excludes(path))
+}
+
+/// Deletes every file and symlink under `root` whose relative path (as
+/// components) `excluded` accepts, and the directories this leaves empty.
+/// Returns how many were deleted.
+///
+/// # Errors
+/// When a directory cannot be listed or an entry cannot be deleted.
+pub(crate) fn remove_where(
+    root: &Path,
+    excluded: &dyn Fn(&[&str]) -> bool,
+) -> std::io::Result<usize> {
     fn walk(
         dir: &Path,
         rel: &mut Vec<String>,
-        matcher: &Matcher,
+        matcher: &dyn Fn(&[&str]) -> bool,
         removed: &mut usize,
     ) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
@@ -383,7 +396,7 @@ pub(crate) fn apply(root: &Path, matcher: &Matcher) -> std::io::Result<usize> {
                 }
             } else {
                 let parts: Vec<&str> = rel.iter().map(String::as_str).collect();
-                if matcher.excludes(&parts) {
+                if matcher(&parts) {
                     std::fs::remove_file(&path)?;
                     *removed += 1;
                 }
@@ -393,7 +406,7 @@ pub(crate) fn apply(root: &Path, matcher: &Matcher) -> std::io::Result<usize> {
         Ok(())
     }
     let mut removed = 0;
-    walk(root, &mut Vec::new(), matcher, &mut removed)?;
+    walk(root, &mut Vec::new(), excluded, &mut removed)?;
     Ok(removed)
 }
 

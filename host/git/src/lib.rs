@@ -127,6 +127,7 @@ impl GitSource {
                 artifact::Shape {
                     ignore: repo.ignore.clone(),
                     verify: verify.as_ref().map(Verification::describe),
+                    sparse: sparse_dirs(&repo.sparse_checkout).map_err(config_err)?,
                 },
             ),
             name,
@@ -916,6 +917,28 @@ impl GitSource {
             }
         }
     }
+}
+
+/// `sparseCheckout` as paths relative to the root without `./` or a
+/// trailing `/`.
+///
+/// # Errors
+/// A message naming an entry that is empty, absolute or leaves the root.
+fn sparse_dirs(dirs: &[String]) -> Result<Vec<String>, String> {
+    dirs.iter()
+        .map(|d| {
+            let parts: Vec<&str> = d
+                .split('/')
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect();
+            if d.starts_with('/') || parts.is_empty() || parts.contains(&"..") {
+                return Err(format!(
+                    "sparseCheckout entry {d:?} must be a directory inside the repository, such as \"deploy/prod\""
+                ));
+            }
+            Ok(parts.join("/"))
+        })
+        .collect()
 }
 
 /// A source's `verify` settings.

@@ -1564,3 +1564,53 @@ fn verify_settings_are_checked_when_the_source_is_made() {
         .expect_err("no key");
     assert!(e.message.contains("not an SSH public key"), "{}", e.message);
 }
+
+#[test]
+fn sparse_checkout_keeps_only_the_listed_directories() {
+    let repo = TestRepo::new("git-sparse");
+    repo.commit(
+        &[
+            ("README.md", Some("r")),
+            ("deploy/prod/app.yaml", Some("prod")),
+            ("deploy/prod/.sourceignore", Some("*.tmp\n")),
+            ("deploy/prod/x.tmp", Some("x")),
+            ("deploy/dev/app.yaml", Some("dev")),
+            ("infra/ns.yaml", Some("ns")),
+            ("infra-old/ns.yaml", Some("old")),
+        ],
+        "c",
+    );
+    let host = Host::new();
+    let src = host.source_with(
+        "sparse",
+        &anon_url(&repo),
+        "branch = \"main\"",
+        "sparseCheckout = [\"./deploy/prod/\", \"infra\"]",
+    );
+    let a = fetch(&src);
+    assert_eq!(
+        files(&a.dir),
+        [
+            "deploy/prod/.sourceignore",
+            "deploy/prod/app.yaml",
+            "infra/ns.yaml"
+        ]
+    );
+    let whole = fetch(&host.source("whole", &anon_url(&repo), "branch = \"main\"", ""));
+    assert_ne!(whole.digest, a.digest);
+
+    let e = host
+        .try_source_with(
+            "sparse-bad",
+            &anon_url(&repo),
+            "branch = \"main\"",
+            "",
+            "sparseCheckout = [\"../x\"]",
+        )
+        .expect_err("outside");
+    assert!(
+        e.message.contains("sparseCheckout entry \"../x\""),
+        "{}",
+        e.message
+    );
+}
