@@ -276,6 +276,9 @@ pub struct GitAuth {
     pub ca_file: Option<PathBuf>,
     /// SSH private key file (Flux's `identity`).
     pub identity_file: Option<PathBuf>,
+    /// File holding the passphrase of `identityFile` when it is encrypted
+    /// (Flux's `password` for ssh). Read at every connection.
+    pub identity_passphrase_file: Option<PathBuf>,
     /// known_hosts file the SSH server's key must be in (Flux's
     /// `known_hosts`). Required for ssh URLs: weir never trusts on first use.
     pub known_hosts_file: Option<PathBuf>,

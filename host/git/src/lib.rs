@@ -17,11 +17,12 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs as _};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use gix::protocol::transport::client::blocking_io::{Transport, http};
 use gix::remote::fetch::Shallow;
+use sha2::Digest as _;
 use weir_core::source::{Artifact, Source, SourceError};
 
 mod artifact;
@@ -50,7 +51,12 @@ pub struct GitSource {
     display_url: String,
     scheme: gix::url::Scheme,
     wanted: Wanted,
-    auth: Auth,
+    /// The credentials, read again at every fetch from their files (see
+    /// [`GitSource::refresh_auth`]), so rotated secrets apply without a
+    /// restart.
+    auth: Mutex<Arc<Auth>>,
+    /// `auth` as configured, paths resolved.
+    auth_spec: weir_config::GitAuth,
     cache_dir: PathBuf,
     store: artifact::Store,
     timeout: Duration,
@@ -78,7 +84,7 @@ impl std::fmt::Debug for GitSource {
             .field("name", &self.name)
             .field("url", &self.display_url)
             .field("wanted", &self.wanted)
-            .field("auth", &self.auth)
+            .field("auth", &self.auth())
             .field("cache_dir", &self.cache_dir)
             .finish_non_exhaustive()
     }
@@ -103,7 +109,8 @@ impl GitSource {
         let display_url = error::strip_userinfo(&repo.url);
         let config_err = |m: String| terminal(format!("git source {name:?}: {m}"));
         let wanted = Wanted::from_config(&repo.reference).map_err(config_err)?;
-        let auth = Auth::load(config, repo).map_err(config_err)?;
+        let auth_spec = auth::resolved(config, &repo.auth);
+        let auth = Auth::from_spec(&auth_spec).map_err(config_err)?;
         let url = gix::url::parse(repo.url.as_str())
             .map_err(|e| config_err(format!("invalid url {display_url}: {e}")))?;
         let state = config.state_dir();
@@ -135,7 +142,8 @@ impl GitSource {
             display_url,
             scheme: url.scheme,
             wanted,
-            auth,
+            auth: Mutex::new(Arc::new(auth)),
+            auth_spec,
             timeout: repo.timeout().get(),
             timeout_text: repo.timeout().to_string(),
             pack_fetches: AtomicU64::new(0),
@@ -166,9 +174,32 @@ impl GitSource {
         &self.cache_dir
     }
 
+    /// The credentials currently in use.
+    fn auth(&self) -> Arc<Auth> {
+        Arc::clone(&self.auth.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Reads the credential files again; keeps the loaded credentials (and
+    /// their TLS configuration) when nothing changed.
+    fn refresh_auth(&self) -> Result<(), SourceError> {
+        let fresh = Auth::from_spec(&self.auth_spec).map_err(|e| {
+            terminal(format!(
+                "git source {:?}: {e} (for {})",
+                self.name, self.display_url
+            ))
+        })?;
+        let mut current = self.auth.lock().unwrap_or_else(PoisonError::into_inner);
+        if !current.same_as(&fresh) {
+            tracing::info!(source = %self.name, "credentials changed; using the new ones");
+            *current = Arc::new(fresh);
+        }
+        Ok(())
+    }
+
     /// The whole fetch, with the locks held; `stop` is set on interrupt or
     /// when the deadline passes.
     fn fetch_locked(&self, stop: &AtomicBool) -> Result<Artifact, SourceError> {
+        self.refresh_auth()?;
         let cache_lock = cache::lock_for(&self.cache_dir);
         let _cache_guard = self.acquire(&cache_lock, stop)?;
         let store_lock = cache::lock_for(self.store.root());
@@ -516,9 +547,29 @@ impl GitSource {
         if self.scheme != gix::url::Scheme::Ssh {
             return Ok(());
         }
-        let cmd = self
-            .auth
-            .ssh_command(&self.ssh_stderr_path(), self.connect_timeout());
+        let auth = self.auth();
+        let askpass = match auth.askpass_script() {
+            Some(script) => {
+                let path = self.cache_dir.join(format!(
+                    "weir-askpass-{}.sh",
+                    &cache::hex(&sha2::Sha256::digest(script.as_bytes()))[..16]
+                ));
+                write_script(&path, &script).map_err(|e| {
+                    transient(format!(
+                        "git source {:?}: cannot write {}: {e}",
+                        self.name,
+                        path.display()
+                    ))
+                })?;
+                Some(path)
+            }
+            None => None,
+        };
+        let cmd = auth.ssh_command(
+            &self.ssh_stderr_path(),
+            self.connect_timeout(),
+            askpass.as_deref(),
+        );
         let mut snapshot = repo.config_snapshot_mut();
         snapshot
             .set_value(&gix::config::tree::Core::SSH_COMMAND, cmd.as_str())
@@ -692,10 +743,11 @@ impl GitSource {
             .and_then(|b| b.downcast::<http::Options>().ok())
             .map(|b| *b)
             .unwrap_or_default();
-        options.extra_headers.extend(self.auth.http_headers());
+        let auth = self.auth();
+        options.extra_headers.extend(auth.http_headers());
         options.ssl_ca_info = None;
         options.connect_timeout = Some(self.connect_timeout());
-        let tls = self.auth.tls_config().map_err(|e| {
+        let tls = auth.tls_config().map_err(|e| {
             terminal(format!(
                 "git source {:?}: {e} (for {})",
                 self.name, self.display_url
@@ -863,15 +915,17 @@ impl GitSource {
         let ssh_stderr = (self.scheme == gix::url::Scheme::Ssh)
             .then(|| std::fs::read_to_string(self.ssh_stderr_path()).ok())
             .flatten();
-        let secrets = self.auth.secrets();
+        let auth = self.auth();
+        let secrets = auth.secrets();
         let cx = error::Context {
             url: &self.display_url,
             secrets: &secrets,
             ssh_stderr,
-            known_hosts: self.auth.known_hosts_file(),
-            identity_file: self.auth.identity_file(),
-            ca_file: self.auth.ca_file(),
-            has_credentials: self.auth.has_http_credentials(),
+            known_hosts: auth.known_hosts_file(),
+            identity_file: auth.identity_file(),
+            passphrase_file: auth.identity_passphrase_file(),
+            ca_file: auth.ca_file(),
+            has_credentials: auth.has_http_credentials(),
         };
         let err = error::classify(e, &cx);
         tracing::debug!(
@@ -917,6 +971,25 @@ impl GitSource {
             }
         }
     }
+}
+
+/// Writes an executable (0700) script atomically.
+fn write_script(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o700)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, path)
 }
 
 /// `sparseCheckout` as paths relative to the root without `./` or a

@@ -1614,3 +1614,91 @@ fn sparse_checkout_keeps_only_the_listed_directories() {
         e.message
     );
 }
+
+#[test]
+fn an_encrypted_ssh_key_is_unlocked_with_its_passphrase_file() {
+    let repo = TestRepo::new("git-ssh-pass");
+    let sha = repo.commit(&[("p", Some("p"))], "c");
+    let url = format!("{}/repos/{}", env("WEIR_GIT_SSH_URL"), repo.rel);
+    let host = Host::new();
+    let with = |passphrase_file: Option<&str>| {
+        let mut auth = format!(
+            "identityFile = \"{}\"\nknownHostsFile = \"{}\"",
+            env("WEIR_GIT_SSH_KEY_PASS"),
+            env("WEIR_GIT_SSH_KNOWN_HOSTS")
+        );
+        if let Some(f) = passphrase_file {
+            auth.push_str(&format!("\nidentityPassphraseFile = \"{f}\""));
+        }
+        auth
+    };
+    let ok = host.source(
+        "ssh-pass",
+        &url,
+        "branch = \"main\"",
+        &with(Some(&env("WEIR_GIT_SSH_PASSPHRASE_FILE"))),
+    );
+    assert_eq!(fetch(&ok).revision, format!("main@sha1:{sha}"));
+
+    let wrong_file = host.dir.path().join("wrong-passphrase");
+    std::fs::write(&wrong_file, "not-the-passphrase\n").expect("write");
+    let wrong = host.source(
+        "ssh-pass-wrong",
+        &url,
+        "branch = \"main\"",
+        &with(Some(&wrong_file.display().to_string())),
+    );
+    let e = fetch_err(&wrong);
+    assert!(!e.transient, "{}", e.message);
+    assert!(
+        e.message.starts_with("authentication failed for "),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("auth.identityPassphraseFile"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("not-the-passphrase"), "{}", e.message);
+    // The passphrase file is read at each connection: fixing it fixes the
+    // same source.
+    std::fs::copy(env("WEIR_GIT_SSH_PASSPHRASE_FILE"), &wrong_file).expect("fix");
+    assert_eq!(fetch(&wrong).revision, format!("main@sha1:{sha}"));
+
+    // Without a passphrase the encrypted key cannot be used, and ssh never
+    // prompts.
+    let none = host.source("ssh-pass-none", &url, "branch = \"main\"", &with(None));
+    let e = fetch_err(&none);
+    assert!(
+        e.message.starts_with("authentication failed for "),
+        "{}",
+        e.message
+    );
+    let passphrase = env("WEIR_GIT_SSH_PASSPHRASE");
+    assert!(files_containing(&host.state(), passphrase.as_bytes()).is_empty());
+}
+
+#[test]
+fn a_rotated_password_file_applies_at_the_next_fetch() {
+    let repo = TestRepo::new("git-rotate");
+    let sha = repo.commit(&[("r", Some("r"))], "c");
+    let url = format!("{}/basic/{}", env("WEIR_GIT_HTTP_URL"), repo.rel);
+    let host = Host::new();
+    let file = host.dir.path().join("password");
+    std::fs::write(&file, "stale-password\n").expect("write");
+    let src = host.source(
+        "rotate",
+        &url,
+        "branch = \"main\"",
+        &format!("username = \"weir\"\npasswordFile = \"{}\"", file.display()),
+    );
+    let e = fetch_err(&src);
+    assert!(
+        e.message.starts_with("authentication failed"),
+        "{}",
+        e.message
+    );
+    std::fs::write(&file, env("WEIR_GIT_HTTP_PASSWORD")).expect("rotate");
+    assert_eq!(fetch(&src).revision, format!("main@sha1:{sha}"));
+}
