@@ -130,7 +130,10 @@ impl Engine {
             .git_source(name)
             .map(|g| (g.timeout().get(), g.url.clone()))
             .unwrap_or((Duration::from_secs(60), String::new()));
-        let result = fetch_with_timeout(source, timeout, &url).await;
+        // The source enforces its own `timeout` and says which source timed
+        // out; this outer deadline, a little later, only catches a source
+        // that does not stop.
+        let result = fetch_with_timeout(source, timeout + Duration::from_secs(5), &url).await;
         self.record_source(name, &url, &result);
         result
     }
