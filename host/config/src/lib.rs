@@ -195,6 +195,48 @@ pub struct GitRepository {
     /// Credentials and trust.
     #[serde(default)]
     pub auth: GitAuth,
+    /// Files to leave out of the artifact, in `.gitignore` syntax (Flux's
+    /// `spec.ignore`). Added to the patterns of `.sourceignore` files in the
+    /// repository; either replaces Flux's default exclusions (images,
+    /// archives, CI files), while `.git/` and git's own dot files are always
+    /// left out. Default: none (the defaults apply).
+    pub ignore: Option<String>,
+    /// Check commit or tag signatures before a revision is used (Flux's
+    /// `spec.verify`). Default: no verification.
+    pub verify: Option<GitVerify>,
+    /// Only these directories (relative to the root) are in the artifact
+    /// (Flux's `spec.sparseCheckout`). Default: the whole tree.
+    #[serde(default)]
+    pub sparse_checkout: Vec<String>,
+}
+
+/// Signature verification of a git source (Flux's `spec.verify`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitVerify {
+    /// What must be signed. Default: `HEAD`, as in Flux.
+    #[serde(default)]
+    pub mode: GitVerifyMode,
+    /// Files holding the trusted public keys (Flux's `secretRef`, whose
+    /// Secret holds them): ASCII-armored OpenPGP public keys, or SSH public
+    /// keys one per line (`.pub`, `authorized_keys` or git's
+    /// `allowed_signers` format). Read at every fetch, so keys can be
+    /// rotated without a restart. At least one.
+    pub key_files: Vec<PathBuf>,
+}
+
+/// What [`GitVerify`] checks.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum GitVerifyMode {
+    /// The commit the revision points to (Flux also accepts `head`).
+    #[default]
+    #[serde(rename = "HEAD", alias = "head")]
+    Head,
+    /// The annotated tag of `ref.tag` or `ref.semver`.
+    Tag,
+    /// Both the tag and the commit it points to.
+    #[serde(rename = "TagAndHEAD")]
+    TagAndHead,
 }
 
 /// A git reference. When several are set, Flux's precedence applies:
@@ -234,6 +276,9 @@ pub struct GitAuth {
     pub ca_file: Option<PathBuf>,
     /// SSH private key file (Flux's `identity`).
     pub identity_file: Option<PathBuf>,
+    /// File holding the passphrase of `identityFile` when it is encrypted
+    /// (Flux's `password` for ssh). Read at every connection.
+    pub identity_passphrase_file: Option<PathBuf>,
     /// known_hosts file the SSH server's key must be in (Flux's
     /// `known_hosts`). Required for ssh URLs: weir never trusts on first use.
     pub known_hosts_file: Option<PathBuf>,
@@ -486,6 +531,28 @@ impl Config {
                     "git source {:?} is declared twice",
                     g.name.0
                 )));
+            }
+            if let Some(v) = &g.verify {
+                if v.key_files.is_empty() {
+                    return Err(invalid(format!(
+                        "git source {:?}: verify.keyFiles is empty: name at least one file of trusted public keys",
+                        g.name.0
+                    )));
+                }
+                let tag_ref = g.reference.commit.is_none()
+                    && g.reference.name.is_none()
+                    && (g.reference.semver.is_some() || g.reference.tag.is_some());
+                if v.mode != GitVerifyMode::Head && !tag_ref {
+                    return Err(invalid(format!(
+                        "git source {:?}: verify.mode {:?} checks a tag's signature, so ref must be a tag or semver range (without commit or name)",
+                        g.name.0,
+                        if v.mode == GitVerifyMode::Tag {
+                            "Tag"
+                        } else {
+                            "TagAndHEAD"
+                        }
+                    )));
+                }
             }
             let scheme_ok = ["http://", "https://", "ssh://", "git://", "file://"]
                 .iter()
@@ -1006,6 +1073,36 @@ namespace = "flux-system"
         assert!(!is_variable_name(""));
         assert!(!is_variable_name("9x"));
         assert!(!is_variable_name("a-b"));
+    }
+
+    #[test]
+    fn git_verify_takes_flux_modes_and_needs_keys_and_a_tag_for_tag_modes() {
+        let with = |extra: &str| {
+            GOOD.replace(
+                "interval = \"1m30s\"",
+                &format!("interval = \"1m30s\"\n{extra}"),
+            )
+        };
+        let c = parse(&with("verify = { keyFiles = [\"k.asc\"] }")).expect("valid");
+        let v = c.git[0].verify.as_ref().expect("verify");
+        assert_eq!(v.mode, GitVerifyMode::Head);
+        assert_eq!(v.key_files, [PathBuf::from("k.asc")]);
+        let c = parse(&with("verify = { mode = \"head\", keyFiles = [\"k\"] }")).expect("valid");
+        assert_eq!(
+            c.git[0].verify.as_ref().map(|v| v.mode),
+            Some(GitVerifyMode::Head)
+        );
+        let err = parse(&with("verify = { keyFiles = [] }")).expect_err("no keys");
+        assert!(
+            err.to_string().contains("verify.keyFiles is empty"),
+            "{err}"
+        );
+        let err =
+            parse(&with("verify = { mode = \"Tag\", keyFiles = [\"k\"] }")).expect_err("branch");
+        assert!(err.to_string().contains("ref must be a tag"), "{err}");
+        let err =
+            parse(&with("verify = { mode = \"Commit\", keyFiles = [\"k\"] }")).expect_err("mode");
+        assert!(err.to_string().contains("Commit"), "{err}");
     }
 
     #[test]

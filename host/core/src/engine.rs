@@ -130,31 +130,17 @@ impl Engine {
             .git_source(name)
             .map(|g| (g.timeout().get(), g.url.clone()))
             .unwrap_or((Duration::from_secs(60), String::new()));
-        let result = fetch_with_timeout(source, timeout, &url).await;
+        // The source enforces its own `timeout` and says which source timed
+        // out; this outer deadline, a little later, only catches a source
+        // that does not stop.
+        let result = fetch_with_timeout(source, timeout + Duration::from_secs(5), &url).await;
         self.record_source(name, &url, &result);
         result
     }
 
     fn record_source(&self, name: &Name, url: &str, result: &Result<Artifact, SourceError>) {
-        let status = SourceStatus {
-            name: name.to_string(),
-            url: url.to_owned(),
-            ready: result.is_ok(),
-            message: match result {
-                Ok(a) => format!("stored artifact for revision {}", a.revision),
-                Err(e) => e.message.clone(),
-            },
-            artifact: result.as_ref().ok().cloned(),
-            last_fetch_at: Some(now_unix()),
-        };
         let dir = self.config.state_dir().join("sources");
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            let tmp = dir.join(format!(".{name}.json.tmp"));
-            std::fs::write(&tmp, serde_json::to_vec_pretty(&status)?)?;
-            std::fs::rename(&tmp, dir.join(format!("{name}.json")))
-        };
-        if let Err(e) = write() {
+        if let Err(e) = write_source_status(&dir, name, url, result) {
             tracing::error!(source = %name, error = %e, "cannot write source status");
         }
     }
@@ -246,9 +232,12 @@ impl Engine {
             let interval = g.interval().get();
             let suspended = g.suspend;
             tasks.spawn(async move {
+                let mut retry = FetchRetry::default();
                 loop {
+                    let mut delay = interval;
                     if !suspended || tx.borrow().is_none() {
                         let r = engine.fetch(&name).await;
+                        delay = retry.delay_after(&r, interval);
                         match &r {
                             Ok(a) => {
                                 tracing::info!(source = %name, revision = %a.revision, "fetched")
@@ -261,7 +250,7 @@ impl Engine {
                             changed
                         });
                     }
-                    tokio::time::sleep(interval).await;
+                    tokio::time::sleep(delay).await;
                 }
             });
         }
@@ -347,6 +336,78 @@ impl Engine {
     }
 }
 
+/// Writes `<dir>/<name>.json` for the fetch `result`. As Flux's
+/// GitRepository does, a failed fetch leaves the last good artifact in the
+/// status (its directory stays on disk too); only `ready` and the message
+/// say that the source is failing.
+fn write_source_status(
+    dir: &std::path::Path,
+    name: &Name,
+    url: &str,
+    result: &Result<Artifact, SourceError>,
+) -> std::io::Result<()> {
+    let path = dir.join(format!("{name}.json"));
+    let last_good = || {
+        std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SourceStatus>(&b).ok())
+            .and_then(|s| s.artifact)
+    };
+    let status = SourceStatus {
+        name: name.to_string(),
+        url: url.to_owned(),
+        ready: result.is_ok(),
+        message: match result {
+            Ok(a) => format!("stored artifact for revision {}", a.revision),
+            Err(e) => e.message.clone(),
+        },
+        artifact: match result {
+            Ok(a) => Some(a.clone()),
+            Err(_) => last_good(),
+        },
+        last_fetch_at: Some(now_unix()),
+    };
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.json.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&status)?)?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// When a source fetches next: after a transient failure (network, server)
+/// with exponential backoff from 2s, doubling up to its interval; after a
+/// success or a terminal failure (bad credentials, missing ref: retrying
+/// sooner would not help) at its interval.
+#[derive(Debug)]
+struct FetchRetry {
+    next: Duration,
+}
+
+impl FetchRetry {
+    const FIRST: Duration = Duration::from_secs(2);
+}
+
+impl Default for FetchRetry {
+    fn default() -> Self {
+        FetchRetry { next: Self::FIRST }
+    }
+}
+
+impl FetchRetry {
+    fn delay_after(&mut self, r: &Result<Artifact, SourceError>, interval: Duration) -> Duration {
+        match r {
+            Err(e) if e.transient => {
+                let d = self.next.min(interval);
+                self.next = (self.next * 2).min(interval);
+                d
+            }
+            _ => {
+                self.next = Self::FIRST;
+                interval
+            }
+        }
+    }
+}
+
 /// What the fetch task of source `name` has now.
 fn source_state(
     channels: &BTreeMap<Name, watch::Receiver<FetchResult>>,
@@ -411,6 +472,62 @@ mod tests {
         s.message = format!("applied revision {revision}: 1 created");
         s.last_applied_revision = Some(revision.into());
         s
+    }
+
+    #[test]
+    fn a_failed_fetch_keeps_the_last_good_artifact_in_the_source_status() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name: Name = "apps".parse().expect("name");
+        let read = || -> SourceStatus {
+            let b = std::fs::read(dir.path().join("apps.json")).expect("status");
+            serde_json::from_slice(&b).expect("json")
+        };
+        let good = Artifact {
+            revision: "main@sha1:a".into(),
+            dir: "/state/artifacts/apps/a".into(),
+            digest: "sha256:0".into(),
+        };
+        let failed = Err(SourceError {
+            message: "git source \"apps\": cannot reach http://h/r.git".into(),
+            transient: true,
+        });
+        // Failing before any success: no artifact.
+        write_source_status(dir.path(), &name, "http://h/r.git", &failed).expect("write");
+        assert_eq!(read().artifact, None);
+        write_source_status(dir.path(), &name, "http://h/r.git", &Ok(good.clone())).expect("write");
+        assert!(read().ready);
+        write_source_status(dir.path(), &name, "http://h/r.git", &failed).expect("write");
+        let s = read();
+        assert!(!s.ready);
+        assert!(s.message.contains("cannot reach"), "{}", s.message);
+        assert_eq!(s.artifact, Some(good));
+    }
+
+    #[test]
+    fn transient_fetch_failures_back_off_up_to_the_interval_and_success_resets() {
+        let interval = Duration::from_secs(60);
+        let transient = Err(SourceError {
+            message: "cannot reach".into(),
+            transient: true,
+        });
+        let terminal = Err(SourceError {
+            message: "authentication failed".into(),
+            transient: false,
+        });
+        let ok = Ok(Artifact {
+            revision: "main@sha1:a".into(),
+            dir: "/a".into(),
+            digest: "sha256:0".into(),
+        });
+        let mut r = FetchRetry::default();
+        let delays: Vec<u64> = (0..7)
+            .map(|_| r.delay_after(&transient, interval).as_secs())
+            .collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(r.delay_after(&ok, interval), interval);
+        assert_eq!(r.delay_after(&transient, interval).as_secs(), 2);
+        assert_eq!(r.delay_after(&terminal, interval), interval);
+        assert_eq!(r.delay_after(&transient, interval).as_secs(), 2);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! An artifact directory appears atomically (written under a temporary name
 //! in the same parent, then renamed) and is never changed afterwards. Its
-//! digest is kept beside it in `<sha>.digest` so that re-using an artifact
-//! does not re-read it.
+//! digest is kept beside it in `<sha>.digest`, with a fingerprint of the
+//! settings that shaped it (see [`Shape`]), so that re-using an artifact
+//! does not re-read it, and a change of those settings makes it anew.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
@@ -53,17 +54,80 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Ar
     }
 }
 
+/// What shapes an artifact besides its commit: the source's settings that
+/// decide which files it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// The source's `ignore` patterns (Flux's `spec.ignore`).
+    pub(crate) ignore: Option<String>,
+    /// The source's `verify` settings, described: an artifact is only made
+    /// after its revision passed them.
+    pub(crate) verify: Option<String>,
+    /// The directories of `sparseCheckout`, normalised (`deploy/prod`, no
+    /// `./` or trailing `/`); empty for the whole tree.
+    pub(crate) sparse: Vec<String>,
+}
+
+impl Shape {
+    /// Whether `path` (components relative to the root) lies outside every
+    /// `sparseCheckout` directory.
+    fn outside_sparse(&self, path: &[&str]) -> bool {
+        !self.sparse.is_empty()
+            && !self.sparse.iter().any(|dir| {
+                let dir: Vec<&str> = dir.split('/').collect();
+                path.len() > dir.len() && path[..dir.len()] == dir[..]
+            })
+    }
+}
+
+impl Shape {
+    /// A short hash of the settings and of how they are applied (the
+    /// version tag changes when weir's filtering does), kept beside each
+    /// artifact's digest.
+    fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"weir-artifact-shape-v1\n");
+        match &self.ignore {
+            Some(text) => {
+                h.update(b"ignore\n");
+                h.update((text.len() as u64).to_be_bytes());
+                h.update(text.as_bytes());
+            }
+            None => h.update(b"no ignore\n"),
+        }
+        match &self.verify {
+            Some(text) => {
+                h.update(b"verify\n");
+                h.update((text.len() as u64).to_be_bytes());
+                h.update(text.as_bytes());
+            }
+            None => h.update(b"no verify\n"),
+        }
+        h.update(b"sparse\n");
+        for dir in &self.sparse {
+            h.update((dir.len() as u64).to_be_bytes());
+            h.update(dir.as_bytes());
+        }
+        crate::cache::hex(&h.finalize())[..16].to_owned()
+    }
+}
+
 /// The artifact directories of one source.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     dir: PathBuf,
+    shape: Shape,
+    fingerprint: String,
 }
 
 impl Store {
-    /// The store for source `name` under `state_dir`.
-    pub(crate) fn new(state_dir: &Path, name: &str) -> Self {
+    /// The store for source `name` under `state_dir`, making artifacts
+    /// shaped by `shape`.
+    pub(crate) fn new(state_dir: &Path, name: &str, shape: Shape) -> Self {
         Store {
             dir: state_dir.join("artifacts").join(name),
+            fingerprint: shape.fingerprint(),
+            shape,
         }
     }
 
@@ -81,23 +145,23 @@ impl Store {
         self.dir.join(format!("{id}.digest"))
     }
 
-    /// The digest of the artifact for `id` if that artifact exists. The
-    /// digest is read from its side file, or computed again (and the side
-    /// file rewritten) when that is missing or damaged.
+    /// The digest of the artifact for `id` if that artifact exists and was
+    /// made with this store's [`Shape`]. The digest is read from its side
+    /// file (`<digest>\n<shape fingerprint>\n`); an artifact whose side file
+    /// is missing, damaged or names another shape counts as missing, so it
+    /// is made again.
     pub(crate) fn existing(&self, id: &gix::oid) -> Result<Option<String>, ArtifactError> {
-        let dir = self.path(id);
-        if !dir.is_dir() {
+        if !self.path(id).is_dir() {
             return Ok(None);
         }
-        let side = self.digest_path(id);
-        if let Ok(d) = std::fs::read_to_string(&side)
-            && is_digest(d.trim())
-        {
-            return Ok(Some(d.trim().to_owned()));
+        let Ok(side) = std::fs::read_to_string(self.digest_path(id)) else {
+            return Ok(None);
+        };
+        let mut lines = side.lines();
+        match (lines.next(), lines.next()) {
+            (Some(d), Some(f)) if is_digest(d) && f == self.fingerprint => Ok(Some(d.to_owned())),
+            _ => Ok(None),
         }
-        let d = digest_dir(&dir)?;
-        write_atomically(&side, d.as_bytes())?;
-        Ok(Some(d))
     }
 
     /// Exports the tree of `commit` from `repo` into the artifact directory
@@ -124,9 +188,31 @@ impl Store {
                 })?;
             std::fs::create_dir(&tmp).map_err(io("cannot create", &tmp))?;
             write_tree(repo, tree.detach(), &tmp)?;
+            // Flux's sparseCheckout: only these directories are in the
+            // artifact (their .sourceignore files apply below).
+            crate::ignore::remove_where(&tmp, &|p| self.shape.outside_sparse(p))
+                .map_err(io("cannot filter", &tmp))?;
+            let matcher = crate::ignore::Matcher::load(&tmp, self.shape.ignore.as_deref())
+                .map_err(io("cannot read ignore files in", &tmp))?;
+            let removed =
+                crate::ignore::apply(&tmp, &matcher).map_err(io("cannot filter", &tmp))?;
+            tracing::debug!(%commit, removed, "ignore patterns applied");
             let digest = digest_dir(&tmp)?;
-            write_atomically(&self.digest_path(commit), digest.as_bytes())?;
             let dest = self.path(commit);
+            // An artifact of another shape for the same commit is replaced;
+            // nothing in this process reads it any more (the shape comes from
+            // the config, which is read once).
+            if dest.exists() {
+                let old = self
+                    .dir
+                    .join(format!(".tmp-old-{commit}-{}", std::process::id()));
+                std::fs::rename(&dest, &old).map_err(io("cannot move aside", &dest))?;
+                std::fs::remove_dir_all(&old).map_err(io("cannot remove", &old))?;
+            }
+            write_atomically(
+                &self.digest_path(commit),
+                format!("{digest}\n{}\n", self.fingerprint).as_bytes(),
+            )?;
             std::fs::rename(&tmp, &dest).map_err(io("cannot rename into place", &dest))?;
             Ok(digest)
         })();
@@ -429,7 +515,7 @@ mod tests {
     #[test]
     fn retention_keeps_the_current_and_the_newest_other() {
         let t = tempfile::tempdir().expect("tempdir");
-        let store = Store::new(t.path(), "src");
+        let store = Store::new(t.path(), "src", Shape::default());
         let ids: Vec<gix::ObjectId> = (1u8..=4)
             .map(|i| gix::ObjectId::from_hex(format!("{i:040x}").as_bytes()).expect("hex"))
             .collect();

@@ -24,7 +24,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
-use weir_config::{Config, GitRepository};
+use weir_config::{Config, GitAuth};
 
 /// Credentials and trust settings of one source, with secrets loaded.
 pub(crate) struct Auth {
@@ -33,6 +33,7 @@ pub(crate) struct Auth {
     ca_file: Option<PathBuf>,
     ca_certs: Vec<CertificateDer<'static>>,
     identity_file: Option<PathBuf>,
+    identity_passphrase_file: Option<PathBuf>,
     known_hosts_file: Option<PathBuf>,
     tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
 }
@@ -45,21 +46,23 @@ impl std::fmt::Debug for Auth {
             .field("bearer", &self.bearer.is_some())
             .field("ca_file", &self.ca_file)
             .field("identity_file", &self.identity_file)
+            .field("identity_passphrase_file", &self.identity_passphrase_file)
             .field("known_hosts_file", &self.known_hosts_file)
             .finish()
     }
 }
 
 impl Auth {
-    /// Reads the credential files named in `repo.auth` (resolved against the
-    /// config file's directory) and checks that the combination makes sense.
+    /// Reads the credential files named in `a` (paths already resolved
+    /// against the config file's directory, see [`resolved`]) and checks
+    /// that the combination makes sense. Called when the source is made and
+    /// again at every fetch.
     ///
     /// # Errors
     /// A message naming the field and, for files, the path and the I/O error.
-    pub(crate) fn load(config: &Config, repo: &GitRepository) -> Result<Self, String> {
-        let a = &repo.auth;
+    pub(crate) fn from_spec(a: &GitAuth) -> Result<Self, String> {
         let read = |field: &str, p: &Path| -> Result<String, String> {
-            let path = config.resolve(p);
+            let path = p.to_owned();
             std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read auth.{field} {}: {e}", path.display()))
         };
@@ -109,7 +112,7 @@ impl Auth {
             return Err("auth.bearerToken is empty".to_owned());
         }
 
-        let ca_file = a.ca_file.as_deref().map(|p| config.resolve(p));
+        let ca_file = a.ca_file.clone();
         let ca_certs = match &ca_file {
             Some(path) => {
                 let certs = CertificateDer::pem_file_iter(path)
@@ -131,7 +134,7 @@ impl Auth {
          -> Result<Option<PathBuf>, String> {
             p.as_deref()
                 .map(|p| {
-                    let path = config.resolve(p);
+                    let path = p.to_owned();
                     std::fs::File::open(&path)
                         .map(|_| path.clone())
                         .map_err(|e| format!("cannot read auth.{field} {}: {e}", path.display()))
@@ -139,6 +142,11 @@ impl Auth {
                 .transpose()
         };
         let identity_file = check_readable("identityFile", &a.identity_file)?;
+        let identity_passphrase_file =
+            check_readable("identityPassphraseFile", &a.identity_passphrase_file)?;
+        if identity_passphrase_file.is_some() && identity_file.is_none() {
+            return Err("auth.identityPassphraseFile needs auth.identityFile".to_owned());
+        }
         let known_hosts_file = check_readable("knownHostsFile", &a.known_hosts_file)?;
 
         Ok(Auth {
@@ -147,6 +155,7 @@ impl Auth {
             ca_file,
             ca_certs,
             identity_file,
+            identity_passphrase_file,
             known_hosts_file,
             tls: OnceLock::new(),
         })
@@ -236,10 +245,31 @@ impl Auth {
     ///
     /// gix runs the command through `sh -c`, appending the connection
     /// arguments where `"$@"` stands.
-    pub(crate) fn ssh_command(&self, stderr_file: &Path, connect_timeout: Duration) -> String {
-        let mut cmd = String::from("exec ssh -F /dev/null");
-        let opts: [(&str, String); 11] = [
-            ("BatchMode", "yes".into()),
+    ///
+    /// With `auth.identityPassphraseFile`, ssh reads the passphrase through
+    /// `askpass` (a script that prints that file, see
+    /// [`Auth::askpass_script`]): `SSH_ASKPASS_REQUIRE=force` makes ssh use
+    /// it without a terminal, which needs `BatchMode=no`; every other prompt
+    /// stays off (host keys strict, no passwords, one passphrase attempt).
+    pub(crate) fn ssh_command(
+        &self,
+        stderr_file: &Path,
+        connect_timeout: Duration,
+        askpass: Option<&Path>,
+    ) -> String {
+        let mut cmd = String::new();
+        if let Some(script) = askpass {
+            let _ = write!(
+                cmd,
+                "SSH_ASKPASS={} SSH_ASKPASS_REQUIRE=force DISPLAY=none ",
+                sh_quote(script)
+            );
+        }
+        cmd.push_str("exec ssh -F /dev/null");
+        let batch = if askpass.is_some() { "no" } else { "yes" };
+        let opts: [(&str, String); 12] = [
+            ("BatchMode", batch.into()),
+            ("NumberOfPasswordPrompts", "1".into()),
             ("StrictHostKeyChecking", "yes".into()),
             ("UpdateHostKeys", "no".into()),
             ("GlobalKnownHostsFile", "/dev/null".into()),
@@ -270,6 +300,50 @@ impl Auth {
         }
         let _ = write!(cmd, " \"$@\" 2>{}", sh_quote(stderr_file));
         cmd
+    }
+}
+
+/// `auth` with every file path resolved against the config file's
+/// directory.
+pub(crate) fn resolved(config: &Config, auth: &GitAuth) -> GitAuth {
+    let r = |p: &Option<PathBuf>| p.as_deref().map(|p| config.resolve(p));
+    GitAuth {
+        password_file: r(&auth.password_file),
+        bearer_token_file: r(&auth.bearer_token_file),
+        ca_file: r(&auth.ca_file),
+        identity_file: r(&auth.identity_file),
+        identity_passphrase_file: r(&auth.identity_passphrase_file),
+        known_hosts_file: r(&auth.known_hosts_file),
+        ..auth.clone()
+    }
+}
+
+impl Auth {
+    /// Whether `other` holds the same credentials and trust as `self`, so
+    /// that `self` (with its TLS configuration built) can be kept.
+    pub(crate) fn same_as(&self, other: &Auth) -> bool {
+        self.basic == other.basic
+            && self.bearer == other.bearer
+            && self.ca_certs == other.ca_certs
+            && self.identity_file == other.identity_file
+            && self.identity_passphrase_file == other.identity_passphrase_file
+            && self.known_hosts_file == other.known_hosts_file
+    }
+}
+
+impl Auth {
+    /// `auth.identityPassphraseFile`, resolved, if set.
+    pub(crate) fn identity_passphrase_file(&self) -> Option<&Path> {
+        self.identity_passphrase_file.as_deref()
+    }
+
+    /// The askpass script for the key passphrase: it prints the passphrase
+    /// file at each connection (so a rotated passphrase applies), and holds
+    /// no secret itself.
+    pub(crate) fn askpass_script(&self) -> Option<String> {
+        self.identity_passphrase_file
+            .as_deref()
+            .map(|f| format!("#!/bin/sh\nexec cat {}\n", sh_quote(f)))
     }
 }
 
@@ -325,7 +399,7 @@ mod tests {
 
     fn load(auth: &str) -> Result<Auth, String> {
         let (c, _dir) = config(auth);
-        Auth::load(&c, &c.git[0])
+        Auth::from_spec(&resolved(&c, &c.git[0].auth))
     }
 
     #[test]
@@ -344,7 +418,7 @@ mod tests {
     fn files_are_read_relative_to_the_config_and_trimmed() {
         let (c, dir) = config("username = \"u\"\npasswordFile = \"pw\"");
         std::fs::write(dir.path().join("pw"), "s3cret\n").expect("write");
-        let a = Auth::load(&c, &c.git[0]).expect("auth");
+        let a = Auth::from_spec(&resolved(&c, &c.git[0].auth)).expect("auth");
         assert_eq!(
             a.http_headers(),
             vec![format!(
@@ -382,10 +456,11 @@ mod tests {
             ca_file: None,
             ca_certs: Vec::new(),
             identity_file: Some("/k/it's key".into()),
+            identity_passphrase_file: None,
             known_hosts_file: Some("/k/known_hosts".into()),
             tls: OnceLock::new(),
         };
-        let cmd = a.ssh_command(Path::new("/s/err"), Duration::from_secs(30));
+        let cmd = a.ssh_command(Path::new("/s/err"), Duration::from_secs(30), None);
         assert!(cmd.contains(r"-i '/k/it'\''s key'"), "{cmd}");
         assert!(
             cmd.contains("-o UserKnownHostsFile='/k/known_hosts'"),

@@ -77,6 +77,90 @@ fn pack_count(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Pack files (`pack-*.pack`) without their index (`.idx`), or the other
+/// way round: what deleting a file by hand leaves, and what gix would only
+/// notice when it needs an object from that pack.
+fn unpaired_packs(dir: &Path) -> Vec<String> {
+    let pack_dir = dir.join("objects").join("pack");
+    let Ok(rd) = std::fs::read_dir(&pack_dir) else {
+        return Vec::new();
+    };
+    let names: Vec<String> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .collect();
+    let mut out = Vec::new();
+    for name in &names {
+        let partner = if let Some(stem) = name.strip_suffix(".pack") {
+            format!("{stem}.idx")
+        } else if let Some(stem) = name.strip_suffix(".idx") {
+            format!("{stem}.pack")
+        } else {
+            continue;
+        };
+        if !names.contains(&partner) {
+            out.push(format!("{name} has no {partner}"));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What is wrong with the cache repository, if anything can be seen: packs
+/// without their index or the other way round, or a reference whose commit
+/// or tree cannot be read. Cheap enough to run after every failed fetch (a
+/// cache holds a handful of references).
+pub(crate) fn damage(repo: &gix::Repository) -> Option<String> {
+    if let Some(first) = unpaired_packs(repo.git_dir()).into_iter().next() {
+        return Some(first);
+    }
+    let refs = match repo.references() {
+        Ok(r) => r,
+        Err(e) => return Some(format!("cannot list references: {e}")),
+    };
+    let all = match refs.all() {
+        Ok(all) => all,
+        Err(e) => return Some(format!("cannot list references: {e}")),
+    };
+    for r in all {
+        let mut r = match r {
+            Ok(r) => r,
+            Err(e) => return Some(format!("cannot read a reference: {e}")),
+        };
+        let name = r.name().as_bstr().to_string();
+        let readable = r
+            .peel_to_id()
+            .map_err(|e| crate::error::chain_text(&e))
+            .and_then(|id| {
+                let object = id.object().map_err(|e| crate::error::chain_text(&e))?;
+                if object.kind == gix::object::Kind::Commit {
+                    object
+                        .into_commit()
+                        .tree()
+                        .map(|_| ())
+                        .map_err(|e| crate::error::chain_text(&e))
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = readable {
+            return Some(format!("reference {name}: {e}"));
+        }
+    }
+    None
+}
+
+/// Deletes the cache repository at `dir` (it is made anew on next use).
+pub(crate) fn remove(dir: &Path) -> Result<(), CacheError> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CacheError::Io {
+            path: dir.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Options that keep gix away from the machine's git configuration and
 /// environment: only the cache repository's own config is read, and no
 /// `GIT_*`, `SSL_*`, proxy or home-directory setting applies.
@@ -94,12 +178,17 @@ pub(crate) fn open_options() -> gix::open::Options {
 /// Every fetch adds one pack and nothing repacks them (gix has no `gc`), so
 /// a cache that has gathered more than [`MAX_PACKS`] packs is also made anew:
 /// with depth-1 fetches, starting over costs about one checkout's worth of
-/// objects, while thousands of packs would slow every object lookup.
+/// objects, while thousands of packs would slow every object lookup. So is
+/// one with a pack whose index is missing or the other way round (see
+/// [`damage`] for the damage that only shows when objects are read).
 pub(crate) fn open_or_init(dir: &Path) -> Result<gix::Repository, CacheError> {
     if dir.exists() {
         let packs = pack_count(dir);
+        let unpaired = unpaired_packs(dir);
         let reason = if packs > MAX_PACKS {
             format!("it holds {packs} packs")
+        } else if let Some(first) = unpaired.first() {
+            format!("it is damaged: {first}")
         } else {
             match gix::open_opts(dir, open_options()) {
                 Ok(repo) => return Ok(repo),
@@ -174,6 +263,22 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(entries, vec![std::ffi::OsString::from("x.git")]);
+    }
+
+    #[test]
+    fn a_cache_with_a_pack_missing_its_index_is_made_anew() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path().join("x.git");
+        let repo = open_or_init(&d).expect("init");
+        assert_eq!(damage(&repo), None);
+        let pack_dir = d.join("objects").join("pack");
+        std::fs::write(pack_dir.join("pack-1.pack"), "").expect("write");
+        assert_eq!(
+            damage(&repo).as_deref(),
+            Some("pack-1.pack has no pack-1.idx")
+        );
+        open_or_init(&d).expect("reopen");
+        assert!(!pack_dir.join("pack-1.pack").exists());
     }
 
     #[test]

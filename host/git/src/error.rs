@@ -21,6 +21,8 @@ pub(crate) struct Context<'a> {
     pub(crate) known_hosts: Option<&'a Path>,
     /// `auth.identityFile`.
     pub(crate) identity_file: Option<&'a Path>,
+    /// `auth.identityPassphraseFile`.
+    pub(crate) passphrase_file: Option<&'a Path>,
     /// `auth.caFile`.
     pub(crate) ca_file: Option<&'a Path>,
     /// Whether HTTP credentials are configured.
@@ -214,10 +216,15 @@ pub(crate) fn classify(err: &gix::Error, cx: &Context<'_>) -> SourceError {
             return terminal(format!("host key verification failed for {url}: {why}"));
         }
         if let Some(line) = has(&["Permission denied"]) {
-            let key = cx
-                .identity_file
-                .map(|p| format!("the key in auth.identityFile {}", p.display()))
-                .unwrap_or_else(|| "no auth.identityFile is set".to_owned());
+            let key = match (cx.identity_file, cx.passphrase_file) {
+                (Some(k), Some(p)) => format!(
+                    "the key in auth.identityFile {}, unlocked with auth.identityPassphraseFile {}",
+                    k.display(),
+                    p.display()
+                ),
+                (Some(k), None) => format!("the key in auth.identityFile {}", k.display()),
+                (None, _) => "no auth.identityFile is set".to_owned(),
+            };
             return terminal(format!(
                 "authentication failed for {url}: the server refused the ssh login ({key}): {line}"
             ));
@@ -334,6 +341,7 @@ mod tests {
             ssh_stderr: None,
             known_hosts: None,
             identity_file: None,
+            passphrase_file: None,
             ca_file: None,
             has_credentials: false,
         };
@@ -356,6 +364,7 @@ mod tests {
             ssh_stderr: Some("@@@@\nHost key verification failed.\n".to_owned()),
             known_hosts: Some(Path::new("/k/known_hosts")),
             identity_file: None,
+            passphrase_file: None,
             ca_file: None,
             has_credentials: false,
         };

@@ -13,22 +13,26 @@
 //! `cache.rs` (the bare repository per URL and identity), `artifact.rs`
 //! (export, digest format, retention) and `error.rs` (plain-words errors).
 
+use std::net::{Shutdown, TcpStream, ToSocketAddrs as _};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use gix::protocol::transport::client::blocking_io::{Transport, http};
 use gix::remote::fetch::Shallow;
+use sha2::Digest as _;
 use weir_core::source::{Artifact, Source, SourceError};
 
 mod artifact;
 mod auth;
 mod cache;
 mod error;
+mod ignore;
 mod reference;
 mod semver_range;
+mod verify;
 
 use auth::Auth;
 use error::{terminal, transient};
@@ -47,11 +51,31 @@ pub struct GitSource {
     display_url: String,
     scheme: gix::url::Scheme,
     wanted: Wanted,
-    auth: Auth,
+    /// The credentials, read again at every fetch from their files (see
+    /// [`GitSource::refresh_auth`]), so rotated secrets apply without a
+    /// restart.
+    auth: Mutex<Arc<Auth>>,
+    /// `auth` as configured, paths resolved.
+    auth_spec: weir_config::GitAuth,
     cache_dir: PathBuf,
     store: artifact::Store,
     timeout: Duration,
+    /// `timeout` as configured (`90s`, `1m30s`), for messages.
+    timeout_text: String,
     pack_fetches: AtomicU64,
+    connections: AtomicU64,
+    /// Clones of the TCP sockets of this source's open `git://` connections,
+    /// so that a deadline or interrupt can shut them down: gix's git
+    /// transport blocks in `read` and would otherwise wait for a silent
+    /// server forever. Keyed by the thread running the fetch, since two
+    /// fetches of one source may overlap (one waiting for the cache lock).
+    sockets: Mutex<Vec<(std::thread::ThreadId, TcpStream)>>,
+    /// `verify`, with its key files resolved.
+    verify: Option<Verification>,
+    /// Set when a fetch failed reading the cache repository itself (an
+    /// object that should be there and is not, or does not decode), so the
+    /// cache is made anew. Only touched with the cache lock held.
+    cache_suspect: AtomicBool,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -60,7 +84,7 @@ impl std::fmt::Debug for GitSource {
             .field("name", &self.name)
             .field("url", &self.display_url)
             .field("wanted", &self.wanted)
-            .field("auth", &self.auth)
+            .field("auth", &self.auth())
             .field("cache_dir", &self.cache_dir)
             .finish_non_exhaustive()
     }
@@ -85,21 +109,48 @@ impl GitSource {
         let display_url = error::strip_userinfo(&repo.url);
         let config_err = |m: String| terminal(format!("git source {name:?}: {m}"));
         let wanted = Wanted::from_config(&repo.reference).map_err(config_err)?;
-        let auth = Auth::load(config, repo).map_err(config_err)?;
+        let auth_spec = auth::resolved(config, &repo.auth);
+        let auth = Auth::from_spec(&auth_spec).map_err(config_err)?;
         let url = gix::url::parse(repo.url.as_str())
             .map_err(|e| config_err(format!("invalid url {display_url}: {e}")))?;
         let state = config.state_dir();
+        let verify = repo.verify.as_ref().map(|v| Verification {
+            mode: v.mode,
+            key_files: v.key_files.iter().map(|p| config.resolve(p)).collect(),
+        });
+        if let Some(v) = &verify {
+            // Read now, so that a missing or unreadable key file is a
+            // configuration error; read again at every fetch for rotation.
+            for f in &v.key_files {
+                verify::check_readable(f).map_err(config_err)?;
+            }
+            verify::Keys::load(&v.key_files).map_err(config_err)?;
+        }
         Ok(GitSource {
             cache_dir: cache::dir(&state, &repo.url, &auth.cache_identity()),
-            store: artifact::Store::new(&state, &name),
+            store: artifact::Store::new(
+                &state,
+                &name,
+                artifact::Shape {
+                    ignore: repo.ignore.clone(),
+                    verify: verify.as_ref().map(Verification::describe),
+                    sparse: sparse_dirs(&repo.sparse_checkout).map_err(config_err)?,
+                },
+            ),
             name,
             url: repo.url.clone(),
             display_url,
             scheme: url.scheme,
             wanted,
-            auth,
+            auth: Mutex::new(Arc::new(auth)),
+            auth_spec,
             timeout: repo.timeout().get(),
+            timeout_text: repo.timeout().to_string(),
             pack_fetches: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            sockets: Mutex::new(Vec::new()),
+            cache_suspect: AtomicBool::new(false),
+            verify,
         })
     }
 
@@ -110,15 +161,45 @@ impl GitSource {
         self.pack_fetches.load(Ordering::Relaxed)
     }
 
+    /// How many connections to the remote this source has opened; each
+    /// lists the remote's refs (what `git ls-remote` costs), and some go on
+    /// to fetch. A no-change check costs one. For metrics and tests.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     /// The bare cache repository this source shares with every source of the
     /// same URL and credential identity.
     pub fn cache_dir(&self) -> &std::path::Path {
         &self.cache_dir
     }
 
+    /// The credentials currently in use.
+    fn auth(&self) -> Arc<Auth> {
+        Arc::clone(&self.auth.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Reads the credential files again; keeps the loaded credentials (and
+    /// their TLS configuration) when nothing changed.
+    fn refresh_auth(&self) -> Result<(), SourceError> {
+        let fresh = Auth::from_spec(&self.auth_spec).map_err(|e| {
+            terminal(format!(
+                "git source {:?}: {e} (for {})",
+                self.name, self.display_url
+            ))
+        })?;
+        let mut current = self.auth.lock().unwrap_or_else(PoisonError::into_inner);
+        if !current.same_as(&fresh) {
+            tracing::info!(source = %self.name, "credentials changed; using the new ones");
+            *current = Arc::new(fresh);
+        }
+        Ok(())
+    }
+
     /// The whole fetch, with the locks held; `stop` is set on interrupt or
     /// when the deadline passes.
     fn fetch_locked(&self, stop: &AtomicBool) -> Result<Artifact, SourceError> {
+        self.refresh_auth()?;
         let cache_lock = cache::lock_for(&self.cache_dir);
         let _cache_guard = self.acquire(&cache_lock, stop)?;
         let store_lock = cache::lock_for(self.store.root());
@@ -132,12 +213,56 @@ impl GitSource {
             return self.finish(&self.wanted, id, digest);
         }
 
-        let mut repo = cache::open_or_init(&self.cache_dir).map_err(|e| {
-            transient(format!(
-                "git source {:?} ({}): {}",
-                self.name, self.display_url, e
-            ))
-        })?;
+        let open = || {
+            cache::open_or_init(&self.cache_dir).map_err(|e| {
+                transient(format!(
+                    "git source {:?} ({}): {}",
+                    self.name, self.display_url, e
+                ))
+            })
+        };
+        let repo = open()?;
+        self.cache_suspect.store(false, Ordering::Relaxed);
+        match self.fetch_into(repo, stop) {
+            // The cache only holds what can be fetched again: when it turns
+            // out damaged (an object that cannot be read, a reference to a
+            // missing object), it is made anew and the fetch tried once more.
+            Err(e) if !stop.load(Ordering::Relaxed) => {
+                let damage = match open() {
+                    Ok(repo) => cache::damage(&repo),
+                    Err(_) => None,
+                };
+                let damage = match damage {
+                    Some(d) => d,
+                    None if self.cache_suspect.load(Ordering::Relaxed) => e.message.clone(),
+                    None => return Err(e),
+                };
+                tracing::warn!(
+                    source = %self.name,
+                    url = %self.display_url,
+                    cache = %self.cache_dir.display(),
+                    %damage,
+                    "git cache is damaged; making it anew"
+                );
+                cache::remove(&self.cache_dir).map_err(|e| {
+                    transient(format!(
+                        "git source {:?} ({}): {}",
+                        self.name, self.display_url, e
+                    ))
+                })?;
+                self.cache_suspect.store(false, Ordering::Relaxed);
+                self.fetch_into(open()?, stop)
+            }
+            r => r,
+        }
+    }
+
+    /// The fetch proper, into the opened cache repository `repo`.
+    fn fetch_into(
+        &self,
+        mut repo: gix::Repository,
+        stop: &AtomicBool,
+    ) -> Result<Artifact, SourceError> {
         self.configure(&mut repo)?;
         self.check_stop(stop)?;
 
@@ -146,26 +271,39 @@ impl GitSource {
         let resolved;
         let wanted = match &self.wanted {
             Wanted::Semver { range, text } => {
-                resolved = Wanted::Tag(self.resolve_semver(&repo, range, text)?);
+                let (tag, id) = self.resolve_semver(&repo, range, text)?;
+                resolved = Wanted::Tag(tag);
+                // The listing already told the tag's commit: when that has an
+                // artifact, the check cost one listing, as for a branch.
+                if let Some(id) = id
+                    && let Some(digest) =
+                        self.store.existing(&id).map_err(|e| self.artifact_err(e))?
+                {
+                    tracing::debug!(source = %self.name, commit = %id, "no change; artifact reused");
+                    return self.finish(&resolved, &id, digest);
+                }
                 &resolved
             }
             w => w,
         };
-        let id = match wanted {
+        let (id, tag) = match wanted {
             Wanted::Commit { id, branch } => {
                 self.fetch_commit(&repo, id, branch.as_deref(), stop)?;
-                *id
+                (*id, None)
             }
             Wanted::Branch(_) | Wanted::Tag(_) | Wanted::Name(_) | Wanted::Semver { .. } => {
                 let remote_ref = wanted.remote_ref().unwrap_or_default();
                 match self.fetch_ref(&repo, wanted, &remote_ref, stop)? {
                     Fetched::Reused(id, digest) => return self.finish(wanted, &id, digest),
-                    Fetched::InCache(id) => id,
+                    Fetched::InCache(id, tag) => (id, tag),
                 }
             }
         };
 
         self.check_is_commit(&repo, wanted, &id)?;
+        if let Some(v) = &self.verify {
+            self.verify_revision(&repo, v, wanted, &id, tag)?;
+        }
         let digest = self
             .store
             .export(&repo, &id)
@@ -180,13 +318,14 @@ impl GitSource {
     }
 
     /// Lists the remote's tags and picks the one with the highest version in
-    /// `range` (Flux's `ref.semver`). Tags that are not versions are ignored.
+    /// `range` (Flux's `ref.semver`), with the commit it points to when the
+    /// listing tells. Tags that are not versions are ignored.
     fn resolve_semver(
         &self,
         repo: &gix::Repository,
         range: &semver_range::Range,
         text: &str,
-    ) -> Result<String, SourceError> {
+    ) -> Result<(String, Option<gix::ObjectId>), SourceError> {
         let listing = self.remote(repo, &["+refs/tags/*:refs/weir/listing/tags/*".to_owned()])?;
         let (ref_map, _) = self
             .connect(&listing)?
@@ -205,7 +344,10 @@ impl GitSource {
             .collect();
         range
             .best(tags.iter().map(String::as_str))
-            .map(str::to_owned)
+            .map(|tag| {
+                let id = find_ref(&ref_map.remote_refs, &format!("refs/tags/{tag}"));
+                (tag.to_owned(), id)
+            })
             .ok_or_else(|| {
                 terminal(format!(
                     "no tag of {} matches semver range {text:?} ({} tags, none a version in the range)",
@@ -230,20 +372,25 @@ impl GitSource {
             .connect(&remote)?
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| self.net_err(&e))?;
-        let id = find_ref(&prepare.ref_map().remote_refs, remote_ref).ok_or_else(|| {
-            terminal(format!(
-                "{} not found in {}",
-                wanted.describe(),
-                self.display_url
-            ))
-        })?;
+        let (id, tag) =
+            find_ref_and_tag(&prepare.ref_map().remote_refs, remote_ref).ok_or_else(|| {
+                terminal(format!(
+                    "{} not found in {}",
+                    wanted.describe(),
+                    self.display_url
+                ))
+            })?;
         if let Some(digest) = self.store.existing(&id).map_err(|e| self.artifact_err(e))? {
             tracing::debug!(source = %self.name, commit = %id, "no change; artifact reused");
             return Ok(Fetched::Reused(id, digest));
         }
-        if repo.has_object(id) {
+        // Verifying a tag needs the tag object, which a fetch of a branch
+        // holding the commit did not bring.
+        let tag_missing = self.verify.as_ref().is_some_and(|v| v.checks_tag())
+            && tag.is_some_and(|t| !repo.has_object(t));
+        if repo.has_object(id) && !tag_missing {
             tracing::debug!(source = %self.name, commit = %id, "commit already in the git cache");
-            return Ok(Fetched::InCache(id));
+            return Ok(Fetched::InCache(id, tag));
         }
         self.check_stop(stop)?;
         prepare
@@ -252,13 +399,13 @@ impl GitSource {
             .map_err(|e| self.net_err(&e))?;
         self.pack_fetches.fetch_add(1, Ordering::Relaxed);
         if !repo.has_object(id) {
-            return Err(transient(format!(
+            return Err(self.cache_err(format!(
                 "fetching {} from {} did not deliver commit {id}",
                 wanted.describe(),
                 self.display_url
             )));
         }
-        Ok(Fetched::InCache(id))
+        Ok(Fetched::InCache(id, tag))
     }
 
     /// Makes sure the pinned commit `id` is in the cache.
@@ -400,9 +547,29 @@ impl GitSource {
         if self.scheme != gix::url::Scheme::Ssh {
             return Ok(());
         }
-        let cmd = self
-            .auth
-            .ssh_command(&self.ssh_stderr_path(), self.connect_timeout());
+        let auth = self.auth();
+        let askpass = match auth.askpass_script() {
+            Some(script) => {
+                let path = self.cache_dir.join(format!(
+                    "weir-askpass-{}.sh",
+                    &cache::hex(&sha2::Sha256::digest(script.as_bytes()))[..16]
+                ));
+                write_script(&path, &script).map_err(|e| {
+                    transient(format!(
+                        "git source {:?}: cannot write {}: {e}",
+                        self.name,
+                        path.display()
+                    ))
+                })?;
+                Some(path)
+            }
+            None => None,
+        };
+        let cmd = auth.ssh_command(
+            &self.ssh_stderr_path(),
+            self.connect_timeout(),
+            askpass.as_deref(),
+        );
         let mut snapshot = repo.config_snapshot_mut();
         snapshot
             .set_value(&gix::config::tree::Core::SSH_COMMAND, cmd.as_str())
@@ -460,13 +627,22 @@ impl GitSource {
         &self,
         remote: &'r gix::Remote<'repo>,
     ) -> Result<Connection<'r, 'repo>, SourceError> {
+        self.connections.fetch_add(1, Ordering::Relaxed);
         if self.scheme == gix::url::Scheme::Ssh {
             // Only this connection's ssh messages should explain its failure.
             let _ = std::fs::remove_file(self.ssh_stderr_path());
         }
-        let mut conn = remote
-            .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| self.net_err(&e))?;
+        let mut conn = if self.scheme == gix::url::Scheme::Git {
+            let (url, version) = remote
+                .sanitized_url_and_version(gix::remote::Direction::Fetch)
+                .map_err(|e| self.net_err(&e))?;
+            let transport = self.git_daemon_transport(&url, version)?;
+            remote.to_connection_with_transport(transport)
+        } else {
+            remote
+                .connect(gix::remote::Direction::Fetch)
+                .map_err(|e| self.net_err(&e))?
+        };
         conn.set_credentials(|_action| Ok(None));
         if matches!(
             self.scheme,
@@ -476,6 +652,82 @@ impl GitSource {
             conn.set_transport_options(Box::new(options));
         }
         Ok(conn)
+    }
+
+    /// A `git://` connection made here rather than by gix, whose own has no
+    /// timeouts at all: the TCP connect is bounded by the connect timeout,
+    /// and a clone of the socket is kept in `self.sockets` so that the
+    /// fetch's deadline watcher can shut it down, which ends any blocked
+    /// read at once.
+    fn git_daemon_transport(
+        &self,
+        url: &gix::Url,
+        version: gix::protocol::transport::Protocol,
+    ) -> Result<Box<dyn Transport + Send>, SourceError> {
+        let unreachable =
+            |why: String| transient(format!("cannot reach {}: {why}", self.display_url));
+        let host = url
+            .host()
+            .ok_or_else(|| terminal(format!("url {} has no host", self.display_url)))?;
+        let port = url.port.unwrap_or(9418);
+        let addrs: Vec<_> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| unreachable(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        let mut last = None;
+        let mut stream = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, self.connect_timeout()) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let read = stream.ok_or_else(|| {
+            unreachable(last.map_or_else(|| format!("{host} has no address"), |e| e.to_string()))
+        })?;
+        let clone = |s: &TcpStream| {
+            s.try_clone().map_err(|e| {
+                transient(format!(
+                    "cannot use the connection to {}: {e}",
+                    self.display_url
+                ))
+            })
+        };
+        let write = clone(&read)?;
+        self.sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((std::thread::current().id(), clone(&read)?));
+        Ok(Box::new(
+            gix::protocol::transport::client::git::blocking_io::Connection::new(
+                read,
+                write,
+                version,
+                url.path.clone(),
+                Some((host.to_owned(), url.port)),
+                gix::protocol::transport::client::git::ConnectMode::Daemon,
+                false,
+            ),
+        ))
+    }
+
+    /// Shuts down the open `git://` sockets of the fetch running on thread
+    /// `fetch_thread` (see [`GitSource::git_daemon_transport`]) and forgets
+    /// them.
+    fn close_sockets(&self, fetch_thread: std::thread::ThreadId) {
+        let mut sockets = self
+            .sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sockets.retain(|(t, s)| {
+            if *t == fetch_thread {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+            *t != fetch_thread
+        });
     }
 
     /// gix's HTTP options for this source: the `Authorization` header, and a
@@ -491,10 +743,11 @@ impl GitSource {
             .and_then(|b| b.downcast::<http::Options>().ok())
             .map(|b| *b)
             .unwrap_or_default();
-        options.extra_headers.extend(self.auth.http_headers());
+        let auth = self.auth();
+        options.extra_headers.extend(auth.http_headers());
         options.ssl_ca_info = None;
         options.connect_timeout = Some(self.connect_timeout());
-        let tls = self.auth.tls_config().map_err(|e| {
+        let tls = auth.tls_config().map_err(|e| {
             terminal(format!(
                 "git source {:?}: {e} (for {})",
                 self.name, self.display_url
@@ -506,7 +759,9 @@ impl GitSource {
                 move |builder: reqwest::blocking::ClientBuilder| {
                     Ok(builder
                         .no_proxy()
-                        .timeout(timeout)
+                        // A little past the fetch's deadline, so that the
+                        // deadline (which names itself) is what ends it.
+                        .timeout(timeout + Duration::from_secs(1))
                         .connect_timeout(connect_timeout)
                         .tls_backend_preconfigured((*tls).clone()))
                 },
@@ -524,7 +779,7 @@ impl GitSource {
         id: &gix::ObjectId,
     ) -> Result<(), SourceError> {
         let kind = repo.find_header(*id).map(|h| h.kind()).map_err(|e| {
-            transient(format!(
+            self.cache_err(format!(
                 "cannot read {id} of {} from the git cache: {}",
                 self.display_url,
                 error::chain_text(&e)
@@ -554,6 +809,19 @@ impl GitSource {
         })
     }
 
+    /// `e` with its message starting `git source "<name>": `, so that every
+    /// error names the source as well as the URL it already names.
+    fn named(&self, e: SourceError) -> SourceError {
+        let prefix = format!("git source {:?}", self.name);
+        if e.message.starts_with(&prefix) {
+            return e;
+        }
+        SourceError {
+            message: format!("{prefix}: {}", e.message),
+            transient: e.transient,
+        }
+    }
+
     fn artifact_err(&self, e: artifact::ArtifactError) -> SourceError {
         let message = format!(
             "git source {:?}: artifact of {}: {e}",
@@ -561,23 +829,103 @@ impl GitSource {
         );
         match e {
             artifact::ArtifactError::UnsafePath(_) => terminal(message),
-            _ => transient(message),
+            artifact::ArtifactError::Object { .. } => self.cache_err(message),
+            artifact::ArtifactError::Io { .. } => transient(message),
         }
+    }
+
+    /// Checks the signatures that `verification` asks for on commit `id`
+    /// (and `tag`, the annotated tag object of `wanted`), with the keys read
+    /// from their files now (so rotated keys apply at the next fetch).
+    fn verify_revision(
+        &self,
+        repo: &gix::Repository,
+        verification: &Verification,
+        wanted: &Wanted,
+        id: &gix::ObjectId,
+        tag: Option<gix::ObjectId>,
+    ) -> Result<(), SourceError> {
+        let revision = wanted.revision(id);
+        let refuse = |why: String| {
+            terminal(format!(
+                "revision {revision} of {} is not used: {why}",
+                self.display_url
+            ))
+        };
+        let keys = verify::Keys::load(&verification.key_files).map_err(&refuse)?;
+        let files = verify::describe_files(&verification.key_files);
+        if verification.checks_tag() {
+            let Some(tag_id) = tag else {
+                return Err(refuse(format!(
+                    "verify.mode {} needs an annotated, signed tag, and {} is a lightweight tag",
+                    verification.mode_name(),
+                    wanted.describe()
+                )));
+            };
+            let object = repo.find_object(tag_id).map_err(|e| {
+                self.cache_err(format!(
+                    "cannot read tag object {tag_id} of {}: {}",
+                    self.display_url,
+                    error::chain_text(&e)
+                ))
+            })?;
+            let (signature, signed) = verify::split_tag(&object.data)
+                .ok_or_else(|| refuse(format!("{} is not signed", wanted.describe())))?;
+            let signer = keys.verify(signature, signed).map_err(|e| {
+                refuse(format!(
+                    "{}: {e} (verify.keyFiles: {files})",
+                    wanted.describe()
+                ))
+            })?;
+            tracing::info!(source = %self.name, tag = %tag_id, %signer, "tag signature verified");
+        }
+        if verification.checks_head() {
+            let commit = repo.find_commit(*id).map_err(|e| {
+                self.cache_err(format!(
+                    "cannot read commit {id} of {}: {}",
+                    self.display_url,
+                    error::chain_text(&e)
+                ))
+            })?;
+            let signature = commit.signature().map_err(|e| {
+                refuse(format!(
+                    "cannot read the signature of commit {id}: {}",
+                    error::chain_text(&e)
+                ))
+            })?;
+            let Some((signature, signed)) = signature else {
+                return Err(refuse(format!("commit {id} is not signed")));
+            };
+            let signer = keys
+                .verify(signature.as_ref(), signed.to_bstring().as_ref())
+                .map_err(|e| refuse(format!("commit {id}: {e} (verify.keyFiles: {files})")))?;
+            tracing::info!(source = %self.name, commit = %id, %signer, "commit signature verified");
+        }
+        Ok(())
+    }
+
+    /// A transient error from reading the cache repository, which marks the
+    /// cache as possibly damaged.
+    fn cache_err(&self, message: String) -> SourceError {
+        self.cache_suspect.store(true, Ordering::Relaxed);
+        transient(message)
     }
 
     fn net_err(&self, e: &gix::Error) -> SourceError {
         let ssh_stderr = (self.scheme == gix::url::Scheme::Ssh)
             .then(|| std::fs::read_to_string(self.ssh_stderr_path()).ok())
             .flatten();
-        let secrets = self.auth.secrets();
+        let auth = self.auth();
+        let secrets = auth.secrets();
         let cx = error::Context {
             url: &self.display_url,
             secrets: &secrets,
             ssh_stderr,
-            known_hosts: self.auth.known_hosts_file(),
-            identity_file: self.auth.identity_file(),
-            ca_file: self.auth.ca_file(),
-            has_credentials: self.auth.has_http_credentials(),
+            known_hosts: auth.known_hosts_file(),
+            identity_file: auth.identity_file(),
+            passphrase_file: auth.identity_passphrase_file(),
+            ca_file: auth.ca_file(),
+            has_credentials: auth.has_http_credentials(),
         };
         let err = error::classify(e, &cx);
         tracing::debug!(
@@ -625,22 +973,116 @@ impl GitSource {
     }
 }
 
+/// Writes an executable (0700) script atomically.
+fn write_script(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o700)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// `sparseCheckout` as paths relative to the root without `./` or a
+/// trailing `/`.
+///
+/// # Errors
+/// A message naming an entry that is empty, absolute or leaves the root.
+fn sparse_dirs(dirs: &[String]) -> Result<Vec<String>, String> {
+    dirs.iter()
+        .map(|d| {
+            let parts: Vec<&str> = d
+                .split('/')
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect();
+            if d.starts_with('/') || parts.is_empty() || parts.contains(&"..") {
+                return Err(format!(
+                    "sparseCheckout entry {d:?} must be a directory inside the repository, such as \"deploy/prod\""
+                ));
+            }
+            Ok(parts.join("/"))
+        })
+        .collect()
+}
+
+/// A source's `verify` settings.
+#[derive(Debug, Clone)]
+struct Verification {
+    mode: weir_config::GitVerifyMode,
+    key_files: Vec<PathBuf>,
+}
+
+impl Verification {
+    fn checks_tag(&self) -> bool {
+        self.mode != weir_config::GitVerifyMode::Head
+    }
+
+    fn checks_head(&self) -> bool {
+        self.mode != weir_config::GitVerifyMode::Tag
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.mode {
+            weir_config::GitVerifyMode::Head => "HEAD",
+            weir_config::GitVerifyMode::Tag => "Tag",
+            weir_config::GitVerifyMode::TagAndHead => "TagAndHEAD",
+        }
+    }
+
+    /// The settings as they shape an artifact (see [`artifact::Shape`]): an
+    /// artifact made without verification, or with other keys, is made
+    /// (and verified) again.
+    fn describe(&self) -> String {
+        format!(
+            "mode={}\nkeyFiles={}",
+            self.mode_name(),
+            verify::describe_files(&self.key_files)
+        )
+    }
+}
+
 /// What [`GitSource::fetch_ref`] found.
 enum Fetched {
     /// The commit already has an artifact (with this digest): nothing fetched.
     Reused(gix::ObjectId, String),
-    /// The commit is in the cache repository (fetched now or earlier).
-    InCache(gix::ObjectId),
+    /// The commit is in the cache repository (fetched now or earlier), with
+    /// the annotated tag object the reference points to, if it does.
+    InCache(gix::ObjectId, Option<gix::ObjectId>),
 }
 
 /// The commit `name` points to among the advertised `refs`, annotated tags
 /// peeled.
 fn find_ref(refs: &[gix::protocol::handshake::Ref], name: &str) -> Option<gix::ObjectId> {
+    find_ref_and_tag(refs, name).map(|(id, _)| id)
+}
+
+/// As [`find_ref`], with the annotated tag object the reference points to
+/// when it does (the advertised target, when it was peeled).
+fn find_ref_and_tag(
+    refs: &[gix::protocol::handshake::Ref],
+    name: &str,
+) -> Option<(gix::ObjectId, Option<gix::ObjectId>)> {
     refs.iter().find_map(|r| {
         let (n, target, peeled) = r.unpack();
-        (n == name)
-            .then(|| peeled.or(target).map(ToOwned::to_owned))
-            .flatten()
+        if n != name {
+            return None;
+        }
+        match (target, peeled) {
+            (Some(tag), Some(commit)) if tag != commit => {
+                Some((commit.to_owned(), Some(tag.to_owned())))
+            }
+            (Some(t), _) => Some((t.to_owned(), None)),
+            (None, p) => p.map(|c| (c.to_owned(), None)),
+        }
     })
 }
 
@@ -670,6 +1112,7 @@ impl Source for GitSource {
         if interrupt.load(Ordering::Relaxed) {
             stop.store(true, Ordering::Relaxed);
         }
+        let fetch_thread = std::thread::current().id();
         let result = std::thread::scope(|s| {
             // gix polls `stop` while it receives a pack; this watcher turns
             // the caller's interrupt and the deadline into that one flag.
@@ -677,11 +1120,13 @@ impl Source for GitSource {
                 while !finished.load(Ordering::Relaxed) {
                     if interrupt.load(Ordering::Relaxed) {
                         stop.store(true, Ordering::Relaxed);
+                        self.close_sockets(fetch_thread);
                         break;
                     }
                     if Instant::now() >= deadline {
                         timed_out.store(true, Ordering::Relaxed);
                         stop.store(true, Ordering::Relaxed);
+                        self.close_sockets(fetch_thread);
                         break;
                     }
                     std::thread::park_timeout(Duration::from_millis(20));
@@ -689,24 +1134,25 @@ impl Source for GitSource {
             });
             let r = self.fetch_locked(&stop);
             finished.store(true, Ordering::Relaxed);
+            self.close_sockets(fetch_thread);
             watcher.thread().unpark();
             r
         });
-        match result {
+        let result = match result {
             Err(_) if timed_out.load(Ordering::Relaxed) => Err(transient(format!(
-                "fetching from {} timed out after {}s",
-                self.display_url,
-                self.timeout.as_secs()
+                "fetching from {} timed out after {}",
+                self.display_url, self.timeout_text
             ))),
             Err(_) if stop.load(Ordering::Relaxed) => Err(transient(format!(
                 "fetching from {} was interrupted",
                 self.display_url
             ))),
-            Err(e) => {
-                tracing::debug!(source = %self.name, error = %e.message, transient = e.transient, "git fetch failed");
-                Err(e)
-            }
-            Ok(a) => Ok(a),
-        }
+            r => r,
+        };
+        result.map_err(|e| {
+            let e = self.named(e);
+            tracing::debug!(source = %self.name, error = %e.message, transient = e.transient, "git fetch failed");
+            e
+        })
     }
 }
