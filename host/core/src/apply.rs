@@ -21,13 +21,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use kube::Client;
+use kube::Config;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
-use kube::{Client, Config};
 use serde_json::{Map, Value, json};
 
 use crate::object::{Object, ObjectKey};
@@ -36,6 +38,31 @@ use crate::{FIELD_MANAGER, FLUX_PRUNE_ANNOTATION, OWNER_LABEL, PRUNE_ANNOTATION}
 
 /// How many API requests one apply keeps in flight.
 const CONCURRENCY: usize = 8;
+
+/// API requests this process sent, over every [`Cluster`].
+static API_REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// API requests that could change something (not `GET`, not a dry run).
+static API_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// `(requests, writes)` this process has sent to Kubernetes API servers so
+/// far: every request, and those that may change something (methods other
+/// than `GET`, except dry runs).
+pub fn api_request_counts() -> (u64, u64) {
+    (
+        API_REQUESTS.load(Ordering::Relaxed),
+        API_WRITES.load(Ordering::Relaxed),
+    )
+}
+
+fn count_request<B>(req: http::Request<B>) -> http::Request<B> {
+    API_REQUESTS.fetch_add(1, Ordering::Relaxed);
+    let dry_run = req.uri().query().is_some_and(|q| q.contains("dryRun="));
+    if req.method() != http::Method::GET && !dry_run {
+        API_WRITES.fetch_add(1, Ordering::Relaxed);
+    }
+    req
+}
 
 /// Per-object apply policy, `Override` (default), `Merge`, `IfNotPresent` or
 /// `Ignore`: see [`SsaPolicy`]. Flux's [`FLUX_SSA_ANNOTATION`] is honoured too.
@@ -129,6 +156,11 @@ pub enum ApplyError {
     /// Nothing was written.
     #[error("{0}")]
     Invalid(String),
+    /// The set needs kinds or namespaces the cluster does not have (yet):
+    /// another sync, or a person, may create them, so a retry may help.
+    /// Nothing was written.
+    #[error("{0}")]
+    Missing(String),
     /// The API server refused a write during the staged apply.
     #[error("{0}")]
     Refused(String),
@@ -140,7 +172,7 @@ pub enum ApplyError {
 impl ApplyError {
     /// Whether a retry may help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ApplyError::Unavailable(_))
+        matches!(self, ApplyError::Unavailable(_) | ApplyError::Missing(_))
     }
 }
 
@@ -237,11 +269,25 @@ impl Cluster {
     /// # Errors
     /// The kubeconfig is missing or invalid.
     pub async fn connect(kubeconfig: Option<&Path>) -> Result<Self, ConnectError> {
+        Self::connect_as(kubeconfig, None).await
+    }
+
+    /// [`Cluster::connect`], acting as `impersonate` (e.g.
+    /// `system:serviceaccount:tenant:deployer`) when given: every request
+    /// carries `Impersonate-User`, so the API server applies that user's
+    /// RBAC (the kubeconfig's user needs the `impersonate` verb).
+    ///
+    /// # Errors
+    /// The kubeconfig is missing or invalid.
+    pub async fn connect_as(
+        kubeconfig: Option<&Path>,
+        impersonate: Option<&str>,
+    ) -> Result<Self, ConnectError> {
         let err = |message: String| ConnectError {
             path: kubeconfig.map(Path::to_path_buf),
             message,
         };
-        let config = match kubeconfig {
+        let mut config = match kubeconfig {
             Some(p) => {
                 let kc = kube::config::Kubeconfig::read_from(p).map_err(|e| err(e.to_string()))?;
                 Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
@@ -250,7 +296,13 @@ impl Cluster {
             }
             None => Config::infer().await.map_err(|e| err(e.to_string()))?,
         };
-        let client = Client::try_from(config).map_err(|e| err(e.to_string()))?;
+        if let Some(user) = impersonate {
+            config.auth_info.impersonate = Some(user.to_owned());
+        }
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| err(e.to_string()))?
+            .with_layer(&tower::util::MapRequestLayer::new(count_request))
+            .build();
         Ok(Cluster {
             client,
             kinds: Mutex::new(HashMap::new()),
@@ -395,6 +447,9 @@ impl Cluster {
         // served yet; they are resolved after stage 1.
         let crd_kinds = crd_kinds(&objects);
         let mut problems = Vec::new();
+        // Unknown kinds and namespaces that do not exist: another sync may
+        // create them, so they alone do not make the set invalid for good.
+        let mut missing = Vec::new();
         let mut resolved: Vec<Option<Resolved>> = Vec::with_capacity(objects.len());
         let mut gvks: BTreeMap<(String, String, String), Option<Resolved>> = BTreeMap::new();
         for o in &objects {
@@ -413,7 +468,7 @@ impl Cluster {
                 (Some(r), _) => r.namespaced,
                 (None, Some(namespaced)) => *namespaced,
                 (None, None) => {
-                    problems.push(format!(
+                    missing.push(format!(
                         "{}: unknown kind {:?} in apiVersion {:?} for {}: the cluster does not serve it and no CustomResourceDefinition in this sync defines it",
                         o.origin,
                         o.kind(),
@@ -484,13 +539,17 @@ impl Cluster {
                 .filter(|o| o.namespace() == Some(ns.as_str()))
                 .map(|o| o.key().to_string())
                 .collect();
-            problems.push(format!(
+            missing.push(format!(
                 "namespace {ns:?} does not exist and this sync does not create it (needed by {})",
                 users.join(", ")
             ));
         }
         if !problems.is_empty() {
+            problems.append(&mut missing);
             return Err(ApplyError::Invalid(problems.join("; ")));
+        }
+        if !missing.is_empty() {
+            return Err(ApplyError::Missing(missing.join("; ")));
         }
 
         // 2. Plan everything that can be checked now: the kind is served and

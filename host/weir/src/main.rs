@@ -62,9 +62,13 @@ pub enum Output {
 enum Command {
     /// Run continuously: fetch sources and reconcile syncs at their intervals.
     Run,
-    /// Reconcile every sync (or one) once; exit 1 if any failed.
+    /// Reconcile every sync (or one, now) once; exit 1 if any failed.
     Reconcile {
-        /// Only this sync.
+        /// Only this sync (its dependencies are not reconciled; their
+        /// recorded status decides).
+        #[arg(value_name = "NAME", conflicts_with = "sync")]
+        name: Option<String>,
+        /// Only this sync (same as NAME).
         #[arg(long)]
         sync: Option<String>,
         /// Output format.
@@ -185,9 +189,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         weir_config::Config::load(&cli.config)?
     };
     let config = Arc::new(config);
+    let filtered = matches!(
+        &cli.command,
+        Command::Reconcile { name, sync, .. } if name.is_some() || sync.is_some()
+    );
     let overrides = wiring::Overrides {
         kubeconfig: cli.kubeconfig,
         plugins_dir: cli.plugins_dir,
+        filtered,
     };
     match cli.command {
         Command::Run => {
@@ -199,15 +208,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "weir running"
             );
             engine.run(shutdown_signal()).await;
+            let (requests, writes) = weir_core::apply::api_request_counts();
+            tracing::info!(requests, writes, "kubernetes api requests");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reconcile { sync, output } => {
-            let config = match &sync {
+        Command::Reconcile { name, sync, output } => {
+            let config = match name.as_ref().or(sync.as_ref()) {
                 Some(name) => Arc::new(wiring::only_sync(&config, name)?),
                 None => config,
             };
             let engine = wiring::engine(&config, &overrides).await?;
             let statuses = engine.reconcile_once().await;
+            let (requests, writes) = weir_core::apply::api_request_counts();
+            tracing::info!(requests, writes, "kubernetes api requests");
             get::print_syncs(&statuses, output)?;
             let ok = statuses.iter().all(|s| s.ready);
             Ok(if ok {
