@@ -526,7 +526,18 @@ impl Cluster {
                         existing_ns.insert(ns.clone());
                     }
                     Ok(None) => {}
-                    Err(e) => return Err(unavailable(&e)),
+                    // A tenant's service account may not read namespaces;
+                    // its objects' own checks then say what it may do.
+                    Err(kube::Error::Api(s)) if s.code == 403 => {
+                        existing_ns.insert(ns.clone());
+                    }
+                    Err(e) if is_transient(&e) => return Err(unavailable(&e)),
+                    Err(e) => {
+                        return Err(ApplyError::Invalid(format!(
+                            "cannot read namespace {ns:?}: {}",
+                            api_message(&e)
+                        )));
+                    }
                 }
             }
         }

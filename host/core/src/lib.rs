@@ -21,6 +21,7 @@ pub mod health;
 pub mod inventory;
 pub mod object;
 pub mod plugin;
+pub mod receiver;
 pub mod reconcile;
 pub mod removal;
 pub mod source;

@@ -201,6 +201,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run => {
             let engine = wiring::engine(&config, &overrides).await?;
+            let receiver = match config.host.receiver_address {
+                Some(addr) if !config.receiver.is_empty() => {
+                    let receivers = Arc::new(weir_core::receiver::Receivers::load(&config)?);
+                    let e = Arc::clone(&engine);
+                    let trigger: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |source: &str| {
+                        e.trigger(source);
+                    });
+                    // Bound before the engine starts, so a bad address
+                    // fails the start instead of a background task.
+                    let listener = weir_core::receiver::Receivers::bind(addr).await?;
+                    Some(tokio::spawn(receivers.serve(listener, trigger)))
+                }
+                _ => None,
+            };
             tracing::info!(
                 syncs = config.sync.len(),
                 sources = config.git.len(),
@@ -208,6 +222,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "weir running"
             );
             engine.run(shutdown_signal()).await;
+            if let Some(r) = receiver {
+                r.abort();
+            }
             let (requests, writes) = weir_core::apply::api_request_counts();
             tracing::info!(requests, writes, "kubernetes api requests");
             Ok(ExitCode::SUCCESS)
