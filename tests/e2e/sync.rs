@@ -1736,3 +1736,669 @@ fn run_holds_a_dependant_until_its_dependency_is_ready_then_applies_it() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The condition of a type in a status, when set.
+fn condition<'a>(st: &'a Value, kind: &str) -> Option<&'a Value> {
+    st["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+/// `(status, reason)` of a condition, or `None` when it is not set.
+fn cond(st: &Value, kind: &str) -> Option<(String, String)> {
+    condition(st, kind).map(|c| {
+        (
+            c["status"].as_str().unwrap_or("").to_owned(),
+            c["reason"].as_str().unwrap_or("").to_owned(),
+        )
+    })
+}
+
+fn pair(status: &str, reason: &str) -> Option<(String, String)> {
+    Some((status.to_owned(), reason.to_owned()))
+}
+
+/// The Events weir recorded about sync `name` (in the default events
+/// namespace), oldest first.
+fn events_of(name: &str) -> Vec<Value> {
+    let out = kubectl(&[
+        "-n",
+        "default",
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.kind=Sync,involvedObject.name={name}"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let list: Value = serde_json::from_str(&out.stdout).expect("events JSON");
+    let mut items = list["items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|e| e["metadata"]["name"].as_str().unwrap_or("").to_owned());
+    items
+}
+
+#[test]
+fn conditions_follow_flux_stall_on_terminal_errors_and_events_tell_what_changed() {
+    let name = unique("cond");
+    let ns = unique("e2e-cond");
+    let repo = TestRepo::new("cond");
+    let v1 = repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "one"))),
+        ],
+        "v1",
+    );
+    let weir = Weir::new(&config(&name, &basic_url(&repo), &basic_auth()));
+
+    // `weir reconcile NAME` reconciles that sync now.
+    let out = weir.run(&["reconcile", &name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(
+        cond(st, "Ready"),
+        pair("True", "ReconciliationSucceeded"),
+        "{st}"
+    );
+    assert_eq!(cond(st, "Reconciling"), None, "{st}");
+    assert_eq!(cond(st, "Stalled"), None, "{st}");
+    let since = &condition(st, "Ready").expect("ready")["lastTransitionTime"];
+    assert!(since.as_str().is_some_and(|t| t.ends_with('Z')), "{st}");
+    let events = events_of(&name);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["type"], "Normal");
+    assert_eq!(e["reason"], "ReconciliationSucceeded");
+    assert_eq!(e["involvedObject"]["apiVersion"], "sync.weir.dev/v1");
+    assert_eq!(
+        e["metadata"]["annotations"]["sync.weir.dev/revision"],
+        format!("main@sha1:{v1}")
+    );
+    let msg = e["message"].as_str().unwrap_or("");
+    assert!(msg.contains(&format!("ConfigMap/{ns}/a created")), "{msg}");
+    assert!(msg.contains(&format!("Namespace/{ns} created")), "{msg}");
+
+    // Nothing changed: no event.
+    assert_eq!(weir.run(&["reconcile", &name]).code, 0);
+    assert_eq!(events_of(&name).len(), 1, "an unchanged reconcile spoke");
+
+    // A terminal error (malformed YAML: retrying cannot fix it) stalls.
+    repo.commit(&[("deploy/broken.yaml", Some("kind: [\n"))], "broken");
+    let out = weir.run(&["reconcile", &name]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(cond(st, "Ready"), pair("False", "BuildFailed"), "{st}");
+    assert_eq!(cond(st, "Stalled"), pair("True", "BuildFailed"), "{st}");
+    assert_eq!(cond(st, "Reconciling"), None, "{st}");
+    assert_eq!(st["failures"], 1, "{st}");
+    let events = events_of(&name);
+    let last = events.last().expect("an event");
+    assert_eq!(last["type"], "Warning", "{last}");
+    assert_eq!(last["reason"], "BuildFailed", "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deploy/broken.yaml")),
+        "{last}"
+    );
+
+    // A transient error (a namespace that may yet be created) retries.
+    let later = format!("{ns}-later");
+    repo.commit(
+        &[
+            ("deploy/broken.yaml", None),
+            ("deploy/late.yaml", Some(&configmap(&later, "late", "x"))),
+        ],
+        "needs a namespace",
+    );
+    let out = weir.run(&["reconcile", &name]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(cond(st, "Ready"), pair("False", "ApplyFailed"), "{st}");
+    assert_eq!(
+        cond(st, "Reconciling"),
+        pair("True", "ProgressingWithRetry"),
+        "{st}"
+    );
+    assert_eq!(cond(st, "Stalled"), None, "{st}");
+    assert_eq!(st["failures"], 2, "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!("namespace \"{later}\" does not exist")),
+        "{msg}"
+    );
+
+    // Once the namespace exists, the same revision applies.
+    assert_eq!(kubectl(&["create", "namespace", &later]).code, 0);
+    let out = weir.run(&["reconcile", &name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(cond(st, "Ready").map(|c| c.0), Some("True".into()), "{st}");
+    assert_eq!(st["failures"], 0, "{st}");
+    assert_eq!(st["conditions"].as_array().map(Vec::len), Some(1), "{st}");
+    let last = events_of(&name).pop().expect("an event");
+    assert_eq!(last["type"], "Normal", "{last}");
+    let _ = kubectl(&["delete", "namespace", &ns, &later, "--wait=false"]);
+}
+
+/// `weir run` with this config, output discarded; killed on drop.
+struct Daemon(std::process::Child);
+
+impl Daemon {
+    fn start(weir: &Weir, extra: &[&str]) -> Self {
+        let child = weir
+            .command()
+            .args(extra)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start weir run");
+        Daemon(child)
+    }
+
+    fn running(&mut self) -> bool {
+        self.0.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn run_stalls_on_a_terminal_error_and_retries_a_transient_one_until_it_clears() {
+    let ns = unique("e2e-retry");
+    let repo = TestRepo::new("retry");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "v1"))),
+        ],
+        "v1",
+    );
+    // A long interval: whatever happens in this test is a retry or a new
+    // revision, never the interval.
+    let toml = config("retry", &basic_url(&repo), &basic_auth()).replace(
+        "interval = \"2s\"\nprune",
+        "interval = \"1h\"\nretryInterval = \"2s\"\nprune",
+    );
+    assert!(toml.contains("retryInterval"), "{toml}");
+    let weir = Weir::new(&toml);
+    let mut daemon = Daemon::start(&weir, &[]);
+    weir_e2e::wait_for("v1 applied", 60, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v1")
+    });
+
+    let bad = repo.commit(&[("deploy/bad.yaml", Some("kind: [\n"))], "bad");
+    weir_e2e::wait_for("the bad revision to stall", 30, &|| {
+        let st = &weir.statuses()[0];
+        st["lastAttemptedRevision"] == format!("main@sha1:{bad}") && cond(st, "Stalled").is_some()
+    });
+    let stalled = weir.statuses()[0].clone();
+    std::thread::sleep(Duration::from_secs(5));
+    let st = &weir.statuses()[0];
+    assert_eq!(
+        st["lastAttemptAt"], stalled["lastAttemptAt"],
+        "a stalled sync was retried: {st}"
+    );
+    assert_eq!(st["failures"], 1, "{st}");
+    assert!(daemon.running(), "weir run exited");
+
+    // A transient failure: retried every 2s with no new revision, and
+    // applied as soon as the namespace appears.
+    let later = format!("{ns}-later");
+    repo.commit(
+        &[
+            ("deploy/bad.yaml", None),
+            ("deploy/late.yaml", Some(&configmap(&later, "late", "x"))),
+        ],
+        "needs a namespace",
+    );
+    weir_e2e::wait_for("retries of the transient failure", 30, &|| {
+        let st = &weir.statuses()[0];
+        cond(st, "Reconciling") == pair("True", "ProgressingWithRetry")
+            && st["failures"].as_u64().is_some_and(|n| n >= 3)
+    });
+    assert_eq!(kubectl(&["create", "namespace", &later]).code, 0);
+    weir_e2e::wait_for(
+        "the late object applied without a new revision",
+        30,
+        &|| cm_value(&later, "late").is_some() && weir.statuses()[0]["ready"] == true,
+    );
+    drop(daemon);
+    let _ = kubectl(&["delete", "namespace", &ns, &later, "--wait=false"]);
+}
+
+/// The objects of a multi-document YAML as `kubectl` prints them in JSON
+/// (without a cluster round trip: `--dry-run=client`).
+fn yaml_to_json(yaml: &str) -> Vec<Value> {
+    let file = std::env::temp_dir().join(format!("{}.yaml", unique("weir-e2e-y2j")));
+    std::fs::write(&file, yaml).expect("write");
+    let out = kubectl(&[
+        "create",
+        "--dry-run=client",
+        "--validate=false",
+        "-o",
+        "json",
+        "-f",
+        file.to_str().expect("utf-8 path"),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::Deserializer::from_str(&out.stdout)
+        .into_iter::<Value>()
+        .map(|v| v.expect("kubectl JSON"))
+        .collect()
+}
+
+/// An object without the metadata weir and kustomize set differently
+/// (labels, annotations), for comparing the two.
+fn without_labels(mut o: Value) -> Value {
+    if let Some(m) = o["metadata"].as_object_mut() {
+        m.remove("labels");
+        m.remove("annotations");
+    }
+    o
+}
+
+#[test]
+fn name_prefix_and_suffix_match_kustomize_and_common_metadata_labels_every_object() {
+    let ns = unique("e2e-affix");
+    let files = [
+        ("ns.yaml", namespace(&ns)),
+        ("cfg.yaml", configmap(&ns, "cfg", "v")),
+        (
+            "sa.yaml",
+            format!(
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n  namespace: {ns}\n"
+            ),
+        ),
+        (
+            "web.yaml",
+            format!(
+                r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {ns}
+  labels: {{app: web}}
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      serviceAccountName: sa
+      volumes:
+        - {{name: c, configMap: {{name: cfg}}}}
+        - {{name: o, configMap: {{name: not-in-this-sync}}}}
+      containers:
+        - name: web
+          image: nginx:1.25
+          envFrom: [{{configMapRef: {{name: cfg}}}}]
+"#
+            ),
+        ),
+        (
+            "svc.yaml",
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  selector: {{app: web}}\n  ports:\n    - {{port: 80, protocol: TCP}}\n"
+            ),
+        ),
+        (
+            "ingress.yaml",
+            format!(
+                r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: {ns}
+spec:
+  rules:
+    - http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {{service: {{name: web, port: {{number: 80}}}}}}
+"#
+            ),
+        ),
+        (
+            "rbac.yaml",
+            format!(
+                r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: reader, namespace: {ns}}}
+rules: [{{apiGroups: [""], resources: [configmaps], verbs: [get]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: reader, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}}
+subjects: [{{kind: ServiceAccount, name: sa, namespace: {ns}}}]
+"#
+            ),
+        ),
+    ];
+    let repo = TestRepo::new("affix");
+    let paths: Vec<String> = files.iter().map(|(f, _)| format!("deploy/{f}")).collect();
+    let commit: Vec<(&str, Option<&str>)> = paths
+        .iter()
+        .zip(&files)
+        .map(|(p, (_, c))| (p.as_str(), Some(c.as_str())))
+        .collect();
+    repo.commit(&commit, "app");
+    let weir = Weir::new(&config_with(
+        "affix",
+        &basic_url(&repo),
+        "namePrefix = \"pre-\"\nnameSuffix = \"-suf\"\ncommonMetadata = { labels = { team = \"blue\" }, annotations = { owner = \"ops\" } }",
+    ));
+
+    // The oracle: kustomize (kubectl kustomize, v5.5) with the same
+    // prefix and suffix.
+    let dir = tempfile::tempdir().expect("tmp");
+    for (f, c) in &files {
+        std::fs::write(dir.path().join(f), c).expect("write");
+    }
+    let resources: Vec<&str> = files.iter().map(|(f, _)| *f).collect();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!(
+            "namePrefix: pre-\nnameSuffix: -suf\nresources: [{}]\n",
+            resources.join(", ")
+        ),
+    )
+    .expect("write");
+    let out = kubectl(&["kustomize", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let want = yaml_to_json(&out.stdout);
+    let built = weir.run(&["build", "-o", "json"]);
+    assert_eq!(built.code, 0, "{built:?}");
+    let got: Vec<Value> = serde_json::from_str(&built.stdout).expect("build JSON");
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for w in &want {
+        let id = (&w["kind"], &w["metadata"]["name"]);
+        let g = got
+            .iter()
+            .find(|g| (&g["kind"], &g["metadata"]["name"]) == id)
+            .unwrap_or_else(|| panic!("weir build has no {id:?}: {got:?}"));
+        assert_eq!(
+            without_labels(g.clone()),
+            without_labels(w.clone()),
+            "{id:?}"
+        );
+        // commonMetadata: on metadata, overriding, nowhere else.
+        assert_eq!(g["metadata"]["labels"]["team"], "blue", "{id:?}");
+        assert_eq!(g["metadata"]["annotations"]["owner"], "ops", "{id:?}");
+    }
+
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let web = get_object("deployment", Some(&ns), "pre-web-suf").expect("renamed deployment");
+    assert_eq!(web["metadata"]["labels"]["team"], "blue");
+    assert_eq!(web["metadata"]["labels"]["app"], "web");
+    assert_eq!(web["metadata"]["labels"]["sync.weir.dev/name"], "affix");
+    assert_eq!(web["metadata"]["annotations"]["owner"], "ops");
+    assert_eq!(
+        web["spec"]["selector"]["matchLabels"],
+        serde_json::json!({"app": "web"})
+    );
+    assert_eq!(
+        web["spec"]["template"]["metadata"]["labels"],
+        serde_json::json!({"app": "web"})
+    );
+    let spec = &web["spec"]["template"]["spec"];
+    assert_eq!(spec["serviceAccountName"], "pre-sa-suf");
+    assert_eq!(spec["volumes"][0]["configMap"]["name"], "pre-cfg-suf");
+    assert_eq!(spec["volumes"][1]["configMap"]["name"], "not-in-this-sync");
+    assert!(
+        get_object("namespace", None, &ns).is_some(),
+        "a namespace keeps its name"
+    );
+    assert!(get_object("configmap", Some(&ns), "cfg").is_none());
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+/// A sync table for the deletion policy test: `path` under `deploy/`.
+fn sync_table(name: &str, source: &str, keys: &str) -> String {
+    format!(
+        "\n[[sync]]\nname = \"{name}\"\nsource = \"{source}\"\npath = \"deploy/{name}\"\ninterval = \"1h\"\n{keys}\n"
+    )
+}
+
+fn status_file(weir: &Weir, name: &str) -> std::path::PathBuf {
+    weir.dir.path().join(format!(".weir/syncs/{name}.json"))
+}
+
+#[test]
+fn removed_syncs_are_cleaned_up_as_their_deletion_policy_says() {
+    let ns = unique("e2e-del");
+    let repo = TestRepo::new("del");
+    let held = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: w\n  namespace: {ns}\n  finalizers: [example.com/hold]\ndata:\n  value: w\n"
+    );
+    repo.commit(
+        &[
+            ("deploy/base/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/mirror/m.yaml", Some(&configmap(&ns, "m", "m"))),
+            ("deploy/orphan/o.yaml", Some(&configmap(&ns, "o", "o"))),
+            ("deploy/keep/k.yaml", Some(&configmap(&ns, "k", "k"))),
+            ("deploy/deleted/d.yaml", Some(&configmap(&ns, "d", "d"))),
+            ("deploy/wait/w.yaml", Some(&held)),
+        ],
+        "five syncs",
+    );
+    let head = config("src", &basic_url(&repo), &basic_auth());
+    // `config` declares a sync named like the source; keep only the source.
+    let head = head[..head.find("[[sync]]").expect("a sync")].to_owned();
+    let base = sync_table("base", "src", "prune = true");
+    let all = [
+        head.clone(),
+        base.clone(),
+        sync_table("mirror", "src", "prune = true\ndependsOn = [\"base\"]"),
+        sync_table(
+            "orphan",
+            "src",
+            "prune = true\ndeletionPolicy = \"Orphan\"\ndependsOn = [\"base\"]",
+        ),
+        sync_table("keep", "src", "prune = false\ndependsOn = [\"base\"]"),
+        sync_table(
+            "deleted",
+            "src",
+            "prune = false\ndeletionPolicy = \"Delete\"\ndependsOn = [\"base\"]",
+        ),
+        sync_table(
+            "wait",
+            "src",
+            "prune = true\ndeletionPolicy = \"WaitForTermination\"\ntimeout = \"3s\"\ndependsOn = [\"base\"]",
+        ),
+    ]
+    .concat();
+    let weir = Weir::new(&all);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for cm in ["m", "o", "k", "d", "w"] {
+        assert!(cm_value(&ns, cm).is_some(), "{cm} not applied");
+    }
+
+    // Only `base` is left in the config.
+    std::fs::write(&weir.config, format!("{head}{base}")).expect("rewrite config");
+    // A reconcile of one sync does not treat the others as removed.
+    let out = weir.run(&["reconcile", "base"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        cm_value(&ns, "m").is_some(),
+        "reconcile NAME removed a sync"
+    );
+    assert!(status_file(&weir, "mirror").exists());
+
+    let start = Instant::now();
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(start.elapsed() >= Duration::from_secs(3), "did not wait");
+    assert_eq!(cm_value(&ns, "m"), None, "MirrorPrune with prune: deleted");
+    assert_eq!(
+        cm_value(&ns, "d"),
+        None,
+        "Delete: deleted even without prune"
+    );
+    assert!(cm_value(&ns, "o").is_some(), "Orphan: kept");
+    assert!(
+        cm_value(&ns, "k").is_some(),
+        "MirrorPrune without prune: kept"
+    );
+    for gone in ["mirror", "orphan", "keep", "deleted"] {
+        assert!(!status_file(&weir, gone).exists(), "{gone} status kept");
+    }
+    // WaitForTermination: the finalizer holds the object; it stays in the
+    // inventory and the status says which object and why.
+    let w = get_object("configmap", Some(&ns), "w").expect("held by its finalizer");
+    assert!(w["metadata"]["deletionTimestamp"].is_string(), "{w}");
+    let st: Value = serde_json::from_slice(
+        &std::fs::read(status_file(&weir, "wait")).expect("wait status kept"),
+    )
+    .expect("status JSON");
+    assert_eq!(st["reason"], "PruneFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(msg.contains("still terminating after 3s"), "{msg}");
+    assert!(msg.contains(&format!("ConfigMap/{ns}/w")), "{msg}");
+    assert_eq!(st["inventory"].as_array().map(Vec::len), Some(1), "{st}");
+
+    // Once the finalizer is done, the next pass confirms it and forgets it.
+    let out = kubectl(&[
+        "-n",
+        &ns,
+        "patch",
+        "configmap",
+        "w",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!status_file(&weir, "wait").exists(), "wait status kept");
+    assert_eq!(cm_value(&ns, "w"), None);
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+#[test]
+fn a_service_account_sync_may_only_touch_what_rbac_grants_it() {
+    let tenant = unique("e2e-tenant");
+    let other = unique("e2e-other");
+    kubectl_apply(&format!(
+        r#"{}---
+{}---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: deployer, namespace: {tenant}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: deployer, namespace: {tenant}}}
+rules: [{{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: deployer, namespace: {tenant}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}}
+subjects: [{{kind: ServiceAccount, name: deployer, namespace: {tenant}}}]
+"#,
+        namespace(&tenant),
+        namespace(&other)
+    ));
+    let repo = TestRepo::new("tenant");
+    repo.commit(
+        &[
+            ("deploy/a.yaml", Some(&configmap(&tenant, "a", "mine"))),
+            ("deploy/z.yaml", Some(&configmap(&other, "z", "not mine"))),
+        ],
+        "one object outside the tenant",
+    );
+    let weir = Weir::new(&config_with(
+        "tenant",
+        &basic_url(&repo),
+        &format!("serviceAccountName = \"{tenant}/deployer\""),
+    ));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "ApplyFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!("deploy/z.yaml: ConfigMap/{other}/z")),
+        "{msg}"
+    );
+    assert!(msg.contains("forbidden"), "{msg}");
+    assert!(
+        msg.contains(&format!("system:serviceaccount:{tenant}:deployer")),
+        "{msg}"
+    );
+    assert!(!msg.contains(&format!("ConfigMap/{tenant}/a")), "{msg}");
+    assert_eq!(cm_value(&tenant, "a"), None, "half-applied");
+    assert_eq!(cm_value(&other, "z"), None);
+
+    // Within its namespace, it applies (as the service account: the
+    // object's managers name weir, and RBAC allowed it).
+    repo.commit(&[("deploy/z.yaml", None)], "tenant only");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(cm_value(&tenant, "a").as_deref(), Some("mine"));
+    let _ = kubectl(&["delete", "namespace", &tenant, &other, "--wait=false"]);
+}
+
+#[test]
+fn a_sync_with_a_kubeconfig_applies_to_that_cluster_from_the_same_host() {
+    let remote = weir_e2e::kube2();
+    let remote_kc = var(remote, "KUBECONFIG").to_owned();
+    let ns = unique("e2e-remote");
+    let repo = TestRepo::new("remote");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "remote"))),
+            ("local/a.yaml", Some(&configmap("default", &ns, "local"))),
+        ],
+        "remote and local",
+    );
+    let toml = config_with(
+        "remote",
+        &basic_url(&repo),
+        &format!("kubeConfig = {{ path = \"{remote_kc}\" }}"),
+    ) + &format!(
+        "\n[[sync]]\nname = \"local\"\nsource = \"remote\"\npath = \"local\"\nprune = true\n"
+    );
+    let weir = Weir::new(&toml);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let on_remote = weir_e2e::kubectl_with(
+        &remote_kc,
+        &["-n", &ns, "get", "configmap", "a", "-o", "json"],
+    );
+    assert_eq!(on_remote.code, 0, "{on_remote:?}");
+    let a: Value = serde_json::from_str(&on_remote.stdout).expect("JSON");
+    assert_eq!(a["data"]["value"], "remote");
+    assert!(
+        get_object("namespace", None, &ns).is_none(),
+        "applied to the host's cluster"
+    );
+    assert_eq!(cm_value("default", &ns).as_deref(), Some("local"));
+
+    // Prune works there too.
+    repo.commit(&[("deploy/a.yaml", None)], "drop a");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let gone = weir_e2e::kubectl_with(&remote_kc, &["-n", &ns, "get", "configmap", "a"]);
+    assert_ne!(gone.code, 0, "a was not pruned on the remote cluster");
+    let _ = weir_e2e::kubectl_with(&remote_kc, &["delete", "namespace", &ns, "--wait=false"]);
+    let _ = kubectl(&["-n", "default", "delete", "configmap", &ns]);
+}
