@@ -2402,3 +2402,317 @@ fn a_sync_with_a_kubeconfig_applies_to_that_cluster_from_the_same_host() {
     let _ = weir_e2e::kubectl_with(&remote_kc, &["delete", "namespace", &ns, "--wait=false"]);
     let _ = kubectl(&["-n", "default", "delete", "configmap", &ns]);
 }
+
+/// `sha256=<hex>`: HMAC-SHA256 of `body` with `secret`, computed by
+/// openssl, independently of weir.
+fn openssl_signature(secret: &str, body: &str) -> String {
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run openssl");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(body.as_bytes()).expect("write body");
+    }
+    let out = child.wait_with_output().expect("openssl output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = text.rsplit("= ").next().expect("a digest").trim();
+    format!("sha256={hex}")
+}
+
+/// POSTs `body` with `headers` to `url` with curl; returns the HTTP status.
+fn post(url: &str, headers: &[String], body: &str) -> String {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    cmd.args(["--data-binary", body, url]);
+    weir_e2e::run(&mut cmd)
+}
+
+#[test]
+fn a_signed_push_webhook_fetches_at_once_and_bad_signatures_are_refused_and_counted() {
+    let ns = unique("e2e-hook");
+    let repo = TestRepo::new("hook");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "v1"))),
+        ],
+        "v1",
+    );
+    let port = dead_port();
+    let secret = "hook-s3cret";
+    // Intervals of an hour: anything that happens within the test was
+    // triggered by a webhook.
+    let toml = config("hook", &basic_url(&repo), &basic_auth())
+        .replace("interval = \"1s\"", "interval = \"1h\"")
+        .replace("interval = \"2s\"", "interval = \"1h\"")
+        .replace(
+            "clusterName = \"e2e\"",
+            &format!("clusterName = \"e2e\"\nreceiverAddress = \"127.0.0.1:{port}\""),
+        )
+        + r#"
+[[receiver]]
+name = "github"
+type = "github"
+secretFile = "hook-secret"
+sources = ["hook"]
+events = ["push"]
+
+[[receiver]]
+name = "gitlab"
+type = "gitlab"
+secretFile = "hook-secret"
+sources = ["hook"]
+
+[[receiver]]
+name = "generic"
+type = "generic-hmac"
+secretFile = "hook-secret"
+sources = ["hook"]
+"#;
+    let weir = Weir::new(&toml);
+    std::fs::write(weir.dir.path().join("hook-secret"), format!("{secret}\n")).expect("secret");
+    let _daemon = Daemon::start(&weir, &[]);
+    weir_e2e::wait_for("v1 applied", 60, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v1")
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let push = "X-GitHub-Event: push".to_owned();
+
+    // Refused: a wrong signature, none at all, a wrong GitLab token, a
+    // generic hook signed with another secret.
+    repo.commit(&[("deploy/a.yaml", Some(&configmap(&ns, "a", "v2")))], "v2");
+    let forged = format!("X-Hub-Signature-256: {}", openssl_signature("guess", body));
+    assert_eq!(
+        post(
+            &format!("{base}/hook/github"),
+            &[forged, push.clone()],
+            body
+        ),
+        "401"
+    );
+    assert_eq!(
+        post(&format!("{base}/hook/github"), &[push.clone()], body),
+        "401"
+    );
+    let token = "X-Gitlab-Token: wrong".to_owned();
+    assert_eq!(post(&format!("{base}/hook/gitlab"), &[token], body), "401");
+    let other = format!("X-Signature: {}", openssl_signature("other", body));
+    assert_eq!(post(&format!("{base}/hook/generic"), &[other], body), "401");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        cm_value(&ns, "a").as_deref(),
+        Some("v1"),
+        "a refused hook fetched"
+    );
+
+    // Accepted: GitHub's signature fetches the new revision at once.
+    let signed = format!("X-Hub-Signature-256: {}", openssl_signature(secret, body));
+    assert_eq!(
+        post(&format!("{base}/hook/github"), &[signed, push], body),
+        "202"
+    );
+    weir_e2e::wait_for("v2 applied after the push hook", 30, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v2")
+    });
+    // GitLab's token and the generic signature work as well.
+    repo.commit(&[("deploy/a.yaml", Some(&configmap(&ns, "a", "v3")))], "v3");
+    let token = format!("X-Gitlab-Token: {secret}");
+    assert_eq!(post(&format!("{base}/hook/gitlab"), &[token], body), "202");
+    weir_e2e::wait_for("v3 applied after the GitLab hook", 30, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v3")
+    });
+    repo.commit(&[("deploy/a.yaml", Some(&configmap(&ns, "a", "v4")))], "v4");
+    let generic = format!("X-Signature: {}", openssl_signature(secret, body));
+    assert_eq!(
+        post(&format!("{base}/hook/generic"), &[generic], body),
+        "202"
+    );
+    weir_e2e::wait_for("v4 applied after the generic hook", 30, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v4")
+    });
+
+    let metrics =
+        weir_e2e::run(std::process::Command::new("curl").args(["-s", &format!("{base}/metrics")]));
+    for line in [
+        "receiver=\"github\",outcome=\"rejected\"} 2",
+        "receiver=\"github\",outcome=\"accepted\"} 1",
+        "receiver=\"gitlab\",outcome=\"rejected\"} 1",
+        "receiver=\"generic\",outcome=\"rejected\"} 1",
+        "receiver=\"generic\",outcome=\"accepted\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+/// A TCP forwarder on 127.0.0.1 to an upstream address that can change:
+/// weir keeps one API server URL while the control plane behind it is
+/// stopped and started again (on new ports, as `kube.sh` restarts it).
+struct Forwarder {
+    port: u16,
+    upstream: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Forwarder {
+    fn new(upstream: &str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let upstream = std::sync::Arc::new(std::sync::Mutex::new(upstream.to_owned()));
+        let target = std::sync::Arc::clone(&upstream);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let to = target.lock().map(|t| t.clone()).unwrap_or_default();
+                let Ok(server) = std::net::TcpStream::connect(&to) else {
+                    continue; // the API server is down: the client sees a reset
+                };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                if let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) {
+                    pipe(client, s2);
+                    pipe(server, c2);
+                }
+            }
+        });
+        Forwarder { port, upstream }
+    }
+
+    fn point_to(&self, upstream: &str) {
+        if let Ok(mut u) = self.upstream.lock() {
+            *u = upstream.to_owned();
+        }
+    }
+}
+
+/// `host:port` of a control plane's API server, from its env file.
+fn api_address(dir: &std::path::Path) -> String {
+    let env = weir_e2e::read_env_file(&dir.join("env"));
+    var(&env, "WEIR_KUBE_SERVER")
+        .trim_start_matches("https://")
+        .to_owned()
+}
+
+fn kube_sh(action: &str, dir: &std::path::Path) {
+    weir_e2e::run(
+        std::process::Command::new("bash")
+            .arg(weir_e2e::repo_root().join("scripts/kube.sh"))
+            .arg(action)
+            .arg(dir),
+    );
+}
+
+/// Stops the control plane in its directory when the test ends, however.
+struct ControlPlane(std::path::PathBuf);
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(weir_e2e::repo_root().join("scripts/kube.sh"))
+            .arg("stop")
+            .arg(&self.0)
+            .output();
+    }
+}
+
+#[test]
+fn an_api_server_restart_in_the_middle_of_a_reconcile_loses_nothing() {
+    // A control plane of its own: the other tests keep theirs.
+    let dir = tempfile::tempdir().expect("tmp");
+    let plane = ControlPlane(dir.path().join("kube"));
+    kube_sh("start", &plane.0);
+    let forwarder = Forwarder::new(&api_address(&plane.0));
+    let kc = std::fs::read_to_string(plane.0.join("kubeconfig")).expect("kubeconfig");
+    let server = format!("https://{}", api_address(&plane.0));
+    assert!(kc.contains(&server), "kubeconfig does not name {server}");
+    let proxied = dir.path().join("proxied.kubeconfig");
+    std::fs::write(
+        &proxied,
+        kc.replace(&server, &format!("https://127.0.0.1:{}", forwarder.port)),
+    )
+    .expect("write kubeconfig");
+    let direct = || plane.0.join("kubeconfig").to_string_lossy().into_owned();
+    let cm_on = |name: &str| -> Option<String> {
+        let out = weir_e2e::kubectl_with(
+            &direct(),
+            &["-n", "restart", "get", "configmap", name, "-o", "json"],
+        );
+        (out.code == 0)
+            .then(|| serde_json::from_str::<Value>(&out.stdout).ok())
+            .flatten()
+            .and_then(|v| v["data"]["value"].as_str().map(str::to_owned))
+    };
+
+    // Many objects, so that the reconcile of v2 takes a while.
+    const N: usize = 150;
+    let files = |v: &str| -> Vec<(String, String)> {
+        let mut f = vec![("deploy/ns.yaml".to_owned(), namespace("restart"))];
+        f.extend((0..N).map(|i| {
+            (
+                format!("deploy/c{i}.yaml"),
+                configmap("restart", &format!("c{i}"), v),
+            )
+        }));
+        f
+    };
+    let repo = TestRepo::new("restart");
+    let commit = |v: &str| {
+        let f = files(v);
+        let refs: Vec<(&str, Option<&str>)> = f
+            .iter()
+            .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+            .collect();
+        repo.commit(&refs, v)
+    };
+    commit("v1");
+    let toml = config("restart", &basic_url(&repo), &basic_auth()).replace(
+        "interval = \"2s\"\nprune",
+        "interval = \"1h\"\nretryInterval = \"2s\"\nprune",
+    );
+    let weir = Weir::new(&toml);
+    let proxied_arg = proxied.to_string_lossy().into_owned();
+    let _daemon = Daemon::start(&weir, &["--kubeconfig", &proxied_arg]);
+    weir_e2e::wait_for("v1 applied", 120, &|| weir.statuses()[0]["ready"] == true);
+
+    let v2 = format!("main@sha1:{}", commit("v2"));
+    weir_e2e::wait_for("the reconcile of v2 to start", 60, &|| {
+        let st = &weir.statuses()[0];
+        st["lastAttemptedRevision"] == v2.as_str()
+    });
+    // Stopped while weir says it is reconciling v2.
+    let st = weir.statuses()[0].clone();
+    kube_sh("stop", &plane.0);
+    assert_eq!(
+        cond(&st, "Reconciling"),
+        pair("True", "Progressing"),
+        "v2 finished before the API server stopped: {st}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    kube_sh("start", &plane.0);
+    forwarder.point_to(&api_address(&plane.0));
+
+    weir_e2e::wait_for("v2 applied after the restart", 120, &|| {
+        let st = &weir.statuses()[0];
+        st["ready"] == true && st["lastAppliedRevision"] == v2.as_str()
+    });
+    for i in 0..N {
+        assert_eq!(cm_on(&format!("c{i}")).as_deref(), Some("v2"), "c{i}");
+    }
+    let st = &weir.statuses()[0];
+    assert_eq!(
+        st["inventory"].as_array().map(Vec::len),
+        Some(N + 1),
+        "{st}"
+    );
+}
