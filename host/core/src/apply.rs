@@ -20,8 +20,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -33,7 +33,7 @@ use kube::discovery::Scope;
 use serde_json::{Map, Value, json};
 
 use crate::object::{Object, ObjectKey};
-use crate::status::Action;
+use crate::status::{Action, Applied};
 use crate::{FIELD_MANAGER, FLUX_PRUNE_ANNOTATION, OWNER_LABEL, PRUNE_ANNOTATION};
 
 /// How many API requests one apply keeps in flight.
@@ -57,6 +57,7 @@ pub fn api_request_counts() -> (u64, u64) {
 
 fn count_request<B>(req: http::Request<B>) -> http::Request<B> {
     API_REQUESTS.fetch_add(1, Ordering::Relaxed);
+    tracing::trace!(method = %req.method(), uri = %req.uri(), "api request");
     let dry_run = req.uri().query().is_some_and(|q| q.contains("dryRun="));
     if req.method() != http::Method::GET && !dry_run {
         API_WRITES.fetch_add(1, Ordering::Relaxed);
@@ -207,13 +208,32 @@ struct Resolved {
 pub struct Cluster {
     client: Client,
     kinds: Mutex<HashMap<(String, String, String), Resolved>>,
+    /// Live versions by kind, with when they were listed.
+    live: tokio::sync::Mutex<HashMap<(String, String, String), LiveEntry>>,
+    /// Held while a kind is being discovered.
+    discovering: tokio::sync::Mutex<()>,
+    /// Namespaces seen to exist, and when.
+    namespaces: Mutex<HashMap<String, Instant>>,
 }
+
+/// [`fingerprint`] by `(namespace, name)` of the objects of one kind.
+type LiveVersions = HashMap<(String, String), String>;
+
+type LiveEntry = (Instant, Option<Arc<LiveVersions>>);
+
+/// How old a list of live fingerprints may be before it is listed again. A
+/// stale list only costs a full check, never a missed change: a fingerprint
+/// that moved since the list was taken does not match what weir recorded.
+pub const LIVE_TTL: Duration = Duration::from_secs(5);
 
 /// The outcome of applying a set.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOutcome {
     /// Every object with what happened to it, in apply order.
     pub changes: Vec<(ObjectKey, Action)>,
+    /// What weir now knows of each object it wrote or found unchanged (by
+    /// [`ObjectKey::id`]), for the next apply's shortcut.
+    pub applied: BTreeMap<String, Applied>,
 }
 
 /// The outcome of a prune.
@@ -237,7 +257,8 @@ enum Plan {
     Update {
         takeover: Option<Vec<Value>>,
     },
-    Unchanged,
+    /// Matches already; the live object's [`fingerprint`].
+    Unchanged(Option<String>),
     /// Leave it alone (`IfNotPresent` and it exists, or `Ignore`).
     Skip,
     /// An immutable field changed and force is on: delete and create.
@@ -246,7 +267,7 @@ enum Plan {
 
 impl Plan {
     fn writes(&self) -> bool {
-        !matches!(self, Plan::Unchanged | Plan::Skip)
+        !matches!(self, Plan::Unchanged(_) | Plan::Skip)
     }
 
     fn action(&self) -> Action {
@@ -255,7 +276,7 @@ impl Plan {
             // A recreated object is the same object to the user: it was
             // `configured`, just the hard way.
             Plan::Update { .. } | Plan::Recreate => Action::Configured,
-            Plan::Unchanged => Action::Unchanged,
+            Plan::Unchanged(_) => Action::Unchanged,
             Plan::Skip => Action::Skipped,
         }
     }
@@ -306,6 +327,9 @@ impl Cluster {
         Ok(Cluster {
             client,
             kinds: Mutex::new(HashMap::new()),
+            live: tokio::sync::Mutex::new(HashMap::new()),
+            discovering: tokio::sync::Mutex::new(()),
+            namespaces: Mutex::new(HashMap::new()),
         })
     }
 
@@ -322,6 +346,12 @@ impl Cluster {
         kind: &str,
     ) -> Result<Option<Resolved>, ApplyError> {
         let key = (group.to_owned(), version.to_owned(), kind.to_owned());
+        if let Some(r) = self.lock_kinds().get(&key) {
+            return Ok(Some(r.clone()));
+        }
+        // One discovery at a time: syncs starting together would otherwise
+        // all ask for the same kinds.
+        let _one = self.discovering.lock().await;
         if let Some(r) = self.lock_kinds().get(&key) {
             return Ok(Some(r.clone()));
         }
@@ -429,10 +459,78 @@ impl Cluster {
         target_namespace: Option<&str>,
         options: ApplyOptions,
     ) -> Result<ApplyOutcome, ApplyFailure> {
-        let mut written = Vec::new();
-        self.apply_staged(objects, owner, target_namespace, options, &mut written)
+        self.apply_known(objects, owner, target_namespace, options, &BTreeMap::new())
             .await
-            .map_err(|error| ApplyFailure { error, written })
+    }
+
+    /// [`Cluster::apply_with`], skipping the checks of objects that cannot
+    /// have changed: an object whose manifest has the digest `known`
+    /// records for it (from [`ApplyOutcome::applied`] of an earlier apply),
+    /// and whose live [`fingerprint`] is still the one recorded, is
+    /// `unchanged` without a read or a dry run. Live versions come from one
+    /// metadata list per kind of the objects weir owns, shared by every
+    /// sync of this connection and at most [`LIVE_TTL`] old; any
+    /// difference (an edit by hand, a controller's write, a new manifest)
+    /// sends the object through the full check. When every object is known
+    /// unchanged, the apply sends no request at all.
+    ///
+    /// # Errors
+    /// As [`Cluster::apply_with`].
+    pub async fn apply_known(
+        &self,
+        objects: Vec<Object>,
+        owner: &str,
+        target_namespace: Option<&str>,
+        options: ApplyOptions,
+        known: &BTreeMap<String, Applied>,
+    ) -> Result<ApplyOutcome, ApplyFailure> {
+        let mut written = Vec::new();
+        self.apply_staged(
+            objects,
+            owner,
+            target_namespace,
+            options,
+            known,
+            &mut written,
+        )
+        .await
+        .map_err(|error| ApplyFailure { error, written })
+    }
+
+    /// The [`fingerprint`] of every live object of kind `r` that carries
+    /// the owner label, by `(namespace, name)`, from one metadata list at
+    /// most [`LIVE_TTL`] old; `None` when the list is refused (a tenant may
+    /// not list cluster-wide) or fails.
+    async fn live_versions(&self, r: &Resolved) -> Option<Arc<LiveVersions>> {
+        let key = (r.ar.group.clone(), r.ar.version.clone(), r.ar.kind.clone());
+        let mut cache = self.live.lock().await;
+        if let Some((at, versions)) = cache.get(&key)
+            && at.elapsed() < LIVE_TTL
+        {
+            return versions.clone();
+        }
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &r.ar);
+        let versions = match api
+            .list_metadata(&kube::api::ListParams::default().labels(OWNER_LABEL))
+            .await
+        {
+            Ok(list) => Some(Arc::new(
+                list.items
+                    .into_iter()
+                    .filter_map(|m| {
+                        let name = m.metadata.name?;
+                        let f = fingerprint(&m.metadata.managed_fields);
+                        Some(((m.metadata.namespace.unwrap_or_default(), name), f))
+                    })
+                    .collect(),
+            )),
+            Err(e) => {
+                tracing::debug!(kind = %r.ar.kind, error = %e, "cannot list live versions; checking objects one by one");
+                None
+            }
+        };
+        cache.insert(key, (Instant::now(), versions.clone()));
+        versions
     }
 
     async fn apply_staged(
@@ -441,6 +539,7 @@ impl Cluster {
         owner: &str,
         target_namespace: Option<&str>,
         options: ApplyOptions,
+        known: &BTreeMap<String, Applied>,
         written: &mut Vec<ObjectKey>,
     ) -> Result<ApplyOutcome, ApplyError> {
         // 1. Resolve kinds. Kinds defined by CRDs in this set may not be
@@ -507,6 +606,40 @@ impl Cluster {
             }
         }
 
+        // Objects that cannot have changed since weir applied them.
+        let digests: Vec<String> = objects.iter().map(digest).collect();
+        let mut fast = vec![false; objects.len()];
+        if problems.is_empty() && missing.is_empty() && !known.is_empty() {
+            for (i, o) in objects.iter().enumerate() {
+                let (Some(prev), Some(r)) = (known.get(&o.key().id()), &resolved[i]) else {
+                    continue;
+                };
+                if prev.digest != digests[i]
+                    || !matches!(policies[i].ssa, SsaPolicy::Override | SsaPolicy::Merge)
+                {
+                    continue;
+                }
+                let Some(live) = self.live_versions(r).await else {
+                    continue;
+                };
+                let at = (o.namespace().unwrap_or("").to_owned(), o.name().to_owned());
+                fast[i] = live.get(&at) == Some(&prev.fingerprint);
+            }
+        }
+        if !objects.is_empty() && fast.iter().all(|f| *f) {
+            let mut order: Vec<usize> = (0..objects.len()).collect();
+            order.sort_by_key(|&i| (stage_of(&objects[i]), objects[i].key()));
+            let mut outcome = ApplyOutcome::default();
+            for i in order {
+                let id = objects[i].key().id();
+                if let Some(prev) = known.get(&id) {
+                    outcome.applied.insert(id, prev.clone());
+                }
+                outcome.changes.push((objects[i].key(), Action::Unchanged));
+            }
+            return Ok(outcome);
+        }
+
         // Namespaces must exist or be part of the set.
         let in_set: BTreeSet<&str> = objects
             .iter()
@@ -521,8 +654,24 @@ impl Cluster {
         if let Some(ns_res) = self.resolve("", "v1", "Namespace").await? {
             let api = self.api(&ns_res, None);
             for ns in &referenced {
+                // Seen a moment ago (by this or another sync): one read
+                // per namespace per LIVE_TTL, not per sync.
+                let seen = self
+                    .namespaces
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(ns)
+                    .is_some_and(|at| at.elapsed() < LIVE_TTL);
+                if seen {
+                    existing_ns.insert(ns.clone());
+                    continue;
+                }
                 match api.get_opt(ns).await {
                     Ok(Some(_)) => {
+                        self.namespaces
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(ns.clone(), Instant::now());
                         existing_ns.insert(ns.clone());
                     }
                     Ok(None) => {}
@@ -567,13 +716,20 @@ impl Cluster {
         // the namespace exists.
         let checkable: Vec<usize> = (0..objects.len())
             .filter(|&i| {
-                resolved[i].is_some()
+                !fast[i]
+                    && resolved[i].is_some()
                     && objects[i]
                         .namespace()
                         .is_none_or(|ns| existing_ns.contains(ns))
             })
             .collect();
         let mut plans: Vec<Option<Plan>> = vec![None; objects.len()];
+        for (i, o) in objects.iter().enumerate() {
+            if fast[i] {
+                let rv = known.get(&o.key().id()).map(|a| a.fingerprint.clone());
+                plans[i] = Some(Plan::Unchanged(rv));
+            }
+        }
         let results = self
             .plan_many(&objects, &resolved, &policies, &checkable, owner)
             .await;
@@ -645,7 +801,9 @@ impl Cluster {
                     let r = r.ok_or_else(|| {
                         ApplyError::Refused(format!("{}: kind not resolved", o.key()))
                     })?;
-                    self.write(&r, o, owner, plan, policy).await.map(|()| i)
+                    self.write(&r, o, owner, plan, policy)
+                        .await
+                        .map(|rv| (i, rv))
                 }
             }))
             .buffer_unordered(CONCURRENCY)
@@ -654,7 +812,18 @@ impl Cluster {
             let mut first_error = None;
             for r in results {
                 match r {
-                    Ok(i) => written.push(objects[i].key()),
+                    Ok((i, rv)) => {
+                        written.push(objects[i].key());
+                        if let Some(rv) = rv {
+                            outcome.applied.insert(
+                                objects[i].key().id(),
+                                Applied {
+                                    digest: digests[i].clone(),
+                                    fingerprint: rv,
+                                },
+                            );
+                        }
+                    }
                     Err(e) => {
                         first_error.get_or_insert(e);
                     }
@@ -668,6 +837,15 @@ impl Cluster {
             }
             for &i in &members {
                 let action = plans[i].as_ref().map_or(Action::Unchanged, Plan::action);
+                if let Some(Plan::Unchanged(Some(rv))) = &plans[i] {
+                    outcome.applied.insert(
+                        objects[i].key().id(),
+                        Applied {
+                            digest: digests[i].clone(),
+                            fingerprint: rv.clone(),
+                        },
+                    );
+                }
                 outcome.changes.push((objects[i].key(), action));
             }
         }
@@ -745,7 +923,11 @@ impl Cluster {
         Ok(if takeover.is_some() || drifted(&live, &dry) {
             Plan::Update { takeover }
         } else {
-            Plan::Unchanged
+            let fields = live
+                .pointer("/metadata/managedFields")
+                .cloned()
+                .and_then(|v| serde_json::from_value(v).ok());
+            Plan::Unchanged(Some(fingerprint(&fields)))
         })
     }
 
@@ -758,7 +940,7 @@ impl Cluster {
         owner: &str,
         plan: Option<Plan>,
         policy: Policy,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Option<String>, ApplyError> {
         match plan {
             Some(Plan::Recreate) => return self.recreate(r, o, owner).await,
             Some(Plan::Update {
@@ -767,7 +949,7 @@ impl Cluster {
             _ => {}
         }
         match self.ssa(r, o, owner, false).await {
-            Ok(_) => Ok(()),
+            Ok(written) => Ok(Some(fingerprint(&written.metadata.managed_fields))),
             // The dry run passed but the write did not (the live object
             // changed in between): force still applies.
             Err(PlanError::Immutable(_)) if policy.force => self.recreate(r, o, owner).await,
@@ -807,7 +989,12 @@ impl Cluster {
     /// it is gone, and applies `o` in its place. Deletion propagates in the
     /// background, as Flux's force does: dependents (a Job's pods) are
     /// collected by the garbage collector afterwards.
-    async fn recreate(&self, r: &Resolved, o: &Object, owner: &str) -> Result<(), ApplyError> {
+    async fn recreate(
+        &self,
+        r: &Resolved,
+        o: &Object,
+        owner: &str,
+    ) -> Result<Option<String>, ApplyError> {
         let api = self.api(r, o.namespace());
         let failed = |what: &str, e: &kube::Error| {
             if is_transient(e) {
@@ -853,7 +1040,7 @@ impl Cluster {
         }
         self.ssa(r, o, owner, false)
             .await
-            .map(|_| ())
+            .map(|written| Some(fingerprint(&written.metadata.managed_fields)))
             .map_err(ApplyError::from)
     }
 
@@ -1272,6 +1459,37 @@ fn crd_kinds(objects: &[Object]) -> HashMap<(String, String, String), bool> {
         }
     }
     out
+}
+
+/// What changes whenever anyone changes an object other than through its
+/// status: SHA-256 of its `managedFields` entries without those of
+/// subresources. Each write records its manager's entry with a new time, so
+/// an edit by hand or a controller's write shows; status updates (which a
+/// Deployment's controller makes all the time) do not, and need not, since
+/// weir never applies status.
+fn fingerprint(
+    managed: &Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry>>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for e in managed.iter().flatten() {
+        if e.subresource.as_deref().is_some_and(|s| !s.is_empty()) {
+            continue;
+        }
+        h.update(serde_json::to_vec(e).unwrap_or_default());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of an object as it is sent (settled: namespace, owner label).
+fn digest(o: &Object) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(&o.data).unwrap_or_default();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether the dry-run result differs from the live object in anything but

@@ -272,11 +272,12 @@ async fn run_steps(
     let count = objects.len();
     let options = ApplyOptions { force: sync.force };
     let applied = match cluster
-        .apply_with(
+        .apply_known(
             objects,
             sync.name.as_str(),
             sync.target_namespace.as_deref(),
             options,
+            &status.applied,
         )
         .await
     {
@@ -296,6 +297,7 @@ async fn run_steps(
             });
         }
     };
+    status.applied = applied.applied.clone();
     let new_keys: Vec<ObjectKey> = applied.changes.iter().map(|(k, _)| k.clone()).collect();
     let mut changes: Vec<Change> = applied
         .changes

@@ -2,6 +2,7 @@
 //! per-object change set and the inventory. Written in one place, at the end
 //! of each reconcile, to the state directory, where `weir get` reads it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -123,6 +124,22 @@ pub struct SyncStatus {
     /// reconcile, since the config no longer says.
     #[serde(default)]
     pub removal: Option<Removal>,
+    /// What the last apply sent and got back, by object id, so that the
+    /// next one skips objects that cannot have changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub applied: BTreeMap<String, Applied>,
+}
+
+/// What weir knows of one object it applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    /// SHA-256 of the manifest as sent.
+    pub digest: String,
+    /// A digest of the live object's `managedFields` (without status
+    /// entries) after the apply: it changes with any write but a status
+    /// update.
+    pub fingerprint: String,
 }
 
 /// What cleaning up after a removed sync needs to know.
@@ -213,6 +230,7 @@ impl SyncStatus {
             }],
             failures: 0,
             removal: None,
+            applied: BTreeMap::new(),
         }
     }
 
