@@ -135,8 +135,8 @@ printf '%-6s %-26s %9s %9s %7s %9s %12s\n' N run weir_s kubectl_s ratio rss_MiB 
 for n in "${sizes[@]}"; do
   d=$work/n$n
   mkdir -p "$d/repo"
-  wns=bench-weir-$n
-  kns=bench-kubectl-$n
+  wns=bench-weir-$n-$$
+  kns=bench-kubectl-$n-$$
   kubectl create namespace "$wns" >/dev/null
   kubectl create namespace "$kns" >/dev/null
 

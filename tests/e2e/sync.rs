@@ -2374,9 +2374,7 @@ fn a_sync_with_a_kubeconfig_applies_to_that_cluster_from_the_same_host() {
         "remote",
         &basic_url(&repo),
         &format!("kubeConfig = {{ path = \"{remote_kc}\" }}"),
-    ) + &format!(
-        "\n[[sync]]\nname = \"local\"\nsource = \"remote\"\npath = \"local\"\nprune = true\n"
-    );
+    ) + "\n[[sync]]\nname = \"local\"\nsource = \"remote\"\npath = \"local\"\nprune = true\n";
     let weir = Weir::new(&toml);
     let out = weir.run(&["reconcile"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -2499,7 +2497,11 @@ sources = ["hook"]
         "401"
     );
     assert_eq!(
-        post(&format!("{base}/hook/github"), &[push.clone()], body),
+        post(
+            &format!("{base}/hook/github"),
+            std::slice::from_ref(&push),
+            body
+        ),
         "401"
     );
     let token = "X-Gitlab-Token: wrong".to_owned();

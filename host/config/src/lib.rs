@@ -1416,6 +1416,115 @@ healthChecks = [
     }
 
     #[test]
+    fn new_sync_fields_parse_with_flux_names_and_defaults() {
+        let c = parse(GOOD).expect("valid");
+        let s = &c.sync[0];
+        assert_eq!(
+            s.retry_interval(),
+            Duration::from_secs(300),
+            "default: interval"
+        );
+        assert_eq!(s.deletion_policy, DeletionPolicy::MirrorPrune);
+        assert_eq!(s.service_account(), None);
+        assert_eq!(c.concurrency(), 4);
+        assert_eq!(c.event_namespace(), "default");
+        let text = GOOD.replace(
+            "prune = true",
+            r#"prune = true
+retryInterval = "30s"
+namePrefix = "dev-"
+nameSuffix = "-v2"
+commonMetadata = { labels = { team = "shop" }, annotations = { owner = "ops" } }
+deletionPolicy = "WaitForTermination"
+targetNamespace = "shop"
+serviceAccountName = "deployer"
+kubeConfig = { path = "eu.kubeconfig" }"#,
+        );
+        let c = parse(&text).expect("valid");
+        let s = &c.sync[0];
+        assert_eq!(s.retry_interval(), Duration::from_secs(30));
+        assert_eq!(s.name_prefix.as_deref(), Some("dev-"));
+        assert_eq!(
+            s.common_metadata
+                .as_ref()
+                .map(|m| m.labels["team"].as_str()),
+            Some("shop")
+        );
+        assert_eq!(s.deletion_policy, DeletionPolicy::WaitForTermination);
+        assert_eq!(s.service_account(), Some(("shop", "deployer")));
+        assert_eq!(
+            s.kube_config.as_ref().map(|k| k.path.clone()),
+            Some(PathBuf::from("eu.kubeconfig"))
+        );
+        let c = parse(&GOOD.replace(
+            "prune = true",
+            "prune = true\nserviceAccountName = \"ops/deployer\"",
+        ))
+        .expect("valid");
+        assert_eq!(c.sync[0].service_account(), Some(("ops", "deployer")));
+    }
+
+    #[test]
+    fn bad_new_sync_fields_are_refused_naming_the_sync() {
+        let err = parse(&GOOD.replace(
+            "prune = true",
+            "prune = true\nserviceAccountName = \"deployer\"",
+        ))
+        .expect_err("no namespace")
+        .to_string();
+        assert!(
+            err.contains("sync \"apps\": serviceAccountName \"deployer\" needs a namespace"),
+            "{err}"
+        );
+        let err = parse(&GOOD.replace("prune = true", "prune = true\nnamePrefix = \"Dev_\""))
+            .expect_err("bad prefix")
+            .to_string();
+        assert!(err.contains("namePrefix \"Dev_\""), "{err}");
+        let err = parse(&GOOD.replace(
+            "prune = true",
+            "prune = true\ndeletionPolicy = \"Sometimes\"",
+        ))
+        .expect_err("bad policy")
+        .to_string();
+        assert!(err.contains("Sometimes") && err.contains("Orphan"), "{err}");
+    }
+
+    #[test]
+    fn receivers_need_an_address_a_secret_and_declared_sources() {
+        let hook = "[[receiver]]\nname = \"gh\"\ntype = \"github\"\nsecretFile = \"s\"\nsources = [\"apps\"]\n";
+        let err = parse(&format!("{GOOD}{hook}"))
+            .expect_err("no address")
+            .to_string();
+        assert!(
+            err.contains("receiver \"gh\": set host.receiverAddress"),
+            "{err}"
+        );
+        let with_addr = GOOD.replace(
+            "clusterName = \"dev\"",
+            "clusterName = \"dev\"\nreceiverAddress = \"127.0.0.1:9292\"",
+        );
+        let c = parse(&format!("{with_addr}{hook}")).expect("valid");
+        assert_eq!(c.receiver[0].kind, ReceiverKind::Github);
+        let err = parse(&format!(
+            "{with_addr}{}",
+            hook.replace("[\"apps\"]", "[\"nope\"]")
+        ))
+        .expect_err("unknown source")
+        .to_string();
+        assert!(err.contains("source \"nope\" is not declared"), "{err}");
+        let err = parse(&format!(
+            "{with_addr}{}",
+            hook.replace("github", "bitbucket")
+        ))
+        .expect_err("unknown type")
+        .to_string();
+        assert!(
+            err.contains("bitbucket") && err.contains("generic-hmac"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn prune_is_required() {
         let err = parse(&GOOD.replace("prune = true", ""))
             .expect_err("no prune")

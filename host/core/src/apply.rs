@@ -892,26 +892,38 @@ impl Cluster {
             return Ok(Plan::Skip);
         }
         let api = self.api(r, o.namespace());
-        let live = api.get_opt(o.name()).await.map_err(|e| {
-            if is_transient(&e) {
-                PlanError::Unavailable(unavailable(&e))
-            } else {
-                PlanError::Refused(refusal(o, &e))
-            }
-        })?;
-        if policy.ssa == SsaPolicy::IfNotPresent && live.is_some() {
+        let read = || async {
+            api.get_opt(o.name()).await.map_err(|e| {
+                if is_transient(&e) {
+                    PlanError::Unavailable(unavailable(&e))
+                } else {
+                    PlanError::Refused(refusal(o, &e))
+                }
+            })
+        };
+        if policy.ssa == SsaPolicy::IfNotPresent && read().await?.is_some() {
             return Ok(Plan::Skip);
         }
+        // The dry run first: for an object that does not exist yet it
+        // answers without a `resourceVersion`, which saves reading it.
         let dry = match self.ssa(r, o, owner, true).await {
             Ok(dry) => dry,
-            // The dry run is where an immutable change shows first; with
-            // force it marks the object for recreation instead of failing.
-            Err(PlanError::Immutable(_)) if policy.force && live.is_some() => {
-                return Ok(Plan::Recreate);
+            // The dry run is where an immutable change shows first (only an
+            // existing object has immutable fields); with force it marks
+            // the object for recreation instead of failing.
+            Err(PlanError::Immutable(m)) if policy.force => {
+                return match read().await? {
+                    Some(_) => Ok(Plan::Recreate),
+                    None => Err(PlanError::Immutable(m)),
+                };
             }
             Err(e) => return Err(e),
         };
-        let Some(live) = live else {
+        if dry.metadata.resource_version.is_none() {
+            return Ok(Plan::Create);
+        }
+        let Some(live) = read().await? else {
+            // Deleted since the dry run: applying creates it.
             return Ok(Plan::Create);
         };
         let live = serde_json::to_value(&live).unwrap_or(Value::Null);
@@ -1493,7 +1505,7 @@ fn digest(o: &Object) -> String {
 }
 
 /// Whether the dry-run result differs from the live object in anything but
-/// bookkeeping, or weir does not manage the object yet.
+/// bookkeeping and status, or weir does not manage the object yet.
 fn drifted(live: &Value, dry: &Value) -> bool {
     fn strip(v: &Value) -> Value {
         let mut v = v.clone();
@@ -1501,6 +1513,11 @@ fn drifted(live: &Value, dry: &Value) -> bool {
             m.remove("managedFields");
             m.remove("resourceVersion");
             m.remove("generation");
+        }
+        // Controllers write status all the time (between the dry run and
+        // the read of the live object, too); weir never applies it.
+        if let Some(o) = v.as_object_mut() {
+            o.remove("status");
         }
         v
     }
@@ -1716,5 +1733,8 @@ mod tests {
         assert!(drifted(&live, &changed));
         let foreign = json!({"metadata":{"name":"a","managedFields":[{"manager":"kubectl","operation":"Update"}]},"data":{"k":"v"}});
         assert!(drifted(&foreign, &same));
+        let mut newer_status = live.clone();
+        newer_status["status"] = json!({"observedGeneration": 2});
+        assert!(!drifted(&newer_status, &same), "status is not drift");
     }
 }
