@@ -323,16 +323,17 @@ impl Engine {
         let n = self.config.sync.len();
         let mut done = vec![false; n];
         let mut started: Vec<usize> = Vec::with_capacity(n);
+        // Not started yet, in order.
+        let mut waiting: Vec<usize> = order.clone();
         let mut results: BTreeMap<usize, SyncStatus> = BTreeMap::new();
         let mut running = futures::stream::FuturesUnordered::new();
         let limit = self.config.concurrency();
         loop {
             // Start every sync whose dependencies are done, in order.
-            for &idx in &order {
+            let mut still_waiting = Vec::with_capacity(waiting.len());
+            for idx in waiting {
                 if running.len() >= limit {
-                    break;
-                }
-                if started.contains(&idx) {
+                    still_waiting.push(idx);
                     continue;
                 }
                 let sync = &self.config.sync[idx];
@@ -342,6 +343,7 @@ impl Engine {
                     .filter_map(|d| self.config.sync_index(d))
                     .all(|j| done[j]);
                 if !deps_done {
+                    still_waiting.push(idx);
                     continue;
                 }
                 started.push(idx);
@@ -367,6 +369,7 @@ impl Engine {
                 running
                     .push(async move { (idx, self.reconcile_sync(idx, artifact, blocked).await) });
             }
+            waiting = still_waiting;
             let Some((idx, status)) = running.next().await else {
                 break;
             };
