@@ -162,11 +162,17 @@ for n in "${sizes[@]}"; do
   # kubectl does not have and a running weir pays once.
   "${w[@]}" build --dir "$d/repo/apps/app-1" >/dev/null
 
-  # create: the first apply. again: the first reconcile after it, when
-  # controllers have just written to the new objects (a Deployment's
-  # revision annotation, a ServiceAccount's token) and weir checks those
-  # in full once. unchanged: the steady state, every object as weir left it.
+    # create: the first apply. again: the first reconcile after it, once the
+  # controllers have written to the new objects (a Deployment's revision
+  # annotation, a ServiceAccount's token), so weir checks those in full once.
+  # unchanged: the steady state, every object as weir last saw it.
   for run in create again unchanged; do
+    if [ "$run" = again ]; then
+      # Let the controllers finish with the new objects first, in both
+      # namespaces, so that `unchanged` is the steady state.
+      kubectl wait deployment --all -n "$wns" --for=condition=Available --timeout=300s >/dev/null
+      kubectl wait deployment --all -n "$kns" --for=condition=Available --timeout=300s >/dev/null
+    fi
     WEIR_LOG=info timed "$d/weir-$run.time" "${w[@]}" --log-format json reconcile -o json >"$d/weir-$run.json" 2>"$d/weir-$run.log" || {
       log "weir reconcile failed ($run, N=$n); see below"
       tail -n 20 "$d/weir-$run.log" >&2
@@ -186,5 +192,5 @@ for n in "${sizes[@]}"; do
       [ "$changed" = 0 ] || log "N=$n: the unchanged reconcile reported $changed changes"
     fi
   done
-  kubectl delete namespace "$wns" "$kns" --wait=false >/dev/null
+  [ "${WEIR_BENCH_KEEP:-0}" = 1 ] || kubectl delete namespace "$wns" "$kns" --wait=false >/dev/null
 done
