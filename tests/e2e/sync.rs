@@ -1833,6 +1833,8 @@ fn conditions_follow_flux_stall_on_terminal_errors_and_events_tell_what_changed(
     assert_eq!(cond(st, "Stalled"), pair("True", "BuildFailed"), "{st}");
     assert_eq!(cond(st, "Reconciling"), None, "{st}");
     assert_eq!(st["failures"], 1, "{st}");
+    let table = weir.run(&["get"]);
+    assert!(table.stdout.contains("False (stalled)"), "{table:?}");
     let events = events_of(&name);
     let last = events.last().expect("an event");
     assert_eq!(last["type"], "Warning", "{last}");
@@ -1864,6 +1866,8 @@ fn conditions_follow_flux_stall_on_terminal_errors_and_events_tell_what_changed(
     );
     assert_eq!(cond(st, "Stalled"), None, "{st}");
     assert_eq!(st["failures"], 2, "{st}");
+    let table = weir.run(&["get"]);
+    assert!(table.stdout.contains("False (retrying)"), "{table:?}");
     let msg = st["message"].as_str().unwrap_or("");
     assert!(
         msg.contains(&format!("namespace \"{later}\" does not exist")),
