@@ -170,8 +170,10 @@ for n in "${sizes[@]}"; do
     if [ "$run" = again ]; then
       # Let the controllers finish with the new objects first, in both
       # namespaces, so that `unchanged` is the steady state.
-      kubectl wait deployment --all -n "$wns" --for=condition=Available --timeout=300s >/dev/null
-      kubectl wait deployment --all -n "$kns" --for=condition=Available --timeout=300s >/dev/null
+      for ns in "$wns" "$kns"; do
+        kubectl wait deployment --all -n "$ns" --for=condition=Available --timeout=120s >/dev/null 2>&1 ||
+          log "N=$n: the controllers are not done with $ns after 120s; the next rows may include full checks"
+      done
     fi
     WEIR_LOG=info timed "$d/weir-$run.time" "${w[@]}" --log-format json reconcile -o json >"$d/weir-$run.json" 2>"$d/weir-$run.log" || {
       log "weir reconcile failed ($run, N=$n); see below"
