@@ -20,6 +20,7 @@ root=$(dirname "$here")
 
 if [ "${1:-}" = stop-servers ]; then
   bash "$here/kube.sh" stop "$WEIR_CACHE/test-servers/kube" || true
+  bash "$here/kube.sh" stop "$WEIR_CACHE/test-servers/kube2" || true
   bash "$here/git-server.sh" stop "$WEIR_CACHE/test-servers/git" || true
   exit 0
 fi
@@ -58,11 +59,15 @@ phase "plugins"
 run_dir=$(mktemp -d /tmp/weir-test.XXXXXX)
 cleanup() {
   bash "$here/kube.sh" stop "$run_dir/kube" >/dev/null 2>&1 || true
+  bash "$here/kube.sh" stop "$run_dir/kube2" >/dev/null 2>&1 || true
   bash "$here/git-server.sh" stop "$run_dir/git" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 bash "$here/kube.sh" start "$run_dir/kube" > "$run_dir/kube-start.log" 2>&1 &
 kube_pid=$!
+# A second control plane for syncs that apply to a remote cluster.
+bash "$here/kube.sh" start "$run_dir/kube2" > "$run_dir/kube2-start.log" 2>&1 &
+kube2_pid=$!
 bash "$here/git-server.sh" start "$run_dir/git" >/dev/null
 export WEIR_TEST_GIT_ENV="$run_dir/git/env"
 
@@ -71,6 +76,8 @@ export WEIR_TEST_GIT_ENV="$run_dir/git/env"
 phase "build"
 wait "$kube_pid" || { cat "$run_dir/kube-start.log" >&2; die "the control plane did not start"; }
 export WEIR_TEST_KUBE_ENV="$run_dir/kube/env"
+wait "$kube2_pid" || { cat "$run_dir/kube2-start.log" >&2; die "the second control plane did not start"; }
+export WEIR_TEST_KUBE2_ENV="$run_dir/kube2/env"
 phase "servers"
 
 bash "$here/git-server-selftest.sh"

@@ -1736,3 +1736,989 @@ fn run_holds_a_dependant_until_its_dependency_is_ready_then_applies_it() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The condition of a type in a status, when set.
+fn condition<'a>(st: &'a Value, kind: &str) -> Option<&'a Value> {
+    st["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+/// `(status, reason)` of a condition, or `None` when it is not set.
+fn cond(st: &Value, kind: &str) -> Option<(String, String)> {
+    condition(st, kind).map(|c| {
+        (
+            c["status"].as_str().unwrap_or("").to_owned(),
+            c["reason"].as_str().unwrap_or("").to_owned(),
+        )
+    })
+}
+
+fn pair(status: &str, reason: &str) -> Option<(String, String)> {
+    Some((status.to_owned(), reason.to_owned()))
+}
+
+/// The Events weir recorded about sync `name` (in the default events
+/// namespace), oldest first.
+fn events_of(name: &str) -> Vec<Value> {
+    let out = kubectl(&[
+        "-n",
+        "default",
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.kind=Sync,involvedObject.name={name}"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let list: Value = serde_json::from_str(&out.stdout).expect("events JSON");
+    let mut items = list["items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|e| e["metadata"]["name"].as_str().unwrap_or("").to_owned());
+    items
+}
+
+#[test]
+fn conditions_follow_flux_stall_on_terminal_errors_and_events_tell_what_changed() {
+    let name = unique("cond");
+    let ns = unique("e2e-cond");
+    let repo = TestRepo::new("cond");
+    let v1 = repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "one"))),
+        ],
+        "v1",
+    );
+    let weir = Weir::new(&config(&name, &basic_url(&repo), &basic_auth()));
+
+    // `weir reconcile NAME` reconciles that sync now.
+    let out = weir.run(&["reconcile", &name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(
+        cond(st, "Ready"),
+        pair("True", "ReconciliationSucceeded"),
+        "{st}"
+    );
+    assert_eq!(cond(st, "Reconciling"), None, "{st}");
+    assert_eq!(cond(st, "Stalled"), None, "{st}");
+    let since = &condition(st, "Ready").expect("ready")["lastTransitionTime"];
+    assert!(since.as_str().is_some_and(|t| t.ends_with('Z')), "{st}");
+    let events = events_of(&name);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["type"], "Normal");
+    assert_eq!(e["reason"], "ReconciliationSucceeded");
+    assert_eq!(e["involvedObject"]["apiVersion"], "sync.weir.dev/v1");
+    assert_eq!(
+        e["metadata"]["annotations"]["sync.weir.dev/revision"],
+        format!("main@sha1:{v1}")
+    );
+    let msg = e["message"].as_str().unwrap_or("");
+    assert!(msg.contains(&format!("ConfigMap/{ns}/a created")), "{msg}");
+    assert!(msg.contains(&format!("Namespace/{ns} created")), "{msg}");
+
+    // Nothing changed: no event.
+    assert_eq!(weir.run(&["reconcile", &name]).code, 0);
+    assert_eq!(events_of(&name).len(), 1, "an unchanged reconcile spoke");
+
+    // A terminal error (malformed YAML: retrying cannot fix it) stalls.
+    repo.commit(&[("deploy/broken.yaml", Some("kind: [\n"))], "broken");
+    let out = weir.run(&["reconcile", &name]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(cond(st, "Ready"), pair("False", "BuildFailed"), "{st}");
+    assert_eq!(cond(st, "Stalled"), pair("True", "BuildFailed"), "{st}");
+    assert_eq!(cond(st, "Reconciling"), None, "{st}");
+    assert_eq!(st["failures"], 1, "{st}");
+    let table = weir.run(&["get"]);
+    assert!(table.stdout.contains("False (stalled)"), "{table:?}");
+    let events = events_of(&name);
+    let last = events.last().expect("an event");
+    assert_eq!(last["type"], "Warning", "{last}");
+    assert_eq!(last["reason"], "BuildFailed", "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deploy/broken.yaml")),
+        "{last}"
+    );
+
+    // A transient error (a namespace that may yet be created) retries.
+    let later = format!("{ns}-later");
+    repo.commit(
+        &[
+            ("deploy/broken.yaml", None),
+            ("deploy/late.yaml", Some(&configmap(&later, "late", "x"))),
+        ],
+        "needs a namespace",
+    );
+    let out = weir.run(&["reconcile", &name]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(cond(st, "Ready"), pair("False", "ApplyFailed"), "{st}");
+    assert_eq!(
+        cond(st, "Reconciling"),
+        pair("True", "ProgressingWithRetry"),
+        "{st}"
+    );
+    assert_eq!(cond(st, "Stalled"), None, "{st}");
+    assert_eq!(st["failures"], 2, "{st}");
+    let table = weir.run(&["get"]);
+    assert!(table.stdout.contains("False (retrying)"), "{table:?}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!("namespace \"{later}\" does not exist")),
+        "{msg}"
+    );
+
+    // Once the namespace exists, the same revision applies.
+    assert_eq!(kubectl(&["create", "namespace", &later]).code, 0);
+    let out = weir.run(&["reconcile", &name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(cond(st, "Ready").map(|c| c.0), Some("True".into()), "{st}");
+    assert_eq!(st["failures"], 0, "{st}");
+    assert_eq!(st["conditions"].as_array().map(Vec::len), Some(1), "{st}");
+    let last = events_of(&name).pop().expect("an event");
+    assert_eq!(last["type"], "Normal", "{last}");
+    let _ = kubectl(&["delete", "namespace", &ns, &later, "--wait=false"]);
+}
+
+/// `weir run` with this config, output discarded; killed on drop.
+struct Daemon(std::process::Child);
+
+impl Daemon {
+    fn start(weir: &Weir, extra: &[&str]) -> Self {
+        let child = weir
+            .command()
+            .args(extra)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start weir run");
+        Daemon(child)
+    }
+
+    fn running(&mut self) -> bool {
+        self.0.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn run_stalls_on_a_terminal_error_and_retries_a_transient_one_until_it_clears() {
+    let ns = unique("e2e-retry");
+    let repo = TestRepo::new("retry");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "v1"))),
+        ],
+        "v1",
+    );
+    // A long interval: whatever happens in this test is a retry or a new
+    // revision, never the interval.
+    let toml = config("retry", &basic_url(&repo), &basic_auth()).replace(
+        "interval = \"2s\"\nprune",
+        "interval = \"1h\"\nretryInterval = \"2s\"\nprune",
+    );
+    assert!(toml.contains("retryInterval"), "{toml}");
+    let weir = Weir::new(&toml);
+    let mut daemon = Daemon::start(&weir, &[]);
+    weir_e2e::wait_for("v1 applied", 60, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v1")
+    });
+
+    let bad = repo.commit(&[("deploy/bad.yaml", Some("kind: [\n"))], "bad");
+    weir_e2e::wait_for("the bad revision to stall", 30, &|| {
+        let st = &weir.statuses()[0];
+        st["lastAttemptedRevision"] == format!("main@sha1:{bad}") && cond(st, "Stalled").is_some()
+    });
+    let stalled = weir.statuses()[0].clone();
+    std::thread::sleep(Duration::from_secs(5));
+    let st = &weir.statuses()[0];
+    assert_eq!(
+        st["lastAttemptAt"], stalled["lastAttemptAt"],
+        "a stalled sync was retried: {st}"
+    );
+    assert_eq!(st["failures"], 1, "{st}");
+    assert!(daemon.running(), "weir run exited");
+
+    // A transient failure: retried every 2s with no new revision, and
+    // applied as soon as the namespace appears.
+    let later = format!("{ns}-later");
+    repo.commit(
+        &[
+            ("deploy/bad.yaml", None),
+            ("deploy/late.yaml", Some(&configmap(&later, "late", "x"))),
+        ],
+        "needs a namespace",
+    );
+    weir_e2e::wait_for("retries of the transient failure", 30, &|| {
+        let st = &weir.statuses()[0];
+        cond(st, "Reconciling") == pair("True", "ProgressingWithRetry")
+            && st["failures"].as_u64().is_some_and(|n| n >= 3)
+    });
+    assert_eq!(kubectl(&["create", "namespace", &later]).code, 0);
+    weir_e2e::wait_for(
+        "the late object applied without a new revision",
+        30,
+        &|| cm_value(&later, "late").is_some() && weir.statuses()[0]["ready"] == true,
+    );
+    drop(daemon);
+    let _ = kubectl(&["delete", "namespace", &ns, &later, "--wait=false"]);
+}
+
+/// The objects of a multi-document YAML as `kubectl` prints them in JSON
+/// (without a cluster round trip: `--dry-run=client`).
+fn yaml_to_json(yaml: &str) -> Vec<Value> {
+    let file = std::env::temp_dir().join(format!("{}.yaml", unique("weir-e2e-y2j")));
+    std::fs::write(&file, yaml).expect("write");
+    let out = kubectl(&[
+        "create",
+        "--dry-run=client",
+        "--validate=false",
+        "-o",
+        "json",
+        "-f",
+        file.to_str().expect("utf-8 path"),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::Deserializer::from_str(&out.stdout)
+        .into_iter::<Value>()
+        .map(|v| v.expect("kubectl JSON"))
+        .collect()
+}
+
+/// An object without the metadata weir and kustomize set differently
+/// (labels, annotations), for comparing the two.
+fn without_labels(mut o: Value) -> Value {
+    if let Some(m) = o["metadata"].as_object_mut() {
+        m.remove("labels");
+        m.remove("annotations");
+    }
+    o
+}
+
+#[test]
+fn name_prefix_and_suffix_match_kustomize_and_common_metadata_labels_every_object() {
+    let ns = unique("e2e-affix");
+    let files = [
+        ("ns.yaml", namespace(&ns)),
+        ("cfg.yaml", configmap(&ns, "cfg", "v")),
+        (
+            "sa.yaml",
+            format!(
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n  namespace: {ns}\n"
+            ),
+        ),
+        (
+            "web.yaml",
+            format!(
+                r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {ns}
+  labels: {{app: web}}
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      serviceAccountName: sa
+      volumes:
+        - {{name: c, configMap: {{name: cfg}}}}
+        - {{name: o, configMap: {{name: not-in-this-sync}}}}
+      containers:
+        - name: web
+          image: nginx:1.25
+          envFrom: [{{configMapRef: {{name: cfg}}}}]
+"#
+            ),
+        ),
+        (
+            "svc.yaml",
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  selector: {{app: web}}\n  ports:\n    - {{port: 80, protocol: TCP}}\n"
+            ),
+        ),
+        (
+            "ingress.yaml",
+            format!(
+                r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: {ns}
+spec:
+  rules:
+    - http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {{service: {{name: web, port: {{number: 80}}}}}}
+"#
+            ),
+        ),
+        (
+            "rbac.yaml",
+            format!(
+                r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: reader, namespace: {ns}}}
+rules: [{{apiGroups: [""], resources: [configmaps], verbs: [get]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: reader, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}}
+subjects: [{{kind: ServiceAccount, name: sa, namespace: {ns}}}]
+"#
+            ),
+        ),
+    ];
+    let repo = TestRepo::new("affix");
+    let paths: Vec<String> = files.iter().map(|(f, _)| format!("deploy/{f}")).collect();
+    let commit: Vec<(&str, Option<&str>)> = paths
+        .iter()
+        .zip(&files)
+        .map(|(p, (_, c))| (p.as_str(), Some(c.as_str())))
+        .collect();
+    repo.commit(&commit, "app");
+    let weir = Weir::new(&config_with(
+        "affix",
+        &basic_url(&repo),
+        "namePrefix = \"pre-\"\nnameSuffix = \"-suf\"\ncommonMetadata = { labels = { team = \"blue\" }, annotations = { owner = \"ops\" } }",
+    ));
+
+    // The oracle: kustomize (kubectl kustomize, v5.5) with the same
+    // prefix and suffix.
+    let dir = tempfile::tempdir().expect("tmp");
+    for (f, c) in &files {
+        std::fs::write(dir.path().join(f), c).expect("write");
+    }
+    let resources: Vec<&str> = files.iter().map(|(f, _)| *f).collect();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!(
+            "namePrefix: pre-\nnameSuffix: -suf\nresources: [{}]\n",
+            resources.join(", ")
+        ),
+    )
+    .expect("write");
+    let out = kubectl(&["kustomize", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let want = yaml_to_json(&out.stdout);
+    let built = weir.run(&["build", "-o", "json"]);
+    assert_eq!(built.code, 0, "{built:?}");
+    let got: Vec<Value> = serde_json::from_str(&built.stdout).expect("build JSON");
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for w in &want {
+        let id = (&w["kind"], &w["metadata"]["name"]);
+        let g = got
+            .iter()
+            .find(|g| (&g["kind"], &g["metadata"]["name"]) == id)
+            .unwrap_or_else(|| panic!("weir build has no {id:?}: {got:?}"));
+        assert_eq!(
+            without_labels(g.clone()),
+            without_labels(w.clone()),
+            "{id:?}"
+        );
+        // commonMetadata: on metadata, overriding, nowhere else.
+        assert_eq!(g["metadata"]["labels"]["team"], "blue", "{id:?}");
+        assert_eq!(g["metadata"]["annotations"]["owner"], "ops", "{id:?}");
+    }
+
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let web = get_object("deployment", Some(&ns), "pre-web-suf").expect("renamed deployment");
+    assert_eq!(web["metadata"]["labels"]["team"], "blue");
+    assert_eq!(web["metadata"]["labels"]["app"], "web");
+    assert_eq!(web["metadata"]["labels"]["sync.weir.dev/name"], "affix");
+    assert_eq!(web["metadata"]["annotations"]["owner"], "ops");
+    assert_eq!(
+        web["spec"]["selector"]["matchLabels"],
+        serde_json::json!({"app": "web"})
+    );
+    assert_eq!(
+        web["spec"]["template"]["metadata"]["labels"],
+        serde_json::json!({"app": "web"})
+    );
+    let spec = &web["spec"]["template"]["spec"];
+    assert_eq!(spec["serviceAccountName"], "pre-sa-suf");
+    assert_eq!(spec["volumes"][0]["configMap"]["name"], "pre-cfg-suf");
+    assert_eq!(spec["volumes"][1]["configMap"]["name"], "not-in-this-sync");
+    assert!(
+        get_object("namespace", None, &ns).is_some(),
+        "a namespace keeps its name"
+    );
+    assert!(get_object("configmap", Some(&ns), "cfg").is_none());
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+/// A sync table for the deletion policy test: `path` under `deploy/`.
+fn sync_table(name: &str, source: &str, keys: &str) -> String {
+    format!(
+        "\n[[sync]]\nname = \"{name}\"\nsource = \"{source}\"\npath = \"deploy/{name}\"\ninterval = \"1h\"\n{keys}\n"
+    )
+}
+
+fn status_file(weir: &Weir, name: &str) -> std::path::PathBuf {
+    weir.dir.path().join(format!(".weir/syncs/{name}.json"))
+}
+
+#[test]
+fn removed_syncs_are_cleaned_up_as_their_deletion_policy_says() {
+    let ns = unique("e2e-del");
+    let repo = TestRepo::new("del");
+    let held = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: w\n  namespace: {ns}\n  finalizers: [example.com/hold]\ndata:\n  value: w\n"
+    );
+    repo.commit(
+        &[
+            ("deploy/base/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/mirror/m.yaml", Some(&configmap(&ns, "m", "m"))),
+            ("deploy/orphan/o.yaml", Some(&configmap(&ns, "o", "o"))),
+            ("deploy/keep/k.yaml", Some(&configmap(&ns, "k", "k"))),
+            ("deploy/deleted/d.yaml", Some(&configmap(&ns, "d", "d"))),
+            ("deploy/wait/w.yaml", Some(&held)),
+        ],
+        "five syncs",
+    );
+    let head = config("src", &basic_url(&repo), &basic_auth());
+    // `config` declares a sync named like the source; keep only the source.
+    let head = head[..head.find("[[sync]]").expect("a sync")].to_owned();
+    let base = sync_table("base", "src", "prune = true");
+    let all = [
+        head.clone(),
+        base.clone(),
+        sync_table("mirror", "src", "prune = true\ndependsOn = [\"base\"]"),
+        sync_table(
+            "orphan",
+            "src",
+            "prune = true\ndeletionPolicy = \"Orphan\"\ndependsOn = [\"base\"]",
+        ),
+        sync_table("keep", "src", "prune = false\ndependsOn = [\"base\"]"),
+        sync_table(
+            "deleted",
+            "src",
+            "prune = false\ndeletionPolicy = \"Delete\"\ndependsOn = [\"base\"]",
+        ),
+        sync_table(
+            "wait",
+            "src",
+            "prune = true\ndeletionPolicy = \"WaitForTermination\"\ntimeout = \"3s\"\ndependsOn = [\"base\"]",
+        ),
+    ]
+    .concat();
+    let weir = Weir::new(&all);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for cm in ["m", "o", "k", "d", "w"] {
+        assert!(cm_value(&ns, cm).is_some(), "{cm} not applied");
+    }
+
+    // Only `base` is left in the config.
+    std::fs::write(&weir.config, format!("{head}{base}")).expect("rewrite config");
+    // A reconcile of one sync does not treat the others as removed.
+    let out = weir.run(&["reconcile", "base"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        cm_value(&ns, "m").is_some(),
+        "reconcile NAME removed a sync"
+    );
+    assert!(status_file(&weir, "mirror").exists());
+
+    let start = Instant::now();
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(start.elapsed() >= Duration::from_secs(3), "did not wait");
+    assert_eq!(cm_value(&ns, "m"), None, "MirrorPrune with prune: deleted");
+    assert_eq!(
+        cm_value(&ns, "d"),
+        None,
+        "Delete: deleted even without prune"
+    );
+    assert!(cm_value(&ns, "o").is_some(), "Orphan: kept");
+    assert!(
+        cm_value(&ns, "k").is_some(),
+        "MirrorPrune without prune: kept"
+    );
+    for gone in ["mirror", "orphan", "keep", "deleted"] {
+        assert!(!status_file(&weir, gone).exists(), "{gone} status kept");
+    }
+    // WaitForTermination: the finalizer holds the object; it stays in the
+    // inventory and the status says which object and why.
+    let w = get_object("configmap", Some(&ns), "w").expect("held by its finalizer");
+    assert!(w["metadata"]["deletionTimestamp"].is_string(), "{w}");
+    let st: Value = serde_json::from_slice(
+        &std::fs::read(status_file(&weir, "wait")).expect("wait status kept"),
+    )
+    .expect("status JSON");
+    assert_eq!(st["reason"], "PruneFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(msg.contains("still terminating after 3s"), "{msg}");
+    assert!(msg.contains(&format!("ConfigMap/{ns}/w")), "{msg}");
+    assert_eq!(st["inventory"].as_array().map(Vec::len), Some(1), "{st}");
+
+    // Once the finalizer is done, the next pass confirms it and forgets it.
+    let out = kubectl(&[
+        "-n",
+        &ns,
+        "patch",
+        "configmap",
+        "w",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!status_file(&weir, "wait").exists(), "wait status kept");
+    assert_eq!(cm_value(&ns, "w"), None);
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+#[test]
+fn a_service_account_sync_may_only_touch_what_rbac_grants_it() {
+    let tenant = unique("e2e-tenant");
+    let other = unique("e2e-other");
+    kubectl_apply(&format!(
+        r#"{}---
+{}---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: deployer, namespace: {tenant}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: deployer, namespace: {tenant}}}
+rules: [{{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: deployer, namespace: {tenant}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}}
+subjects: [{{kind: ServiceAccount, name: deployer, namespace: {tenant}}}]
+"#,
+        namespace(&tenant),
+        namespace(&other)
+    ));
+    let repo = TestRepo::new("tenant");
+    repo.commit(
+        &[
+            ("deploy/a.yaml", Some(&configmap(&tenant, "a", "mine"))),
+            ("deploy/z.yaml", Some(&configmap(&other, "z", "not mine"))),
+        ],
+        "one object outside the tenant",
+    );
+    let weir = Weir::new(&config_with(
+        "tenant",
+        &basic_url(&repo),
+        &format!("serviceAccountName = \"{tenant}/deployer\""),
+    ));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let st = &weir.statuses()[0];
+    assert_eq!(st["reason"], "ApplyFailed", "{st}");
+    let msg = st["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!("deploy/z.yaml: ConfigMap/{other}/z")),
+        "{msg}"
+    );
+    assert!(msg.contains("forbidden"), "{msg}");
+    assert!(
+        msg.contains(&format!("system:serviceaccount:{tenant}:deployer")),
+        "{msg}"
+    );
+    assert!(!msg.contains(&format!("ConfigMap/{tenant}/a")), "{msg}");
+    assert_eq!(cm_value(&tenant, "a"), None, "half-applied");
+    assert_eq!(cm_value(&other, "z"), None);
+
+    // Within its namespace, it applies (as the service account: the
+    // object's managers name weir, and RBAC allowed it).
+    repo.commit(&[("deploy/z.yaml", None)], "tenant only");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(cm_value(&tenant, "a").as_deref(), Some("mine"));
+    let _ = kubectl(&["delete", "namespace", &tenant, &other, "--wait=false"]);
+}
+
+#[test]
+fn a_sync_with_a_kubeconfig_applies_to_that_cluster_from_the_same_host() {
+    let remote = weir_e2e::kube2();
+    let remote_kc = var(remote, "KUBECONFIG").to_owned();
+    let ns = unique("e2e-remote");
+    let repo = TestRepo::new("remote");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "remote"))),
+            ("local/a.yaml", Some(&configmap("default", &ns, "local"))),
+        ],
+        "remote and local",
+    );
+    let toml = config_with(
+        "remote",
+        &basic_url(&repo),
+        &format!("kubeConfig = {{ path = \"{remote_kc}\" }}"),
+    ) + "\n[[sync]]\nname = \"local\"\nsource = \"remote\"\npath = \"local\"\nprune = true\n";
+    let weir = Weir::new(&toml);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let on_remote = weir_e2e::kubectl_with(
+        &remote_kc,
+        &["-n", &ns, "get", "configmap", "a", "-o", "json"],
+    );
+    assert_eq!(on_remote.code, 0, "{on_remote:?}");
+    let a: Value = serde_json::from_str(&on_remote.stdout).expect("JSON");
+    assert_eq!(a["data"]["value"], "remote");
+    assert!(
+        get_object("namespace", None, &ns).is_none(),
+        "applied to the host's cluster"
+    );
+    assert_eq!(cm_value("default", &ns).as_deref(), Some("local"));
+
+    // Prune works there too.
+    repo.commit(&[("deploy/a.yaml", None)], "drop a");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let gone = weir_e2e::kubectl_with(&remote_kc, &["-n", &ns, "get", "configmap", "a"]);
+    assert_ne!(gone.code, 0, "a was not pruned on the remote cluster");
+    let _ = weir_e2e::kubectl_with(&remote_kc, &["delete", "namespace", &ns, "--wait=false"]);
+    let _ = kubectl(&["-n", "default", "delete", "configmap", &ns]);
+}
+
+/// `sha256=<hex>`: HMAC-SHA256 of `body` with `secret`, computed by
+/// openssl, independently of weir.
+fn openssl_signature(secret: &str, body: &str) -> String {
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run openssl");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(body.as_bytes()).expect("write body");
+    }
+    let out = child.wait_with_output().expect("openssl output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = text.rsplit("= ").next().expect("a digest").trim();
+    format!("sha256={hex}")
+}
+
+/// POSTs `body` with `headers` to `url` with curl; returns the HTTP status.
+fn post(url: &str, headers: &[String], body: &str) -> String {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    cmd.args(["--data-binary", body, url]);
+    weir_e2e::run(&mut cmd)
+}
+
+#[test]
+fn a_signed_push_webhook_fetches_at_once_and_bad_signatures_are_refused_and_counted() {
+    let ns = unique("e2e-hook");
+    let repo = TestRepo::new("hook");
+    repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "v1"))),
+        ],
+        "v1",
+    );
+    let port = dead_port();
+    let secret = "hook-s3cret";
+    // Intervals of an hour: anything that happens within the test was
+    // triggered by a webhook.
+    let toml = config("hook", &basic_url(&repo), &basic_auth())
+        .replace("interval = \"1s\"", "interval = \"1h\"")
+        .replace("interval = \"2s\"", "interval = \"1h\"")
+        .replace(
+            "clusterName = \"e2e\"",
+            &format!("clusterName = \"e2e\"\nreceiverAddress = \"127.0.0.1:{port}\""),
+        )
+        + r#"
+[[receiver]]
+name = "github"
+type = "github"
+secretFile = "hook-secret"
+sources = ["hook"]
+events = ["push"]
+
+[[receiver]]
+name = "gitlab"
+type = "gitlab"
+secretFile = "hook-secret"
+sources = ["hook"]
+
+[[receiver]]
+name = "generic"
+type = "generic-hmac"
+secretFile = "hook-secret"
+sources = ["hook"]
+"#;
+    let weir = Weir::new(&toml);
+    std::fs::write(weir.dir.path().join("hook-secret"), format!("{secret}\n")).expect("secret");
+    let _daemon = Daemon::start(&weir, &[]);
+    weir_e2e::wait_for("v1 applied", 60, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v1")
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let push = "X-GitHub-Event: push".to_owned();
+
+    // Refused: a wrong signature, none at all, a wrong GitLab token, a
+    // generic hook signed with another secret.
+    repo.commit(&[("deploy/a.yaml", Some(&configmap(&ns, "a", "v2")))], "v2");
+    let forged = format!("X-Hub-Signature-256: {}", openssl_signature("guess", body));
+    assert_eq!(
+        post(
+            &format!("{base}/hook/github"),
+            &[forged, push.clone()],
+            body
+        ),
+        "401"
+    );
+    assert_eq!(
+        post(
+            &format!("{base}/hook/github"),
+            std::slice::from_ref(&push),
+            body
+        ),
+        "401"
+    );
+    let token = "X-Gitlab-Token: wrong".to_owned();
+    assert_eq!(post(&format!("{base}/hook/gitlab"), &[token], body), "401");
+    let other = format!("X-Signature: {}", openssl_signature("other", body));
+    assert_eq!(post(&format!("{base}/hook/generic"), &[other], body), "401");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        cm_value(&ns, "a").as_deref(),
+        Some("v1"),
+        "a refused hook fetched"
+    );
+
+    // Accepted: GitHub's signature fetches the new revision at once.
+    let signed = format!("X-Hub-Signature-256: {}", openssl_signature(secret, body));
+    assert_eq!(
+        post(&format!("{base}/hook/github"), &[signed, push], body),
+        "202"
+    );
+    weir_e2e::wait_for("v2 applied after the push hook", 30, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v2")
+    });
+    // GitLab's token and the generic signature work as well.
+    repo.commit(&[("deploy/a.yaml", Some(&configmap(&ns, "a", "v3")))], "v3");
+    let token = format!("X-Gitlab-Token: {secret}");
+    assert_eq!(post(&format!("{base}/hook/gitlab"), &[token], body), "202");
+    weir_e2e::wait_for("v3 applied after the GitLab hook", 30, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v3")
+    });
+    repo.commit(&[("deploy/a.yaml", Some(&configmap(&ns, "a", "v4")))], "v4");
+    let generic = format!("X-Signature: {}", openssl_signature(secret, body));
+    assert_eq!(
+        post(&format!("{base}/hook/generic"), &[generic], body),
+        "202"
+    );
+    weir_e2e::wait_for("v4 applied after the generic hook", 30, &|| {
+        cm_value(&ns, "a").as_deref() == Some("v4")
+    });
+
+    let metrics =
+        weir_e2e::run(std::process::Command::new("curl").args(["-s", &format!("{base}/metrics")]));
+    for line in [
+        "receiver=\"github\",outcome=\"rejected\"} 2",
+        "receiver=\"github\",outcome=\"accepted\"} 1",
+        "receiver=\"gitlab\",outcome=\"rejected\"} 1",
+        "receiver=\"generic\",outcome=\"rejected\"} 1",
+        "receiver=\"generic\",outcome=\"accepted\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}
+
+/// A TCP forwarder on 127.0.0.1 to an upstream address that can change:
+/// weir keeps one API server URL while the control plane behind it is
+/// stopped and started again (on new ports, as `kube.sh` restarts it).
+struct Forwarder {
+    port: u16,
+    upstream: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Forwarder {
+    fn new(upstream: &str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let upstream = std::sync::Arc::new(std::sync::Mutex::new(upstream.to_owned()));
+        let target = std::sync::Arc::clone(&upstream);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let to = target.lock().map(|t| t.clone()).unwrap_or_default();
+                let Ok(server) = std::net::TcpStream::connect(&to) else {
+                    continue; // the API server is down: the client sees a reset
+                };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                if let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) {
+                    pipe(client, s2);
+                    pipe(server, c2);
+                }
+            }
+        });
+        Forwarder { port, upstream }
+    }
+
+    fn point_to(&self, upstream: &str) {
+        if let Ok(mut u) = self.upstream.lock() {
+            *u = upstream.to_owned();
+        }
+    }
+}
+
+/// `host:port` of a control plane's API server, from its env file.
+fn api_address(dir: &std::path::Path) -> String {
+    let env = weir_e2e::read_env_file(&dir.join("env"));
+    var(&env, "WEIR_KUBE_SERVER")
+        .trim_start_matches("https://")
+        .to_owned()
+}
+
+fn kube_sh(action: &str, dir: &std::path::Path) {
+    weir_e2e::run(
+        std::process::Command::new("bash")
+            .arg(weir_e2e::repo_root().join("scripts/kube.sh"))
+            .arg(action)
+            .arg(dir),
+    );
+}
+
+/// Stops the control plane in its directory when the test ends, however.
+struct ControlPlane(std::path::PathBuf);
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(weir_e2e::repo_root().join("scripts/kube.sh"))
+            .arg("stop")
+            .arg(&self.0)
+            .output();
+    }
+}
+
+#[test]
+fn an_api_server_restart_in_the_middle_of_a_reconcile_loses_nothing() {
+    // A control plane of its own: the other tests keep theirs.
+    let dir = tempfile::tempdir().expect("tmp");
+    let plane = ControlPlane(dir.path().join("kube"));
+    kube_sh("start", &plane.0);
+    let forwarder = Forwarder::new(&api_address(&plane.0));
+    let kc = std::fs::read_to_string(plane.0.join("kubeconfig")).expect("kubeconfig");
+    let server = format!("https://{}", api_address(&plane.0));
+    assert!(kc.contains(&server), "kubeconfig does not name {server}");
+    let proxied = dir.path().join("proxied.kubeconfig");
+    std::fs::write(
+        &proxied,
+        kc.replace(&server, &format!("https://127.0.0.1:{}", forwarder.port)),
+    )
+    .expect("write kubeconfig");
+    let direct = || plane.0.join("kubeconfig").to_string_lossy().into_owned();
+    let cm_on = |name: &str| -> Option<String> {
+        let out = weir_e2e::kubectl_with(
+            &direct(),
+            &["-n", "restart", "get", "configmap", name, "-o", "json"],
+        );
+        (out.code == 0)
+            .then(|| serde_json::from_str::<Value>(&out.stdout).ok())
+            .flatten()
+            .and_then(|v| v["data"]["value"].as_str().map(str::to_owned))
+    };
+
+    // Many objects, so that the reconcile of v2 takes a while.
+    const N: usize = 150;
+    let files = |v: &str| -> Vec<(String, String)> {
+        let mut f = vec![("deploy/ns.yaml".to_owned(), namespace("restart"))];
+        f.extend((0..N).map(|i| {
+            (
+                format!("deploy/c{i}.yaml"),
+                configmap("restart", &format!("c{i}"), v),
+            )
+        }));
+        f
+    };
+    let repo = TestRepo::new("restart");
+    let commit = |v: &str| {
+        let f = files(v);
+        let refs: Vec<(&str, Option<&str>)> = f
+            .iter()
+            .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+            .collect();
+        repo.commit(&refs, v)
+    };
+    commit("v1");
+    let toml = config("restart", &basic_url(&repo), &basic_auth()).replace(
+        "interval = \"2s\"\nprune",
+        "interval = \"1h\"\nretryInterval = \"2s\"\nprune",
+    );
+    let weir = Weir::new(&toml);
+    let proxied_arg = proxied.to_string_lossy().into_owned();
+    let _daemon = Daemon::start(&weir, &["--kubeconfig", &proxied_arg]);
+    weir_e2e::wait_for("v1 applied", 120, &|| weir.statuses()[0]["ready"] == true);
+
+    let v2 = format!("main@sha1:{}", commit("v2"));
+    weir_e2e::wait_for("the reconcile of v2 to start", 60, &|| {
+        let st = &weir.statuses()[0];
+        st["lastAttemptedRevision"] == v2.as_str()
+    });
+    // Stopped while weir says it is reconciling v2.
+    let st = weir.statuses()[0].clone();
+    kube_sh("stop", &plane.0);
+    assert_eq!(
+        cond(&st, "Reconciling"),
+        pair("True", "Progressing"),
+        "v2 finished before the API server stopped: {st}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    kube_sh("start", &plane.0);
+    forwarder.point_to(&api_address(&plane.0));
+
+    weir_e2e::wait_for("v2 applied after the restart", 120, &|| {
+        let st = &weir.statuses()[0];
+        st["ready"] == true && st["lastAppliedRevision"] == v2.as_str()
+    });
+    for i in 0..N {
+        assert_eq!(cm_on(&format!("c{i}")).as_deref(), Some("v2"), "c{i}");
+    }
+    let st = &weir.statuses()[0];
+    assert_eq!(
+        st["inventory"].as_array().map(Vec::len),
+        Some(N + 1),
+        "{st}"
+    );
+}

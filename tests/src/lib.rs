@@ -364,3 +364,40 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
+
+/// A second control plane, for syncs that apply to a remote cluster
+/// (`WEIR_TEST_KUBE2_ENV`, else started under `$WEIR_CACHE/test-servers/`).
+pub fn kube2() -> &'static BTreeMap<String, String> {
+    static ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| start_server("kube.sh", "WEIR_TEST_KUBE2_ENV", "kube2"))
+}
+
+/// Runs `kubectl ARGS` with a given kubeconfig.
+pub fn kubectl_with(kubeconfig: &str, args: &[&str]) -> Output {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"));
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Waits until `check` holds, polling every 250ms, at most `secs` seconds.
+///
+/// # Panics
+/// When it does not hold in time, naming `what`.
+pub fn wait_for(what: &str, secs: u64, check: &dyn Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}

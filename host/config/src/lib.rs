@@ -127,6 +127,10 @@ pub struct Config {
     /// `Kustomization`).
     #[serde(default)]
     pub sync: Vec<Sync>,
+    /// Webhook receivers (Flux's `Receiver`): a push notification makes
+    /// the named sources fetch now, and their syncs reconcile.
+    #[serde(default)]
+    pub receiver: Vec<Receiver>,
     /// The directory of the config file; relative paths in it are resolved
     /// against this. Set by [`Config::load`].
     #[serde(skip)]
@@ -154,6 +158,52 @@ pub struct Host {
     /// Limits per plugin, by plugin name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginLimits>,
+    /// How many syncs reconcile at once (Flux's `--concurrent`). Default: 4.
+    pub concurrency: Option<std::num::NonZeroUsize>,
+    /// Where `weir run` listens for webhooks (`[[receiver]]`), e.g.
+    /// `0.0.0.0:9292`. Default: no listener; required when a receiver is
+    /// declared.
+    pub receiver_address: Option<std::net::SocketAddr>,
+    /// The namespace of the Kubernetes Events weir records about each sync
+    /// (their involved object is `Sync/<name>`, which exists only there).
+    /// Default: `default`.
+    pub event_namespace: Option<Name>,
+}
+
+/// A webhook receiver, following Flux's `Receiver`: `POST
+/// /hook/<name>` with a valid signature makes every source it names fetch
+/// at once; their syncs reconcile when the revision is new.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Receiver {
+    /// The receiver's name, unique among receivers; its URL path is
+    /// `/hook/<name>`.
+    pub name: Name,
+    /// How requests are authenticated.
+    #[serde(rename = "type")]
+    pub kind: ReceiverKind,
+    /// The file holding the shared secret (trailing whitespace removed).
+    pub secret_file: PathBuf,
+    /// Git sources to fetch on a valid request (Flux's `resources`).
+    pub sources: Vec<Name>,
+    /// Event types to act on, from GitHub's `X-GitHub-Event` or GitLab's
+    /// `X-Gitlab-Event` header; other events are acknowledged and ignored.
+    /// `ping` is always acknowledged. Default: every event.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// How a receiver checks that a request comes from who holds the secret.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReceiverKind {
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`.
+    Github,
+    /// GitLab: `X-Gitlab-Token: <secret>`.
+    Gitlab,
+    /// Any sender: `X-Signature: sha256=<hex HMAC-SHA256 of the body>`
+    /// (Flux's `generic-hmac`).
+    GenericHmac,
 }
 
 /// Resource limits and capability grants for one plugin. Every call gets a
@@ -341,6 +391,76 @@ pub struct Sync {
     /// and cycles are config errors. Default: none.
     #[serde(default)]
     pub depends_on: Vec<Name>,
+    /// After a transient failure, retry after 2s, then 4s, 8s, … (each
+    /// ±10% jitter) up to this (Flux's `spec.retryInterval`). Terminal
+    /// failures (a malformed manifest, an object the API server refuses)
+    /// are not retried: the sync stalls until its source has a new
+    /// revision. Default: the sync's `interval`, as in Flux.
+    pub retry_interval: Option<Duration>,
+    /// Prefix added to the name of every rendered object (Flux's
+    /// `spec.namePrefix`). Default: none.
+    pub name_prefix: Option<String>,
+    /// Suffix added to the name of every rendered object (Flux's
+    /// `spec.nameSuffix`). Default: none.
+    pub name_suffix: Option<String>,
+    /// Labels and annotations set on every rendered object, overriding the
+    /// object's own (Flux's `spec.commonMetadata`). Default: none.
+    pub common_metadata: Option<CommonMetadata>,
+    /// What happens to the objects of this sync when it is removed from the
+    /// config (Flux's `spec.deletionPolicy`). Default: `MirrorPrune`.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Apply as this Kubernetes service account, by impersonating
+    /// `system:serviceaccount:<namespace>:<name>`, so that RBAC limits what
+    /// the sync may touch (Flux's `spec.serviceAccountName`). Written
+    /// `namespace/name`, or `name` when `targetNamespace` is set (the
+    /// account is then in that namespace). Default: weir's own identity.
+    pub service_account_name: Option<String>,
+    /// Apply to another cluster than the host's (Flux's `spec.kubeConfig`).
+    /// Default: the host's cluster.
+    pub kube_config: Option<KubeConfigReference>,
+}
+
+/// Labels and annotations for every object of a sync (Flux's
+/// `spec.commonMetadata`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommonMetadata {
+    /// Labels, overriding the objects' own. Default: none.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations, overriding the objects' own. Default: none.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What happens to a sync's objects when the sync leaves the config (Flux's
+/// `spec.deletionPolicy`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Delete them when the sync had `prune = true`, else leave them.
+    #[default]
+    MirrorPrune,
+    /// Delete them, whatever `prune` says.
+    Delete,
+    /// Delete them and wait until they are gone (finalizers done).
+    WaitForTermination,
+    /// Leave them in the cluster.
+    Orphan,
+}
+
+impl fmt::Display for DeletionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// The cluster a sync applies to, when it is not the host's.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeConfigReference {
+    /// A kubeconfig file (its current context is used).
+    pub path: PathBuf,
 }
 
 /// An object to wait for after applying, as an entry of Flux's
@@ -640,12 +760,74 @@ impl Config {
                     )));
                 }
             }
+            if let Some(sa) = &s.service_account_name {
+                let (ns, name) = match sa.split_once('/') {
+                    Some((ns, name)) => (Some(ns), name),
+                    None => (s.target_namespace.as_deref(), sa.as_str()),
+                };
+                let Some(ns) = ns else {
+                    return Err(invalid(format!(
+                        "sync {:?}: serviceAccountName {sa:?} needs a namespace: write it \"namespace/{sa}\", or set targetNamespace",
+                        s.name.0
+                    )));
+                };
+                if ns.parse::<Name>().is_err() || !is_object_name(name) {
+                    return Err(invalid(format!(
+                        "sync {:?}: serviceAccountName {sa:?} is not `namespace/name` of a service account",
+                        s.name.0
+                    )));
+                }
+            }
+            for (key, affix) in [
+                ("namePrefix", &s.name_prefix),
+                ("nameSuffix", &s.name_suffix),
+            ] {
+                if let Some(a) = affix
+                    && !a.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                    })
+                {
+                    return Err(invalid(format!(
+                        "sync {:?}: {key} {a:?} may only hold lowercase letters, digits, '-' and '.', as object names do",
+                        s.name.0
+                    )));
+                }
+            }
             let p = Path::new(&s.path);
             if p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
                 return Err(invalid(format!(
                     "sync {:?}: path {:?} must be relative to the source root and stay inside it",
                     s.name.0, s.path
                 )));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &self.receiver {
+            if !seen.insert(&r.name) {
+                return Err(invalid(format!(
+                    "receiver {:?} is declared twice",
+                    r.name.0
+                )));
+            }
+            if self.host.receiver_address.is_none() {
+                return Err(invalid(format!(
+                    "receiver {:?}: set host.receiverAddress (e.g. \"0.0.0.0:9292\") so weir run can listen for it",
+                    r.name.0
+                )));
+            }
+            if r.sources.is_empty() {
+                return Err(invalid(format!(
+                    "receiver {:?}: sources is empty; name the [[git]] sources a request should fetch",
+                    r.name.0
+                )));
+            }
+            for src in &r.sources {
+                if self.git_source(src).is_none() {
+                    return Err(invalid(format!(
+                        "receiver {:?}: source {:?} is not declared (add a [[git]] with that name)",
+                        r.name.0, src.0
+                    )));
+                }
             }
         }
         self.check_dependencies().map_err(invalid)
@@ -807,6 +989,19 @@ impl Config {
         )
     }
 
+    /// How many syncs reconcile at once, with its default (4).
+    pub fn concurrency(&self) -> usize {
+        self.host.concurrency.map_or(4, std::num::NonZeroUsize::get)
+    }
+
+    /// The namespace of weir's Events, with its default.
+    pub fn event_namespace(&self) -> &str {
+        self.host
+            .event_namespace
+            .as_ref()
+            .map_or("default", Name::as_str)
+    }
+
     /// The cluster's display name.
     pub fn cluster_name(&self) -> &str {
         self.host.cluster_name.as_deref().unwrap_or("default")
@@ -884,6 +1079,22 @@ impl Sync {
     /// Whether anything is health-checked after applying.
     pub fn checks_health(&self) -> bool {
         self.wait || !self.health_checks.is_empty()
+    }
+
+    /// Retry interval after a transient failure, with its default: the
+    /// interval.
+    pub fn retry_interval(&self) -> Duration {
+        self.retry_interval.unwrap_or_else(|| self.interval())
+    }
+
+    /// The service account to impersonate as `(namespace, name)`, when one
+    /// is set. `name` alone is in `targetNamespace` (checked at load).
+    pub fn service_account(&self) -> Option<(&str, &str)> {
+        let sa = self.service_account_name.as_deref()?;
+        match sa.split_once('/') {
+            Some((ns, name)) => Some((ns, name)),
+            None => Some((self.target_namespace.as_deref().unwrap_or("default"), sa)),
+        }
     }
 }
 
@@ -1299,6 +1510,115 @@ healthChecks = [
         let mut c = parse(&with_syncs(&[("app", &["infra"]), ("infra", &[])])).expect("valid");
         c.sync.retain(|s| s.name.as_str() == "app");
         assert_eq!(order(&c), ["app"]);
+    }
+
+    #[test]
+    fn new_sync_fields_parse_with_flux_names_and_defaults() {
+        let c = parse(GOOD).expect("valid");
+        let s = &c.sync[0];
+        assert_eq!(
+            s.retry_interval(),
+            Duration::from_secs(300),
+            "default: interval"
+        );
+        assert_eq!(s.deletion_policy, DeletionPolicy::MirrorPrune);
+        assert_eq!(s.service_account(), None);
+        assert_eq!(c.concurrency(), 4);
+        assert_eq!(c.event_namespace(), "default");
+        let text = GOOD.replace(
+            "prune = true",
+            r#"prune = true
+retryInterval = "30s"
+namePrefix = "dev-"
+nameSuffix = "-v2"
+commonMetadata = { labels = { team = "shop" }, annotations = { owner = "ops" } }
+deletionPolicy = "WaitForTermination"
+targetNamespace = "shop"
+serviceAccountName = "deployer"
+kubeConfig = { path = "eu.kubeconfig" }"#,
+        );
+        let c = parse(&text).expect("valid");
+        let s = &c.sync[0];
+        assert_eq!(s.retry_interval(), Duration::from_secs(30));
+        assert_eq!(s.name_prefix.as_deref(), Some("dev-"));
+        assert_eq!(
+            s.common_metadata
+                .as_ref()
+                .map(|m| m.labels["team"].as_str()),
+            Some("shop")
+        );
+        assert_eq!(s.deletion_policy, DeletionPolicy::WaitForTermination);
+        assert_eq!(s.service_account(), Some(("shop", "deployer")));
+        assert_eq!(
+            s.kube_config.as_ref().map(|k| k.path.clone()),
+            Some(PathBuf::from("eu.kubeconfig"))
+        );
+        let c = parse(&GOOD.replace(
+            "prune = true",
+            "prune = true\nserviceAccountName = \"ops/deployer\"",
+        ))
+        .expect("valid");
+        assert_eq!(c.sync[0].service_account(), Some(("ops", "deployer")));
+    }
+
+    #[test]
+    fn bad_new_sync_fields_are_refused_naming_the_sync() {
+        let err = parse(&GOOD.replace(
+            "prune = true",
+            "prune = true\nserviceAccountName = \"deployer\"",
+        ))
+        .expect_err("no namespace")
+        .to_string();
+        assert!(
+            err.contains("sync \"apps\": serviceAccountName \"deployer\" needs a namespace"),
+            "{err}"
+        );
+        let err = parse(&GOOD.replace("prune = true", "prune = true\nnamePrefix = \"Dev_\""))
+            .expect_err("bad prefix")
+            .to_string();
+        assert!(err.contains("namePrefix \"Dev_\""), "{err}");
+        let err = parse(&GOOD.replace(
+            "prune = true",
+            "prune = true\ndeletionPolicy = \"Sometimes\"",
+        ))
+        .expect_err("bad policy")
+        .to_string();
+        assert!(err.contains("Sometimes") && err.contains("Orphan"), "{err}");
+    }
+
+    #[test]
+    fn receivers_need_an_address_a_secret_and_declared_sources() {
+        let hook = "[[receiver]]\nname = \"gh\"\ntype = \"github\"\nsecretFile = \"s\"\nsources = [\"apps\"]\n";
+        let err = parse(&format!("{GOOD}{hook}"))
+            .expect_err("no address")
+            .to_string();
+        assert!(
+            err.contains("receiver \"gh\": set host.receiverAddress"),
+            "{err}"
+        );
+        let with_addr = GOOD.replace(
+            "clusterName = \"dev\"",
+            "clusterName = \"dev\"\nreceiverAddress = \"127.0.0.1:9292\"",
+        );
+        let c = parse(&format!("{with_addr}{hook}")).expect("valid");
+        assert_eq!(c.receiver[0].kind, ReceiverKind::Github);
+        let err = parse(&format!(
+            "{with_addr}{}",
+            hook.replace("[\"apps\"]", "[\"nope\"]")
+        ))
+        .expect_err("unknown source")
+        .to_string();
+        assert!(err.contains("source \"nope\" is not declared"), "{err}");
+        let err = parse(&format!(
+            "{with_addr}{}",
+            hook.replace("github", "bitbucket")
+        ))
+        .expect_err("unknown type")
+        .to_string();
+        assert!(
+            err.contains("bitbucket") && err.contains("generic-hmac"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -20,22 +20,50 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use kube::Client;
+use kube::Config;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
-use kube::{Client, Config};
 use serde_json::{Map, Value, json};
 
 use crate::object::{Object, ObjectKey};
-use crate::status::Action;
+use crate::status::{Action, Applied};
 use crate::{FIELD_MANAGER, FLUX_PRUNE_ANNOTATION, OWNER_LABEL, PRUNE_ANNOTATION};
 
 /// How many API requests one apply keeps in flight.
 const CONCURRENCY: usize = 8;
+
+/// API requests this process sent, over every [`Cluster`].
+static API_REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// API requests that could change something (not `GET`, not a dry run).
+static API_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// `(requests, writes)` this process has sent to Kubernetes API servers so
+/// far: every request, and those that may change something (methods other
+/// than `GET`, except dry runs).
+pub fn api_request_counts() -> (u64, u64) {
+    (
+        API_REQUESTS.load(Ordering::Relaxed),
+        API_WRITES.load(Ordering::Relaxed),
+    )
+}
+
+fn count_request<B>(req: http::Request<B>) -> http::Request<B> {
+    API_REQUESTS.fetch_add(1, Ordering::Relaxed);
+    tracing::trace!(method = %req.method(), uri = %req.uri(), "api request");
+    let dry_run = req.uri().query().is_some_and(|q| q.contains("dryRun="));
+    if req.method() != http::Method::GET && !dry_run {
+        API_WRITES.fetch_add(1, Ordering::Relaxed);
+    }
+    req
+}
 
 /// Per-object apply policy, `Override` (default), `Merge`, `IfNotPresent` or
 /// `Ignore`: see [`SsaPolicy`]. Flux's [`FLUX_SSA_ANNOTATION`] is honoured too.
@@ -129,6 +157,11 @@ pub enum ApplyError {
     /// Nothing was written.
     #[error("{0}")]
     Invalid(String),
+    /// The set needs kinds or namespaces the cluster does not have (yet):
+    /// another sync, or a person, may create them, so a retry may help.
+    /// Nothing was written.
+    #[error("{0}")]
+    Missing(String),
     /// The API server refused a write during the staged apply.
     #[error("{0}")]
     Refused(String),
@@ -140,7 +173,7 @@ pub enum ApplyError {
 impl ApplyError {
     /// Whether a retry may help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ApplyError::Unavailable(_))
+        matches!(self, ApplyError::Unavailable(_) | ApplyError::Missing(_))
     }
 }
 
@@ -175,13 +208,32 @@ struct Resolved {
 pub struct Cluster {
     client: Client,
     kinds: Mutex<HashMap<(String, String, String), Resolved>>,
+    /// Live versions by kind, with when they were listed.
+    live: tokio::sync::Mutex<HashMap<(String, String, String), LiveEntry>>,
+    /// Held while a kind is being discovered.
+    discovering: tokio::sync::Mutex<()>,
+    /// Namespaces seen to exist, and when.
+    namespaces: Mutex<HashMap<String, Instant>>,
 }
+
+/// [`fingerprint`] by `(namespace, name)` of the objects of one kind.
+type LiveVersions = HashMap<(String, String), String>;
+
+type LiveEntry = (Instant, Option<Arc<LiveVersions>>);
+
+/// How old a list of live fingerprints may be before it is listed again. A
+/// stale list only costs a full check, never a missed change: a fingerprint
+/// that moved since the list was taken does not match what weir recorded.
+pub const LIVE_TTL: Duration = Duration::from_secs(5);
 
 /// The outcome of applying a set.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOutcome {
     /// Every object with what happened to it, in apply order.
     pub changes: Vec<(ObjectKey, Action)>,
+    /// What weir now knows of each object it wrote or found unchanged (by
+    /// [`ObjectKey::id`]), for the next apply's shortcut.
+    pub applied: BTreeMap<String, Applied>,
 }
 
 /// The outcome of a prune.
@@ -205,7 +257,8 @@ enum Plan {
     Update {
         takeover: Option<Vec<Value>>,
     },
-    Unchanged,
+    /// Matches already; the live object's [`fingerprint`].
+    Unchanged(Option<String>),
     /// Leave it alone (`IfNotPresent` and it exists, or `Ignore`).
     Skip,
     /// An immutable field changed and force is on: delete and create.
@@ -214,7 +267,7 @@ enum Plan {
 
 impl Plan {
     fn writes(&self) -> bool {
-        !matches!(self, Plan::Unchanged | Plan::Skip)
+        !matches!(self, Plan::Unchanged(_) | Plan::Skip)
     }
 
     fn action(&self) -> Action {
@@ -223,7 +276,7 @@ impl Plan {
             // A recreated object is the same object to the user: it was
             // `configured`, just the hard way.
             Plan::Update { .. } | Plan::Recreate => Action::Configured,
-            Plan::Unchanged => Action::Unchanged,
+            Plan::Unchanged(_) => Action::Unchanged,
             Plan::Skip => Action::Skipped,
         }
     }
@@ -237,11 +290,25 @@ impl Cluster {
     /// # Errors
     /// The kubeconfig is missing or invalid.
     pub async fn connect(kubeconfig: Option<&Path>) -> Result<Self, ConnectError> {
+        Self::connect_as(kubeconfig, None).await
+    }
+
+    /// [`Cluster::connect`], acting as `impersonate` (e.g.
+    /// `system:serviceaccount:tenant:deployer`) when given: every request
+    /// carries `Impersonate-User`, so the API server applies that user's
+    /// RBAC (the kubeconfig's user needs the `impersonate` verb).
+    ///
+    /// # Errors
+    /// The kubeconfig is missing or invalid.
+    pub async fn connect_as(
+        kubeconfig: Option<&Path>,
+        impersonate: Option<&str>,
+    ) -> Result<Self, ConnectError> {
         let err = |message: String| ConnectError {
             path: kubeconfig.map(Path::to_path_buf),
             message,
         };
-        let config = match kubeconfig {
+        let mut config = match kubeconfig {
             Some(p) => {
                 let kc = kube::config::Kubeconfig::read_from(p).map_err(|e| err(e.to_string()))?;
                 Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
@@ -250,10 +317,19 @@ impl Cluster {
             }
             None => Config::infer().await.map_err(|e| err(e.to_string()))?,
         };
-        let client = Client::try_from(config).map_err(|e| err(e.to_string()))?;
+        if let Some(user) = impersonate {
+            config.auth_info.impersonate = Some(user.to_owned());
+        }
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| err(e.to_string()))?
+            .with_layer(&tower::util::MapRequestLayer::new(count_request))
+            .build();
         Ok(Cluster {
             client,
             kinds: Mutex::new(HashMap::new()),
+            live: tokio::sync::Mutex::new(HashMap::new()),
+            discovering: tokio::sync::Mutex::new(()),
+            namespaces: Mutex::new(HashMap::new()),
         })
     }
 
@@ -270,6 +346,12 @@ impl Cluster {
         kind: &str,
     ) -> Result<Option<Resolved>, ApplyError> {
         let key = (group.to_owned(), version.to_owned(), kind.to_owned());
+        if let Some(r) = self.lock_kinds().get(&key) {
+            return Ok(Some(r.clone()));
+        }
+        // One discovery at a time: syncs starting together would otherwise
+        // all ask for the same kinds.
+        let _one = self.discovering.lock().await;
         if let Some(r) = self.lock_kinds().get(&key) {
             return Ok(Some(r.clone()));
         }
@@ -377,10 +459,78 @@ impl Cluster {
         target_namespace: Option<&str>,
         options: ApplyOptions,
     ) -> Result<ApplyOutcome, ApplyFailure> {
-        let mut written = Vec::new();
-        self.apply_staged(objects, owner, target_namespace, options, &mut written)
+        self.apply_known(objects, owner, target_namespace, options, &BTreeMap::new())
             .await
-            .map_err(|error| ApplyFailure { error, written })
+    }
+
+    /// [`Cluster::apply_with`], skipping the checks of objects that cannot
+    /// have changed: an object whose manifest has the digest `known`
+    /// records for it (from [`ApplyOutcome::applied`] of an earlier apply),
+    /// and whose live [`fingerprint`] is still the one recorded, is
+    /// `unchanged` without a read or a dry run. Live versions come from one
+    /// metadata list per kind of the objects weir owns, shared by every
+    /// sync of this connection and at most [`LIVE_TTL`] old; any
+    /// difference (an edit by hand, a controller's write, a new manifest)
+    /// sends the object through the full check. When every object is known
+    /// unchanged, the apply sends no request at all.
+    ///
+    /// # Errors
+    /// As [`Cluster::apply_with`].
+    pub async fn apply_known(
+        &self,
+        objects: Vec<Object>,
+        owner: &str,
+        target_namespace: Option<&str>,
+        options: ApplyOptions,
+        known: &BTreeMap<String, Applied>,
+    ) -> Result<ApplyOutcome, ApplyFailure> {
+        let mut written = Vec::new();
+        self.apply_staged(
+            objects,
+            owner,
+            target_namespace,
+            options,
+            known,
+            &mut written,
+        )
+        .await
+        .map_err(|error| ApplyFailure { error, written })
+    }
+
+    /// The [`fingerprint`] of every live object of kind `r` that carries
+    /// the owner label, by `(namespace, name)`, from one metadata list at
+    /// most [`LIVE_TTL`] old; `None` when the list is refused (a tenant may
+    /// not list cluster-wide) or fails.
+    async fn live_versions(&self, r: &Resolved) -> Option<Arc<LiveVersions>> {
+        let key = (r.ar.group.clone(), r.ar.version.clone(), r.ar.kind.clone());
+        let mut cache = self.live.lock().await;
+        if let Some((at, versions)) = cache.get(&key)
+            && at.elapsed() < LIVE_TTL
+        {
+            return versions.clone();
+        }
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &r.ar);
+        let versions = match api
+            .list_metadata(&kube::api::ListParams::default().labels(OWNER_LABEL))
+            .await
+        {
+            Ok(list) => Some(Arc::new(
+                list.items
+                    .into_iter()
+                    .filter_map(|m| {
+                        let name = m.metadata.name?;
+                        let f = fingerprint(&m.metadata.managed_fields);
+                        Some(((m.metadata.namespace.unwrap_or_default(), name), f))
+                    })
+                    .collect(),
+            )),
+            Err(e) => {
+                tracing::debug!(kind = %r.ar.kind, error = %e, "cannot list live versions; checking objects one by one");
+                None
+            }
+        };
+        cache.insert(key, (Instant::now(), versions.clone()));
+        versions
     }
 
     async fn apply_staged(
@@ -389,12 +539,16 @@ impl Cluster {
         owner: &str,
         target_namespace: Option<&str>,
         options: ApplyOptions,
+        known: &BTreeMap<String, Applied>,
         written: &mut Vec<ObjectKey>,
     ) -> Result<ApplyOutcome, ApplyError> {
         // 1. Resolve kinds. Kinds defined by CRDs in this set may not be
         // served yet; they are resolved after stage 1.
         let crd_kinds = crd_kinds(&objects);
         let mut problems = Vec::new();
+        // Unknown kinds and namespaces that do not exist: another sync may
+        // create them, so they alone do not make the set invalid for good.
+        let mut missing = Vec::new();
         let mut resolved: Vec<Option<Resolved>> = Vec::with_capacity(objects.len());
         let mut gvks: BTreeMap<(String, String, String), Option<Resolved>> = BTreeMap::new();
         for o in &objects {
@@ -413,7 +567,7 @@ impl Cluster {
                 (Some(r), _) => r.namespaced,
                 (None, Some(namespaced)) => *namespaced,
                 (None, None) => {
-                    problems.push(format!(
+                    missing.push(format!(
                         "{}: unknown kind {:?} in apiVersion {:?} for {}: the cluster does not serve it and no CustomResourceDefinition in this sync defines it",
                         o.origin,
                         o.kind(),
@@ -452,6 +606,40 @@ impl Cluster {
             }
         }
 
+        // Objects that cannot have changed since weir applied them.
+        let digests: Vec<String> = objects.iter().map(digest).collect();
+        let mut fast = vec![false; objects.len()];
+        if problems.is_empty() && missing.is_empty() && !known.is_empty() {
+            for (i, o) in objects.iter().enumerate() {
+                let (Some(prev), Some(r)) = (known.get(&o.key().id()), &resolved[i]) else {
+                    continue;
+                };
+                if prev.digest != digests[i]
+                    || !matches!(policies[i].ssa, SsaPolicy::Override | SsaPolicy::Merge)
+                {
+                    continue;
+                }
+                let Some(live) = self.live_versions(r).await else {
+                    continue;
+                };
+                let at = (o.namespace().unwrap_or("").to_owned(), o.name().to_owned());
+                fast[i] = live.get(&at) == Some(&prev.fingerprint);
+            }
+        }
+        if !objects.is_empty() && fast.iter().all(|f| *f) {
+            let mut order: Vec<usize> = (0..objects.len()).collect();
+            order.sort_by_key(|&i| (stage_of(&objects[i]), objects[i].key()));
+            let mut outcome = ApplyOutcome::default();
+            for i in order {
+                let id = objects[i].key().id();
+                if let Some(prev) = known.get(&id) {
+                    outcome.applied.insert(id, prev.clone());
+                }
+                outcome.changes.push((objects[i].key(), Action::Unchanged));
+            }
+            return Ok(outcome);
+        }
+
         // Namespaces must exist or be part of the set.
         let in_set: BTreeSet<&str> = objects
             .iter()
@@ -466,12 +654,39 @@ impl Cluster {
         if let Some(ns_res) = self.resolve("", "v1", "Namespace").await? {
             let api = self.api(&ns_res, None);
             for ns in &referenced {
+                // Seen a moment ago (by this or another sync): one read
+                // per namespace per LIVE_TTL, not per sync.
+                let seen = self
+                    .namespaces
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(ns)
+                    .is_some_and(|at| at.elapsed() < LIVE_TTL);
+                if seen {
+                    existing_ns.insert(ns.clone());
+                    continue;
+                }
                 match api.get_opt(ns).await {
                     Ok(Some(_)) => {
+                        self.namespaces
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(ns.clone(), Instant::now());
                         existing_ns.insert(ns.clone());
                     }
                     Ok(None) => {}
-                    Err(e) => return Err(unavailable(&e)),
+                    // A tenant's service account may not read namespaces;
+                    // its objects' own checks then say what it may do.
+                    Err(kube::Error::Api(s)) if s.code == 403 => {
+                        existing_ns.insert(ns.clone());
+                    }
+                    Err(e) if is_transient(&e) => return Err(unavailable(&e)),
+                    Err(e) => {
+                        return Err(ApplyError::Invalid(format!(
+                            "cannot read namespace {ns:?}: {}",
+                            api_message(&e)
+                        )));
+                    }
                 }
             }
         }
@@ -484,26 +699,37 @@ impl Cluster {
                 .filter(|o| o.namespace() == Some(ns.as_str()))
                 .map(|o| o.key().to_string())
                 .collect();
-            problems.push(format!(
+            missing.push(format!(
                 "namespace {ns:?} does not exist and this sync does not create it (needed by {})",
                 users.join(", ")
             ));
         }
         if !problems.is_empty() {
+            problems.append(&mut missing);
             return Err(ApplyError::Invalid(problems.join("; ")));
+        }
+        if !missing.is_empty() {
+            return Err(ApplyError::Missing(missing.join("; ")));
         }
 
         // 2. Plan everything that can be checked now: the kind is served and
         // the namespace exists.
         let checkable: Vec<usize> = (0..objects.len())
             .filter(|&i| {
-                resolved[i].is_some()
+                !fast[i]
+                    && resolved[i].is_some()
                     && objects[i]
                         .namespace()
                         .is_none_or(|ns| existing_ns.contains(ns))
             })
             .collect();
         let mut plans: Vec<Option<Plan>> = vec![None; objects.len()];
+        for (i, o) in objects.iter().enumerate() {
+            if fast[i] {
+                let rv = known.get(&o.key().id()).map(|a| a.fingerprint.clone());
+                plans[i] = Some(Plan::Unchanged(rv));
+            }
+        }
         let results = self
             .plan_many(&objects, &resolved, &policies, &checkable, owner)
             .await;
@@ -575,7 +801,9 @@ impl Cluster {
                     let r = r.ok_or_else(|| {
                         ApplyError::Refused(format!("{}: kind not resolved", o.key()))
                     })?;
-                    self.write(&r, o, owner, plan, policy).await.map(|()| i)
+                    self.write(&r, o, owner, plan, policy)
+                        .await
+                        .map(|rv| (i, rv))
                 }
             }))
             .buffer_unordered(CONCURRENCY)
@@ -584,7 +812,18 @@ impl Cluster {
             let mut first_error = None;
             for r in results {
                 match r {
-                    Ok(i) => written.push(objects[i].key()),
+                    Ok((i, rv)) => {
+                        written.push(objects[i].key());
+                        if let Some(rv) = rv {
+                            outcome.applied.insert(
+                                objects[i].key().id(),
+                                Applied {
+                                    digest: digests[i].clone(),
+                                    fingerprint: rv,
+                                },
+                            );
+                        }
+                    }
                     Err(e) => {
                         first_error.get_or_insert(e);
                     }
@@ -598,6 +837,15 @@ impl Cluster {
             }
             for &i in &members {
                 let action = plans[i].as_ref().map_or(Action::Unchanged, Plan::action);
+                if let Some(Plan::Unchanged(Some(rv))) = &plans[i] {
+                    outcome.applied.insert(
+                        objects[i].key().id(),
+                        Applied {
+                            digest: digests[i].clone(),
+                            fingerprint: rv.clone(),
+                        },
+                    );
+                }
                 outcome.changes.push((objects[i].key(), action));
             }
         }
@@ -644,26 +892,38 @@ impl Cluster {
             return Ok(Plan::Skip);
         }
         let api = self.api(r, o.namespace());
-        let live = api.get_opt(o.name()).await.map_err(|e| {
-            if is_transient(&e) {
-                PlanError::Unavailable(unavailable(&e))
-            } else {
-                PlanError::Refused(refusal(o, &e))
-            }
-        })?;
-        if policy.ssa == SsaPolicy::IfNotPresent && live.is_some() {
+        let read = || async {
+            api.get_opt(o.name()).await.map_err(|e| {
+                if is_transient(&e) {
+                    PlanError::Unavailable(unavailable(&e))
+                } else {
+                    PlanError::Refused(refusal(o, &e))
+                }
+            })
+        };
+        if policy.ssa == SsaPolicy::IfNotPresent && read().await?.is_some() {
             return Ok(Plan::Skip);
         }
+        // The dry run first: for an object that does not exist yet it
+        // answers without a `resourceVersion`, which saves reading it.
         let dry = match self.ssa(r, o, owner, true).await {
             Ok(dry) => dry,
-            // The dry run is where an immutable change shows first; with
-            // force it marks the object for recreation instead of failing.
-            Err(PlanError::Immutable(_)) if policy.force && live.is_some() => {
-                return Ok(Plan::Recreate);
+            // The dry run is where an immutable change shows first (only an
+            // existing object has immutable fields); with force it marks
+            // the object for recreation instead of failing.
+            Err(PlanError::Immutable(m)) if policy.force => {
+                return match read().await? {
+                    Some(_) => Ok(Plan::Recreate),
+                    None => Err(PlanError::Immutable(m)),
+                };
             }
             Err(e) => return Err(e),
         };
-        let Some(live) = live else {
+        if dry.metadata.resource_version.is_none() {
+            return Ok(Plan::Create);
+        }
+        let Some(live) = read().await? else {
+            // Deleted since the dry run: applying creates it.
             return Ok(Plan::Create);
         };
         let live = serde_json::to_value(&live).unwrap_or(Value::Null);
@@ -675,7 +935,11 @@ impl Cluster {
         Ok(if takeover.is_some() || drifted(&live, &dry) {
             Plan::Update { takeover }
         } else {
-            Plan::Unchanged
+            let fields = live
+                .pointer("/metadata/managedFields")
+                .cloned()
+                .and_then(|v| serde_json::from_value(v).ok());
+            Plan::Unchanged(Some(fingerprint(&fields)))
         })
     }
 
@@ -688,7 +952,7 @@ impl Cluster {
         owner: &str,
         plan: Option<Plan>,
         policy: Policy,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Option<String>, ApplyError> {
         match plan {
             Some(Plan::Recreate) => return self.recreate(r, o, owner).await,
             Some(Plan::Update {
@@ -697,7 +961,7 @@ impl Cluster {
             _ => {}
         }
         match self.ssa(r, o, owner, false).await {
-            Ok(_) => Ok(()),
+            Ok(written) => Ok(Some(fingerprint(&written.metadata.managed_fields))),
             // The dry run passed but the write did not (the live object
             // changed in between): force still applies.
             Err(PlanError::Immutable(_)) if policy.force => self.recreate(r, o, owner).await,
@@ -737,7 +1001,12 @@ impl Cluster {
     /// it is gone, and applies `o` in its place. Deletion propagates in the
     /// background, as Flux's force does: dependents (a Job's pods) are
     /// collected by the garbage collector afterwards.
-    async fn recreate(&self, r: &Resolved, o: &Object, owner: &str) -> Result<(), ApplyError> {
+    async fn recreate(
+        &self,
+        r: &Resolved,
+        o: &Object,
+        owner: &str,
+    ) -> Result<Option<String>, ApplyError> {
         let api = self.api(r, o.namespace());
         let failed = |what: &str, e: &kube::Error| {
             if is_transient(e) {
@@ -783,7 +1052,7 @@ impl Cluster {
         }
         self.ssa(r, o, owner, false)
             .await
-            .map(|_| ())
+            .map(|written| Some(fingerprint(&written.metadata.managed_fields)))
             .map_err(ApplyError::from)
     }
 
@@ -1204,8 +1473,39 @@ fn crd_kinds(objects: &[Object]) -> HashMap<(String, String, String), bool> {
     out
 }
 
+/// What changes whenever anyone changes an object other than through its
+/// status: SHA-256 of its `managedFields` entries without those of
+/// subresources. Each write records its manager's entry with a new time, so
+/// an edit by hand or a controller's write shows; status updates (which a
+/// Deployment's controller makes all the time) do not, and need not, since
+/// weir never applies status.
+fn fingerprint(
+    managed: &Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry>>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for e in managed.iter().flatten() {
+        if e.subresource.as_deref().is_some_and(|s| !s.is_empty()) {
+            continue;
+        }
+        h.update(serde_json::to_vec(e).unwrap_or_default());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of an object as it is sent (settled: namespace, owner label).
+fn digest(o: &Object) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(&o.data).unwrap_or_default();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Whether the dry-run result differs from the live object in anything but
-/// bookkeeping, or weir does not manage the object yet.
+/// bookkeeping and status, or weir does not manage the object yet.
 fn drifted(live: &Value, dry: &Value) -> bool {
     fn strip(v: &Value) -> Value {
         let mut v = v.clone();
@@ -1213,6 +1513,11 @@ fn drifted(live: &Value, dry: &Value) -> bool {
             m.remove("managedFields");
             m.remove("resourceVersion");
             m.remove("generation");
+        }
+        // Controllers write status all the time (between the dry run and
+        // the read of the live object, too); weir never applies it.
+        if let Some(o) = v.as_object_mut() {
+            o.remove("status");
         }
         v
     }
@@ -1428,5 +1733,8 @@ mod tests {
         assert!(drifted(&live, &changed));
         let foreign = json!({"metadata":{"name":"a","managedFields":[{"manager":"kubectl","operation":"Update"}]},"data":{"k":"v"}});
         assert!(drifted(&foreign, &same));
+        let mut newer_status = live.clone();
+        newer_status["status"] = json!({"observedGeneration": 2});
+        assert!(!drifted(&newer_status, &same), "status is not drift");
     }
 }

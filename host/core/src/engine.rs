@@ -14,11 +14,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use weir_config::{Config, Name, Sync};
 
+use futures::StreamExt;
+
 use crate::apply::Cluster;
+use crate::events::Events;
 use crate::plugin::RendererRegistry;
 use crate::reconcile::{hold_for_dependencies, reconcile};
 use crate::source::{Artifact, Source, SourceError};
-use crate::status::{StatusStore, SyncStatus, now_unix};
+use crate::status::{Removal, StatusStore, SyncStatus, now_unix};
 
 /// The persisted status of one source, under `<state>/sources/<name>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,18 +91,29 @@ pub fn dependency_problem(status: Option<&SyncStatus>, source: &SourceState) -> 
     }
 }
 
-/// Runs syncs against one cluster.
+/// Runs syncs.
 pub struct Engine {
     config: Arc<Config>,
     sources: BTreeMap<Name, Arc<dyn Source>>,
     renderers: Arc<dyn RendererRegistry>,
+    /// The host's cluster: events, and syncs without their own.
     cluster: Arc<Cluster>,
+    /// The cluster (and identity) each sync applies with, by index.
+    targets: Vec<Arc<Cluster>>,
     store: StatusStore,
+    events: Events,
+    /// Fetch a source now (webhook receiver), by source name.
+    fetch_now: BTreeMap<Name, Arc<Notify>>,
+    /// Whether syncs that left the config are cleaned up (off when the
+    /// config was filtered to one sync).
+    collect_removed: bool,
 }
 
 impl Engine {
     /// An engine for `config`, with one [`Source`] per declared git source
-    /// (by name), the renderer registry and a cluster connection.
+    /// (by name), the renderer registry and the host's cluster connection,
+    /// which every sync applies to until [`Engine::with_targets`] says
+    /// otherwise.
     pub fn new(
         config: Arc<Config>,
         sources: BTreeMap<Name, Arc<dyn Source>>,
@@ -107,12 +121,61 @@ impl Engine {
         cluster: Arc<Cluster>,
     ) -> Self {
         let store = StatusStore::new(&config.state_dir());
+        let events = Events::new(
+            cluster.client().clone(),
+            config.event_namespace(),
+            config.cluster_name(),
+        );
+        let targets = config.sync.iter().map(|_| Arc::clone(&cluster)).collect();
+        let fetch_now = config
+            .git
+            .iter()
+            .map(|g| (g.name.clone(), Arc::new(Notify::new())))
+            .collect();
         Engine {
             config,
             sources,
             renderers,
             cluster,
+            targets,
             store,
+            events,
+            fetch_now,
+            collect_removed: true,
+        }
+    }
+
+    /// Syncs that apply with another cluster connection than the host's
+    /// (`kubeConfig`, `serviceAccountName`), by sync name.
+    #[must_use]
+    pub fn with_targets(mut self, targets: BTreeMap<Name, Arc<Cluster>>) -> Self {
+        for (i, sync) in self.config.sync.iter().enumerate() {
+            if let Some(c) = targets.get(&sync.name) {
+                self.targets[i] = Arc::clone(c);
+            }
+        }
+        self
+    }
+
+    /// Whether syncs whose status remains in the state directory but that
+    /// left the config have their objects deleted as their `deletionPolicy`
+    /// says. On by default; off for a config filtered to some syncs.
+    #[must_use]
+    pub fn collecting_removed(mut self, on: bool) -> Self {
+        self.collect_removed = on;
+        self
+    }
+
+    /// Asks `weir run` to fetch `source` now instead of at its next
+    /// interval; a new revision then reconciles its syncs. `false` when no
+    /// such source is declared.
+    pub fn trigger(&self, source: &str) -> bool {
+        match self.fetch_now.iter().find(|(n, _)| n.as_str() == source) {
+            Some((_, n)) => {
+                n.notify_one();
+                true
+            }
+            None => false,
         }
     }
 
@@ -176,52 +239,190 @@ impl Engine {
         (!problems.is_empty()).then(|| problems.join("; "))
     }
 
-    /// One pass: fetch every source used by a sync once, then reconcile
-    /// every sync once, dependencies first and otherwise in declaration
-    /// order ([`Config::sync_order`]). A sync whose dependency is not ready
-    /// after this pass reached it (it failed, or was itself held) is
-    /// reported `DependencyNotReady` without being attempted. Returns each
-    /// sync's status, in the order they were reconciled.
-    pub async fn reconcile_once(&self) -> Vec<SyncStatus> {
-        let mut fetched: BTreeMap<Name, Result<Artifact, SourceError>> = BTreeMap::new();
-        let mut out = Vec::new();
-        for idx in self.config.sync_order() {
-            let sync = &self.config.sync[idx];
-            if !fetched.contains_key(&sync.source) {
-                let r = self.fetch(&sync.source).await;
-                fetched.insert(sync.source.clone(), r);
-            }
-            let artifact = match fetched.get(&sync.source) {
-                Some(Ok(a)) => Ok(a),
-                Some(Err(e)) => Err(e),
-                None => continue,
-            };
-            // As Flux: suspension and the sync's own source are looked at
-            // before its dependencies.
-            let blocked = if sync.suspend || artifact.is_err() {
-                None
-            } else {
-                self.dependencies_not_ready(sync, |src| match fetched.get(src) {
-                    Some(Ok(a)) => SourceState::At(a.revision.clone()),
-                    Some(Err(e)) => SourceState::Failed(e.message.clone()),
-                    None => SourceState::NotFetched,
-                })
-            };
-            let status = match blocked {
-                Some(message) => hold_for_dependencies(sync, message, &self.store),
-                None => {
-                    reconcile(sync, artifact, &self.renderers, &self.cluster, &self.store).await
+    /// Reconciles sync `idx` (or holds it for its dependencies when
+    /// `blocked` says why), records an event when the outcome deserves one,
+    /// and returns its status.
+    async fn reconcile_sync(
+        &self,
+        idx: usize,
+        artifact: Result<&Artifact, &SourceError>,
+        blocked: Option<String>,
+    ) -> SyncStatus {
+        let sync = &self.config.sync[idx];
+        let before = self.store.load(sync.name.as_str()).ok().flatten();
+        let status = match blocked {
+            Some(message) => hold_for_dependencies(sync, message, &self.store),
+            None => {
+                let mut s = reconcile(
+                    sync,
+                    artifact,
+                    &self.renderers,
+                    &self.targets[idx],
+                    &self.store,
+                )
+                .await;
+                // What a removal must know once the sync is gone.
+                let mut removal = Removal::of(sync);
+                removal.kube_config = removal.kube_config.map(|p| self.config.resolve(&p));
+                if s.removal.as_ref() != Some(&removal) {
+                    s.removal = Some(removal);
+                    if let Err(e) = self.store.save(&s) {
+                        tracing::error!(sync = %s.name, error = %e, "cannot write status");
+                    }
                 }
-            };
-            out.push(status);
-        }
-        out
+                s
+            }
+        };
+        self.events.record(before.as_ref(), &status).await;
+        status
     }
 
-    /// Runs until `shutdown` resolves: sources fetch at their interval, syncs
-    /// reconcile at theirs and on every new revision. Failures never stop
-    /// the loop; they retry with backoff, and the last good state stays.
+    /// One pass: fetch every source used by a sync once, then reconcile
+    /// every sync once, dependencies first and otherwise in declaration
+    /// order ([`Config::sync_order`]), up to `host.concurrency` at a time.
+    /// A sync starts only once every sync it depends on has finished; one
+    /// whose dependency is not ready after that (it failed, or was itself
+    /// held) is reported `DependencyNotReady` without being attempted.
+    /// Syncs that left the config are cleaned up first
+    /// ([`Engine::collect_removed`]). Returns each sync's status, in the
+    /// order they were started.
+    pub async fn reconcile_once(&self) -> Vec<SyncStatus> {
+        if self.collect_removed {
+            self.collect_removed().await;
+        }
+        let order = self.config.sync_order();
+        let mut needed: Vec<Name> = Vec::new();
+        for &i in &order {
+            let src = &self.config.sync[i].source;
+            if !needed.contains(src) {
+                needed.push(src.clone());
+            }
+        }
+        let fetched: BTreeMap<Name, Result<Artifact, SourceError>> =
+            futures::stream::iter(needed.into_iter().map(|n| async move {
+                let r = self.fetch(&n).await;
+                (n, r)
+            }))
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .collect()
+            .await;
+        let n = self.config.sync.len();
+        let mut done = vec![false; n];
+        let mut started: Vec<usize> = Vec::with_capacity(n);
+        // Not started yet, in order.
+        let mut waiting: Vec<usize> = order.clone();
+        let mut results: BTreeMap<usize, SyncStatus> = BTreeMap::new();
+        let mut running = futures::stream::FuturesUnordered::new();
+        let limit = self.config.concurrency();
+        loop {
+            // Start every sync whose dependencies are done, in order.
+            let mut still_waiting = Vec::with_capacity(waiting.len());
+            for idx in waiting {
+                if running.len() >= limit {
+                    still_waiting.push(idx);
+                    continue;
+                }
+                let sync = &self.config.sync[idx];
+                let deps_done = sync
+                    .depends_on
+                    .iter()
+                    .filter_map(|d| self.config.sync_index(d))
+                    .all(|j| done[j]);
+                if !deps_done {
+                    still_waiting.push(idx);
+                    continue;
+                }
+                started.push(idx);
+                let artifact = match fetched.get(&sync.source) {
+                    Some(Ok(a)) => Ok(a),
+                    Some(Err(e)) => Err(e),
+                    None => {
+                        done[idx] = true;
+                        continue;
+                    }
+                };
+                // As Flux: suspension and the sync's own source are looked
+                // at before its dependencies.
+                let blocked = if sync.suspend || artifact.is_err() {
+                    None
+                } else {
+                    self.dependencies_not_ready(sync, |src| match fetched.get(src) {
+                        Some(Ok(a)) => SourceState::At(a.revision.clone()),
+                        Some(Err(e)) => SourceState::Failed(e.message.clone()),
+                        None => SourceState::NotFetched,
+                    })
+                };
+                running
+                    .push(async move { (idx, self.reconcile_sync(idx, artifact, blocked).await) });
+            }
+            waiting = still_waiting;
+            let Some((idx, status)) = running.next().await else {
+                break;
+            };
+            done[idx] = true;
+            results.insert(idx, status);
+        }
+        started
+            .into_iter()
+            .filter_map(|i| results.remove(&i))
+            .collect()
+    }
+
+    /// Cleans up after syncs that left the config: every status in the
+    /// state directory without a `[[sync]]` of that name has its inventory
+    /// deleted or orphaned as the `deletionPolicy` it had says, with the
+    /// identity and cluster it applied with. Objects whose deletion is not
+    /// confirmed stay in its inventory (and its status stays) until a later
+    /// pass confirms it; then the status is removed.
+    pub async fn collect_removed(&self) {
+        let names = match self.store.names() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list sync statuses");
+                return;
+            }
+        };
+        for name in names {
+            if self.config.sync.iter().any(|s| s.name.as_str() == name) {
+                continue;
+            }
+            let status = match self.store.load(&name) {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(sync = %name, error = %e, "cannot read the status of a removed sync");
+                    continue;
+                }
+            };
+            let before = status.clone();
+            let status = crate::removal::remove(status, &self.cluster).await;
+            match status {
+                None => {
+                    tracing::info!(sync = %name, "sync removed from the config: cleaned up");
+                    if let Err(e) = self.store.delete(&name) {
+                        tracing::error!(sync = %name, error = %e, "cannot remove status");
+                    }
+                }
+                Some(s) => {
+                    if let Err(e) = self.store.save(&s) {
+                        tracing::error!(sync = %name, error = %e, "cannot write status");
+                    }
+                    self.events.record(Some(&before), &s).await;
+                }
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves: sources fetch at their interval (or
+    /// at once when [`Engine::trigger`]ed), syncs reconcile at theirs (±5%
+    /// jitter) and on every new revision, up to `host.concurrency` at a
+    /// time. A transient failure retries with backoff ([`retry_delay`]); a
+    /// terminal one stalls the sync until its source has a new revision.
+    /// Failures never stop the loop, and the last good state stays.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        if self.collect_removed {
+            self.collect_removed().await;
+        }
         let mut tasks = tokio::task::JoinSet::new();
         let mut channels: BTreeMap<Name, watch::Receiver<FetchResult>> = BTreeMap::new();
         for g in &self.config.git {
@@ -231,6 +432,11 @@ impl Engine {
             let name = g.name.clone();
             let interval = g.interval().get();
             let suspended = g.suspend;
+            let now = self
+                .fetch_now
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Notify::new()));
             tasks.spawn(async move {
                 let mut retry = FetchRetry::default();
                 loop {
@@ -250,7 +456,12 @@ impl Engine {
                             changed
                         });
                     }
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(jitter(delay, INTERVAL_JITTER)) => {}
+                        () = now.notified() => {
+                            tracing::info!(source = %name, "fetching now (webhook)");
+                        }
+                    }
                 }
             });
         }
@@ -269,18 +480,20 @@ impl Engine {
             })
             .collect();
         let channels = Arc::new(channels);
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency()));
         for (idx, sync) in syncs.iter().enumerate() {
             let Some(mut rx) = channels.get(&sync.source).cloned() else {
                 continue;
             };
             let engine = Arc::clone(&self);
             let interval = sync.interval().get();
+            let retry_interval = sync.retry_interval().get();
             let channels = Arc::clone(&channels);
             let wake = Arc::clone(&wake);
+            let permits = Arc::clone(&permits);
             let dependants = dependants[idx].clone();
             tasks.spawn(async move {
                 let sync = &engine.config.sync[idx];
-                let mut backoff = Duration::from_secs(2);
                 loop {
                     if rx.borrow().is_none() && rx.changed().await.is_err() {
                         return;
@@ -293,18 +506,9 @@ impl Engine {
                         engine.dependencies_not_ready(sync, |src| source_state(&channels, src))
                     };
                     let waiting = blocked.is_some();
-                    let status = match blocked {
-                        Some(message) => hold_for_dependencies(sync, message, &engine.store),
-                        None => {
-                            reconcile(
-                                sync,
-                                result.as_ref(),
-                                &engine.renderers,
-                                &engine.cluster,
-                                &engine.store,
-                            )
-                            .await
-                        }
+                    let status = {
+                        let _permit = permits.acquire().await;
+                        engine.reconcile_sync(idx, result.as_ref(), blocked).await
                     };
                     for &j in &dependants {
                         wake[j].notify_one();
@@ -312,18 +516,28 @@ impl Engine {
                     // Waiting for dependencies is not a failure of this
                     // sync: it neither grows nor resets the backoff.
                     let delay = if waiting {
-                        DEPENDENCY_RETRY.min(interval)
+                        Some(DEPENDENCY_RETRY.min(interval))
                     } else if status.ready {
-                        backoff = Duration::from_secs(2);
                         tracing::info!(sync = %sync.name, "{}", status.message);
-                        interval
+                        Some(jitter(interval, INTERVAL_JITTER))
+                    } else if status.stalled() {
+                        tracing::warn!(sync = %sync.name, reason = %status.reason, "stalled: waiting for a new revision");
+                        None
+                    } else if sync.suspend {
+                        Some(interval)
                     } else {
-                        let d = backoff.min(interval);
-                        backoff = (backoff * 2).min(Duration::from_secs(300));
-                        d
+                        let d = jitter(retry_delay(status.failures, retry_interval), RETRY_JITTER);
+                        tracing::info!(sync = %sync.name, retry_in = ?d, "will retry");
+                        Some(d)
+                    };
+                    let sleep = async {
+                        match delay {
+                            Some(d) => tokio::time::sleep(d).await,
+                            None => std::future::pending().await,
+                        }
                     };
                     tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
+                        () = sleep => {}
                         r = rx.changed() => if r.is_err() { return },
                         () = wake[idx].notified(), if waiting => {}
                     }
@@ -406,6 +620,39 @@ impl FetchRetry {
             }
         }
     }
+}
+
+/// How many sources `reconcile_once` fetches at once.
+const FETCH_CONCURRENCY: usize = 4;
+
+/// Jitter on intervals (±5%), so that syncs started together drift apart
+/// instead of hitting the API server in lockstep.
+const INTERVAL_JITTER: f64 = 0.05;
+
+/// Jitter on retries (±10%).
+const RETRY_JITTER: f64 = 0.1;
+
+/// The first retry after a transient failure.
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+
+/// The delay before retry number `failures` (1 after the first failure):
+/// 2s, 4s, 8s, … doubling, at most `retry_interval` (jitter comes on top).
+pub fn retry_delay(failures: u32, retry_interval: Duration) -> Duration {
+    let doublings = failures.saturating_sub(1).min(20);
+    FIRST_RETRY
+        .saturating_mul(1 << doublings)
+        .min(retry_interval)
+}
+
+/// `d` moved randomly by up to `fraction` of itself either way.
+pub fn jitter(d: Duration, fraction: f64) -> Duration {
+    use std::hash::BuildHasher;
+    // A fresh std `RandomState` is seeded randomly: enough for jitter,
+    // without a dependency on a random number crate.
+    let r = std::hash::RandomState::new().hash_one(std::time::Instant::now());
+    #[allow(clippy::cast_precision_loss)]
+    let unit = (r >> 11) as f64 / (1u64 << 53) as f64;
+    d.mul_f64(1.0 + fraction * (2.0 * unit - 1.0))
 }
 
 /// What the fetch task of source `name` has now.
@@ -528,6 +775,29 @@ mod tests {
         assert_eq!(r.delay_after(&transient, interval).as_secs(), 2);
         assert_eq!(r.delay_after(&terminal, interval), interval);
         assert_eq!(r.delay_after(&transient, interval).as_secs(), 2);
+    }
+
+    #[test]
+    fn retries_double_from_two_seconds_up_to_the_retry_interval() {
+        let cap = Duration::from_secs(60);
+        let d: Vec<u64> = (1..=7).map(|n| retry_delay(n, cap).as_secs()).collect();
+        assert_eq!(d, [2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(retry_delay(u32::MAX, cap), cap);
+        assert_eq!(
+            retry_delay(1, Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_its_fraction_and_varies() {
+        let base = Duration::from_secs(100);
+        let all: Vec<Duration> = (0..200).map(|_| jitter(base, 0.05)).collect();
+        assert!(
+            all.iter()
+                .all(|d| *d >= Duration::from_secs(95) && *d <= Duration::from_secs(105))
+        );
+        assert!(all.iter().any(|d| *d != all[0]), "no variation");
     }
 
     #[test]

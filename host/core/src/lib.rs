@@ -16,14 +16,18 @@
 
 pub mod apply;
 pub mod engine;
+pub mod events;
 pub mod health;
 pub mod inventory;
 pub mod object;
 pub mod plugin;
+pub mod receiver;
 pub mod reconcile;
+pub mod removal;
 pub mod source;
 pub mod status;
 pub mod substitute;
+pub mod transform;
 
 /// The field manager weir applies with, and the prefix of its labels.
 pub const FIELD_MANAGER: &str = "weir";

@@ -134,6 +134,26 @@ impl Object {
         }
     }
 
+    /// Sets an annotation.
+    pub fn set_annotation(&mut self, key: &str, value: &str) {
+        let meta = self.metadata_mut();
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        if let Value::Object(a) = annotations {
+            a.insert(key.to_owned(), Value::String(value.to_owned()));
+        }
+    }
+
+    /// Sets `metadata.name`.
+    pub fn set_name(&mut self, name: &str) {
+        self.metadata_mut()
+            .insert("name".into(), Value::String(name.to_owned()));
+    }
+
     /// The object's identity, once its namespace is settled.
     pub fn key(&self) -> ObjectKey {
         let (group, version) = self.group_version();

@@ -1,5 +1,6 @@
 //! One reconcile of one sync, as an explicit sequence of steps:
-//! artifact → render → validate → substitute (`postBuild`) → staged apply →
+//! artifact → render → validate → customize (`namePrefix`, `commonMetadata`)
+//! → substitute (`postBuild`) → staged apply →
 //! prune → health checks (`wait`, `healthChecks`) → status.
 //!
 //! Each step fails with exactly one [`Reason`]; status is written in one
@@ -193,6 +194,7 @@ pub async fn reconcile(
         status.ready = false;
         status.reason = Reason::Suspended;
         status.message = "suspended".into();
+        status.finish(false);
         save(store, &status);
         return status;
     }
@@ -202,22 +204,29 @@ pub async fn reconcile(
             a
         }
         Err(e) => {
-            fail(
-                &mut status,
-                &StepError {
-                    reason: Reason::ArtifactFailed,
-                    message: e.message.clone(),
-                    transient: e.transient,
-                },
-            );
+            let e = StepError {
+                reason: Reason::ArtifactFailed,
+                message: e.message.clone(),
+                transient: e.transient,
+            };
+            fail(&mut status, &e);
+            status.finish(e.transient);
             save(store, &status);
             return status;
         }
     };
+    // Written before the work, so that `weir get` shows `Reconciling` while
+    // a long reconcile (a health check wait) runs.
+    status.begin(&artifact.revision);
+    save(store, &status);
     match run_steps(sync, artifact, renderers, cluster, &mut status).await {
-        Ok(()) => {}
-        Err(e) => fail(&mut status, &e),
+        Ok(()) => status.finish(false),
+        Err(e) => {
+            fail(&mut status, &e);
+            status.finish(e.transient);
+        }
     }
+    status.last_attempt_at = Some(now_unix());
     save(store, &status);
     status
 }
@@ -245,6 +254,7 @@ pub fn hold_for_dependencies(sync: &Sync, message: String, store: &StatusStore) 
     status.ready = false;
     status.reason = Reason::DependencyNotReady;
     status.message = message;
+    status.finish(true);
     save(store, &status);
     status
 }
@@ -257,15 +267,17 @@ async fn run_steps(
     status: &mut SyncStatus,
 ) -> Result<(), StepError> {
     let objects = render(sync.renderer(), &sync.path, &artifact.dir, renderers).await?;
+    let objects = crate::transform::customize(sync, objects);
     let objects = post_build(sync, objects, cluster).await?;
     let count = objects.len();
     let options = ApplyOptions { force: sync.force };
     let applied = match cluster
-        .apply_with(
+        .apply_known(
             objects,
             sync.name.as_str(),
             sync.target_namespace.as_deref(),
             options,
+            &status.applied,
         )
         .await
     {
@@ -285,6 +297,7 @@ async fn run_steps(
             });
         }
     };
+    status.applied = applied.applied.clone();
     let new_keys: Vec<ObjectKey> = applied.changes.iter().map(|(k, _)| k.clone()).collect();
     let mut changes: Vec<Change> = applied
         .changes

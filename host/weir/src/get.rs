@@ -101,7 +101,7 @@ pub fn print_syncs(statuses: &[SyncStatus], output: Output) -> anyhow::Result<()
                     vec![
                         s.name.clone(),
                         s.last_applied_revision.clone().unwrap_or_default(),
-                        ready(s.ready),
+                        sync_ready(s),
                         s.reason.to_string(),
                         age(s.last_attempt_at),
                         s.message.clone(),
@@ -159,6 +159,25 @@ pub(crate) fn print_yaml<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<
         .lock()
         .write_all(serde_yaml_ng::to_string(v)?.as_bytes())?;
     Ok(())
+}
+
+/// `True`, `False`, `False (stalled)` or `False (retrying)`, or `Unknown`
+/// while a reconcile runs, from the sync's conditions.
+fn sync_ready(s: &SyncStatus) -> String {
+    use weir_core::status::{READY, RECONCILING};
+    // Statuses written before conditions existed have only `ready`.
+    let Some(ready) = s.condition(READY).map(|c| c.status.as_str()) else {
+        return self::ready(s.ready);
+    };
+    if ready == "False" {
+        if s.stalled() {
+            return "False (stalled)".into();
+        }
+        if s.condition(RECONCILING).is_some() {
+            return "False (retrying)".into();
+        }
+    }
+    ready.to_owned()
 }
 
 fn ready(r: bool) -> String {

@@ -63,9 +63,13 @@ pub enum Output {
 enum Command {
     /// Run continuously: fetch sources and reconcile syncs at their intervals.
     Run,
-    /// Reconcile every sync (or one) once; exit 1 if any failed.
+    /// Reconcile every sync (or one, now) once; exit 1 if any failed.
     Reconcile {
-        /// Only this sync.
+        /// Only this sync (its dependencies are not reconciled; their
+        /// recorded status decides).
+        #[arg(value_name = "NAME", conflicts_with = "sync")]
+        name: Option<String>,
+        /// Only this sync (same as NAME).
         #[arg(long)]
         sync: Option<String>,
         /// Output format.
@@ -186,13 +190,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         weir_config::Config::load(&cli.config)?
     };
     let config = Arc::new(config);
+    let filtered = matches!(
+        &cli.command,
+        Command::Reconcile { name, sync, .. } if name.is_some() || sync.is_some()
+    );
     let overrides = wiring::Overrides {
         kubeconfig: cli.kubeconfig,
         plugins_dir: cli.plugins_dir,
+        filtered,
     };
     match cli.command {
         Command::Run => {
             let engine = wiring::engine(&config, &overrides).await?;
+            let receiver = match config.host.receiver_address {
+                Some(addr) if !config.receiver.is_empty() => {
+                    let receivers = Arc::new(weir_core::receiver::Receivers::load(&config)?);
+                    let e = Arc::clone(&engine);
+                    let trigger: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |source: &str| {
+                        e.trigger(source);
+                    });
+                    // Bound before the engine starts, so a bad address
+                    // fails the start instead of a background task.
+                    let listener = weir_core::receiver::Receivers::bind(addr).await?;
+                    Some(tokio::spawn(receivers.serve(listener, trigger)))
+                }
+                _ => None,
+            };
             tracing::info!(
                 syncs = config.sync.len(),
                 sources = config.git.len(),
@@ -200,15 +223,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "weir running"
             );
             engine.run(shutdown_signal()).await;
+            if let Some(r) = receiver {
+                r.abort();
+            }
+            let (requests, writes) = weir_core::apply::api_request_counts();
+            tracing::info!(requests, writes, "kubernetes api requests");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reconcile { sync, output } => {
-            let config = match &sync {
+        Command::Reconcile { name, sync, output } => {
+            let config = match name.as_ref().or(sync.as_ref()) {
                 Some(name) => Arc::new(wiring::only_sync(&config, name)?),
                 None => config,
             };
             let engine = wiring::engine(&config, &overrides).await?;
             let statuses = engine.reconcile_once().await;
+            let (requests, writes) = weir_core::apply::api_request_counts();
+            tracing::info!(requests, writes, "kubernetes api requests");
             get::print_syncs(&statuses, output)?;
             let ok = statuses.iter().all(|s| s.ready);
             Ok(if ok {

@@ -14,7 +14,9 @@ use weir_core::object::Object;
 use weir_core::plugin::RendererRegistry;
 use weir_core::reconcile::render;
 use weir_core::source::Source;
+use weir_core::status::service_account_user;
 use weir_core::substitute::{Undefined, Variables, substitute_objects};
+use weir_core::transform::customize;
 use weir_git::GitSource;
 use weir_wasm::PluginHost;
 
@@ -24,6 +26,9 @@ pub struct Overrides {
     pub kubeconfig: Option<PathBuf>,
     /// Replaces `host.pluginsDir`.
     pub plugins_dir: Option<PathBuf>,
+    /// The config was filtered to some syncs: the others did not leave it,
+    /// so they must not be cleaned up as removed.
+    pub filtered: bool,
 }
 
 fn plugin_host(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<dyn RendererRegistry>> {
@@ -56,13 +61,47 @@ pub async fn engine(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<E
         .kubeconfig
         .clone()
         .or_else(|| config.host.kubeconfig.as_deref().map(|p| config.resolve(p)));
-    let cluster = Cluster::connect(kubeconfig.as_deref()).await?;
-    Ok(Arc::new(Engine::new(
-        Arc::clone(config),
-        sources(config)?,
-        plugin_host(config, o)?,
-        Arc::new(cluster),
-    )))
+    let cluster = Arc::new(Cluster::connect(kubeconfig.as_deref()).await?);
+    // A sync with its own cluster or identity gets its own connection;
+    // syncs sharing both share one.
+    let mut by_target: BTreeMap<(Option<PathBuf>, Option<String>), Arc<Cluster>> = BTreeMap::new();
+    let mut targets = BTreeMap::new();
+    for s in &config.sync {
+        let path = s.kube_config.as_ref().map(|k| config.resolve(&k.path));
+        let user = s
+            .service_account()
+            .map(|(ns, name)| service_account_user(ns, name));
+        if path.is_none() && user.is_none() {
+            continue;
+        }
+        let key = (path.clone(), user.clone());
+        let c = match by_target.get(&key) {
+            Some(c) => Arc::clone(c),
+            None => {
+                // Without its own kubeconfig, a sync impersonates on the
+                // host's cluster, through the host's credentials.
+                let path = path.or_else(|| kubeconfig.clone());
+                let c = Arc::new(
+                    Cluster::connect_as(path.as_deref(), user.as_deref())
+                        .await
+                        .with_context(|| format!("sync {:?}", s.name.as_str()))?,
+                );
+                by_target.insert(key, Arc::clone(&c));
+                c
+            }
+        };
+        targets.insert(s.name.clone(), c);
+    }
+    Ok(Arc::new(
+        Engine::new(
+            Arc::clone(config),
+            sources(config)?,
+            plugin_host(config, o)?,
+            cluster,
+        )
+        .with_targets(targets)
+        .collecting_removed(!o.filtered),
+    ))
 }
 
 /// `config` with only the sync `name` (and all sources).
@@ -129,6 +168,7 @@ pub async fn build(
         .await
         .context("fetch task failed")??;
     let objects = render(sync.renderer(), &sync.path, &artifact.dir, &plugins).await?;
+    let objects = customize(sync, objects);
     let mut objects = offline_post_build(sync, objects)?;
     let snapshot = objects.clone();
     for obj in &mut objects {
