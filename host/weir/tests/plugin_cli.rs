@@ -119,11 +119,26 @@ fn plugin_list_json_shows_manifests_grants_and_broken_files() {
     assert_eq!(broken["granted"], false);
     assert_eq!(broken["refused"]["by"], "plugin");
 
-    // The human table has a row per file.
+    // The human table has a row per file and per built-in plugin that no
+    // file overrides. (scripts/test.sh builds weir with the first-party
+    // plugins built in: WEIR_BUILTIN_PLUGINS.)
     let (code, stdout, _) = weir(&config, &["plugin", "list"]);
     assert_eq!(code, 0);
     assert!(stdout.starts_with("NAME"), "{stdout}");
-    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    let origin = |row: &str| row.split_whitespace().nth(1).map(str::to_owned);
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    let files = rows.iter().filter(|r| origin(r).as_deref() == Some("file")).count();
+    assert_eq!(files, 4, "{stdout}");
+    let plain_row = rows
+        .iter()
+        .find(|r| r.starts_with("plain "))
+        .expect("plain listed");
+    assert!(plain_row.contains("file (overrides built-in)"), "{stdout}");
+    assert!(
+        rows.iter().any(|r| origin(r).as_deref() == Some("built-in")),
+        "no built-in plugins: was weir built with WEIR_BUILTIN_PLUGINS? {stdout}"
+    );
+    assert_eq!(plain["overridesBuiltin"], true, "{plain}");
 }
 
 #[test]
