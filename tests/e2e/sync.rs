@@ -1610,10 +1610,15 @@ fn depends_on_reconciles_the_dependency_first_whatever_the_declaration_order() {
     assert!(get_object("service", Some(&ns), "web").is_some());
 
     // Without it, declaration order rules: app goes first and fails, since
-    // its namespace does not exist yet. The ordering is what matters.
+    // its namespace does not exist yet. The ordering is what matters. (One
+    // sync at a time: with host.concurrency above 1, syncs without
+    // dependsOn run side by side and which one wins is a race.)
     let ns = unique("e2e-nodeps");
     let repo = app_and_infra_repo(&ns);
-    let weir = Weir::new(&app_and_infra(&basic_url(&repo), ""));
+    let config = app_and_infra(&basic_url(&repo), "")
+        .replacen("version = 1\n", "version = 1\n\n[host]\nconcurrency = 1\n", 1);
+    assert!(config.contains("concurrency = 1"), "{config}");
+    let weir = Weir::new(&config);
     let out = weir.run(&["reconcile", "-o", "json"]);
     assert_eq!(out.code, 1, "{out:?}");
     let names: Vec<String> = printed(&out).into_iter().map(|(n, _)| n).collect();
