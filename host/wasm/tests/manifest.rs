@@ -104,7 +104,7 @@ fn a_component_without_a_manifest_is_refused_unless_one_is_beside_it() {
     // A sidecar manifest makes it a plugin (built by another toolchain, say).
     std::fs::write(
         dir.path().join("no-manifest.toml"),
-        "name = \"no-manifest\"\nkind = \"renderer\"\nversion = \"2.0.0\"\napi = \"0.1.0\"\n[capabilities]\nmaxMemory = \"64MiB\"\n",
+        "name = \"no-manifest\"\nkind = \"renderer\"\nversion = \"2.0.0\"\napi = \"0.2.0\"\n[capabilities]\nmaxMemory = \"64MiB\"\n",
     )
     .expect("write");
     let host = PluginHost::new(dir.path(), None, grants).expect("host");
@@ -136,7 +136,7 @@ fn embedded_and_sidecar_manifests_must_agree() {
     assert!(msg.contains("differ"), "{msg}");
     std::fs::write(
         dir.path().join("plain.manifest.json"),
-        r#"{"name":"plain","kind":"renderer","version":"0.1.0","api":"0.1.0"}"#,
+        r#"{"name":"plain","kind":"renderer","version":"0.1.0","api":"0.2.0"}"#,
     )
     .expect("write");
     load(dir.path(), "plain").expect("agreeing manifests load");
