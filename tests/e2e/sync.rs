@@ -1615,8 +1615,11 @@ fn depends_on_reconciles_the_dependency_first_whatever_the_declaration_order() {
     // dependsOn run side by side and which one wins is a race.)
     let ns = unique("e2e-nodeps");
     let repo = app_and_infra_repo(&ns);
-    let config = app_and_infra(&basic_url(&repo), "")
-        .replacen("version = 1\n", "version = 1\n\n[host]\nconcurrency = 1\n", 1);
+    let config = app_and_infra(&basic_url(&repo), "").replacen(
+        "version = 1\n",
+        "version = 1\n\n[host]\nconcurrency = 1\n",
+        1,
+    );
     assert!(config.contains("concurrency = 1"), "{config}");
     let weir = Weir::new(&config);
     let out = weir.run(&["reconcile", "-o", "json"]);

@@ -127,7 +127,10 @@ fn plugin_list_json_shows_manifests_grants_and_broken_files() {
     assert!(stdout.starts_with("NAME"), "{stdout}");
     let origin = |row: &str| row.split_whitespace().nth(1).map(str::to_owned);
     let rows: Vec<&str> = stdout.lines().skip(1).collect();
-    let files = rows.iter().filter(|r| origin(r).as_deref() == Some("file")).count();
+    let files = rows
+        .iter()
+        .filter(|r| origin(r).as_deref() == Some("file"))
+        .count();
     assert_eq!(files, 4, "{stdout}");
     let plain_row = rows
         .iter()
@@ -135,7 +138,8 @@ fn plugin_list_json_shows_manifests_grants_and_broken_files() {
         .expect("plain listed");
     assert!(plain_row.contains("file (overrides built-in)"), "{stdout}");
     assert!(
-        rows.iter().any(|r| origin(r).as_deref() == Some("built-in")),
+        rows.iter()
+            .any(|r| origin(r).as_deref() == Some("built-in")),
         "no built-in plugins: was weir built with WEIR_BUILTIN_PLUGINS? {stdout}"
     );
     assert_eq!(plain["overridesBuiltin"], true, "{plain}");
