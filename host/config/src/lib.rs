@@ -16,8 +16,13 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod notification;
+pub mod template;
 mod units;
 
+pub use notification::{
+    Alert, EVENT_KINDS, EventSeverity, EventSource, Provider, RateLimit, SecretRef,
+};
 pub use units::{ByteSize, Duration};
 
 /// The config file format version this build understands.
@@ -131,6 +136,12 @@ pub struct Config {
     /// the named sources fetch now, and their syncs reconcile.
     #[serde(default)]
     pub receiver: Vec<Receiver>,
+    /// Notification providers (Flux's `Provider`).
+    #[serde(default)]
+    pub provider: Vec<Provider>,
+    /// Alerts: which events go to which provider (Flux's `Alert`).
+    #[serde(default)]
+    pub alert: Vec<Alert>,
     /// The directory of the config file; relative paths in it are resolved
     /// against this. Set by [`Config::load`].
     #[serde(skip)]
@@ -232,6 +243,9 @@ pub struct GitRepository {
     pub name: Name,
     /// `http://`, `https://`, `ssh://` or `git://` URL of the repository.
     pub url: String,
+    /// Labels of the source, for alerts' `eventSources.matchLabels`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     /// Which revision to follow. Default: branch `master`, as Flux.
     #[serde(default, rename = "ref")]
     pub reference: GitRef,
@@ -419,6 +433,10 @@ pub struct Sync {
     /// Apply to another cluster than the host's (Flux's `spec.kubeConfig`).
     /// Default: the host's cluster.
     pub kube_config: Option<KubeConfigReference>,
+    /// Labels of the sync itself (not of its objects), for alerts'
+    /// `eventSources.matchLabels`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Labels and annotations for every object of a sync (Flux's
@@ -830,7 +848,124 @@ impl Config {
                 }
             }
         }
+        self.check_notifications().map_err(invalid)?;
         self.check_dependencies().map_err(invalid)
+    }
+
+    /// Providers and alerts: unique names, one way to give each secret,
+    /// declared providers, known kinds, valid regular expressions and
+    /// templates.
+    fn check_notifications(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.provider {
+            let name = p.name.as_str();
+            if !seen.insert(&p.name) {
+                return Err(format!("provider {name:?} is declared twice"));
+            }
+            if p.kind.trim().is_empty() {
+                return Err(format!(
+                    "provider {name:?}: type is empty; name a notifier plugin (slack, teams, webhook, webhook-hmac, github, gitlab, …)"
+                ));
+            }
+            if p.address.is_some() && p.address_file.is_some() {
+                return Err(format!(
+                    "provider {name:?}: set address or addressFile, not both"
+                ));
+            }
+            if p.token.is_some() && p.token_file.is_some() {
+                return Err(format!(
+                    "provider {name:?}: set token or tokenFile, not both"
+                ));
+            }
+            if p.address.is_none() && p.address_file.is_none() && p.secret_ref.is_none() {
+                return Err(format!(
+                    "provider {name:?}: no address: set address, addressFile or secretRef (a Secret with an `address` key)"
+                ));
+            }
+            if let Some(a) = &p.address {
+                if url_authority(a).is_none() {
+                    return Err(format!("provider {name:?}: address is not an http(s) URL"));
+                }
+            }
+            if let Some(r) = &p.secret_ref {
+                if !is_object_name(&r.name) || !is_object_name(&r.namespace) {
+                    return Err(format!(
+                        "provider {name:?}: secretRef needs a valid name and namespace"
+                    ));
+                }
+            }
+            if p.rate_limit
+                .as_ref()
+                .is_some_and(|r| r.events == 0 || r.per.get().is_zero())
+            {
+                return Err(format!(
+                    "provider {name:?}: rateLimit needs events > 0 and a non-zero period"
+                ));
+            }
+            for (k, v) in &p.settings {
+                if !matches!(
+                    v,
+                    toml::Value::String(_)
+                        | toml::Value::Integer(_)
+                        | toml::Value::Float(_)
+                        | toml::Value::Boolean(_)
+                ) {
+                    return Err(format!(
+                        "provider {name:?}: settings.{k} must be a string, number or boolean"
+                    ));
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &self.alert {
+            let name = a.name.as_str();
+            if !seen.insert(&a.name) {
+                return Err(format!("alert {name:?} is declared twice"));
+            }
+            if !self.provider.iter().any(|p| p.name == a.provider) {
+                return Err(format!(
+                    "alert {name:?}: provider {:?} is not declared (add a [[provider]] with that name)",
+                    a.provider.as_str()
+                ));
+            }
+            if a.event_sources.is_empty() {
+                return Err(format!(
+                    "alert {name:?}: eventSources is empty; e.g. eventSources = [{{ kind = \"Sync\", name = \"*\" }}]"
+                ));
+            }
+            for (i, s) in a.event_sources.iter().enumerate() {
+                if s.kind() != "*" && !EVENT_KINDS.contains(&s.kind()) {
+                    return Err(format!(
+                        "alert {name:?}: eventSources[{i}]: unknown kind {:?} (kinds: {}, or \"*\")",
+                        s.kind,
+                        EVENT_KINDS.join(", ")
+                    ));
+                }
+                if s.name.is_empty() {
+                    return Err(format!(
+                        "alert {name:?}: eventSources[{i}]: name is empty (use \"*\" for all)"
+                    ));
+                }
+            }
+            for (list, patterns) in [
+                ("inclusionList", &a.inclusion_list),
+                ("exclusionList", &a.exclusion_list),
+            ] {
+                for (i, re) in patterns.iter().enumerate() {
+                    if let Err(e) = regex::Regex::new(re) {
+                        return Err(format!(
+                            "alert {name:?}: {list}[{i}] is not a valid regular expression: {e}"
+                        ));
+                    }
+                }
+            }
+            if let Some(t) = &a.template {
+                if let Err(e) = template::Template::parse(t) {
+                    return Err(format!("alert {name:?}: {e}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `dependsOn`: every name is another declared sync, listed once, and
@@ -1020,9 +1155,32 @@ impl Config {
                 .and_then(|l| l.max_memory)
                 .unwrap_or(ByteSize(512 * 1024 * 1024)),
             timeout: l.and_then(|l| l.timeout).unwrap_or(Duration::from_secs(60)),
-            allowed_hosts: l.map(|l| l.allowed_hosts.clone()).unwrap_or_default(),
+            allowed_hosts: {
+                let mut hosts: Vec<String> = l.map(|l| l.allowed_hosts.clone()).unwrap_or_default();
+                // A provider's address written in this file is a grant to
+                // its plugin: the operator wrote where it may deliver.
+                for p in self.provider.iter().filter(|p| p.plugin() == plugin) {
+                    if let Some(h) = p.address.as_deref().and_then(url_authority) {
+                        if !hosts.contains(&h) {
+                            hosts.push(h);
+                        }
+                    }
+                }
+                hosts
+            },
         }
     }
+}
+
+/// `host:port` of an http(s) URL (the port only when the URL has one), as
+/// `host.plugins.NAME.allowedHosts` writes grants; `None` for other URLs.
+pub fn url_authority(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    (!authority.is_empty()).then(|| authority.to_ascii_lowercase())
 }
 
 /// Plugin limits and grants with defaults applied.
