@@ -17,8 +17,9 @@ use weir_config::{Config, Name, Sync};
 use futures::StreamExt;
 
 use crate::apply::Cluster;
-use crate::events::Events;
-use crate::plugin::RendererRegistry;
+use crate::events::{Events, Note, SOURCE_API_VERSION, SYNC_API_VERSION};
+use crate::notify::Notifications;
+use crate::plugin::{RendererRegistry, Severity};
 use crate::reconcile::{hold_for_dependencies, reconcile};
 use crate::source::{Artifact, Source, SourceError};
 use crate::status::{Removal, StatusStore, SyncStatus, now_unix};
@@ -107,6 +108,8 @@ pub struct Engine {
     /// Whether syncs that left the config are cleaned up (off when the
     /// config was filtered to one sync).
     collect_removed: bool,
+    /// Where events go besides Kubernetes Events: `[[alert]]`s.
+    notifications: Option<Arc<Notifications>>,
 }
 
 impl Engine {
@@ -142,7 +145,107 @@ impl Engine {
             events,
             fetch_now,
             collect_removed: true,
+            notifications: None,
         }
+    }
+
+    /// Sends events to `notifications`' alerts too.
+    #[must_use]
+    pub fn with_notifications(mut self, notifications: Arc<Notifications>) -> Self {
+        self.notifications = Some(notifications);
+        self
+    }
+
+    /// The notifications, if the config declares alerts.
+    pub fn notifications(&self) -> Option<&Arc<Notifications>> {
+        self.notifications.as_ref()
+    }
+
+    /// Sends the notification a sync's reconcile deserves (the same
+    /// moments as its Kubernetes Events: [`crate::events::note`]).
+    fn notify_sync(&self, before: Option<&SyncStatus>, after: &SyncStatus) {
+        let Some(n) = &self.notifications else {
+            return;
+        };
+        let Some(Note {
+            kind,
+            reason,
+            message,
+        }) = crate::events::note(before, after)
+        else {
+            return;
+        };
+        let severity = if kind == "Warning" {
+            Severity::Error
+        } else {
+            Severity::Info
+        };
+        let revision = after
+            .last_attempted_revision
+            .as_deref()
+            .or(after.last_applied_revision.as_deref());
+        n.emit(&crate::notify::event(
+            severity,
+            &reason,
+            &message,
+            revision,
+            (SYNC_API_VERSION, "Sync", n.namespace(), &after.name),
+            n.cluster(),
+        ));
+    }
+
+    /// Sends a source's news: a new revision (`NewArtifact`), or a failure
+    /// that differs from the last one (`GitOperationFailed`); `before` is
+    /// its previous status.
+    fn notify_source(
+        &self,
+        name: &Name,
+        before: Option<&SourceStatus>,
+        result: &Result<Artifact, SourceError>,
+    ) {
+        let Some(n) = &self.notifications else {
+            return;
+        };
+        let (severity, reason, message, revision) = match result {
+            Ok(a) => {
+                let known = before
+                    .and_then(|b| b.artifact.as_ref())
+                    .is_some_and(|b| b.revision == a.revision);
+                if known {
+                    return;
+                }
+                (
+                    Severity::Info,
+                    "NewArtifact",
+                    format!("stored artifact for revision {}", a.revision),
+                    Some(a.revision.as_str()),
+                )
+            }
+            Err(e) => {
+                if before.is_some_and(|b| !b.ready && b.message == e.message) {
+                    return;
+                }
+                (
+                    Severity::Error,
+                    "GitOperationFailed",
+                    e.message.clone(),
+                    None,
+                )
+            }
+        };
+        n.emit(&crate::notify::event(
+            severity,
+            reason,
+            &message,
+            revision,
+            (
+                SOURCE_API_VERSION,
+                "GitRepository",
+                n.namespace(),
+                name.as_str(),
+            ),
+            n.cluster(),
+        ));
     }
 
     /// Syncs that apply with another cluster connection than the host's
@@ -203,9 +306,11 @@ impl Engine {
 
     fn record_source(&self, name: &Name, url: &str, result: &Result<Artifact, SourceError>) {
         let dir = self.config.state_dir().join("sources");
-        if let Err(e) = write_source_status(&dir, name, url, result) {
+        let before = read_source_status(&dir, name);
+        if let Err(e) = write_source_status(&dir, name, url, result, before.as_ref()) {
             tracing::error!(source = %name, error = %e, "cannot write source status");
         }
+        self.notify_source(name, before.as_ref(), result);
     }
 
     /// Why `sync` may not be reconciled now, naming every dependency that
@@ -274,6 +379,7 @@ impl Engine {
             }
         };
         self.events.record(before.as_ref(), &status).await;
+        self.notify_sync(before.as_ref(), &status);
         status
     }
 
@@ -408,6 +514,7 @@ impl Engine {
                         tracing::error!(sync = %name, error = %e, "cannot write status");
                     }
                     self.events.record(Some(&before), &s).await;
+                    self.notify_sync(Some(&before), &s);
                 }
             }
         }
@@ -559,14 +666,10 @@ fn write_source_status(
     name: &Name,
     url: &str,
     result: &Result<Artifact, SourceError>,
+    before: Option<&SourceStatus>,
 ) -> std::io::Result<()> {
     let path = dir.join(format!("{name}.json"));
-    let last_good = || {
-        std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<SourceStatus>(&b).ok())
-            .and_then(|s| s.artifact)
-    };
+    let last_good = || before.and_then(|s| s.artifact.clone());
     let status = SourceStatus {
         name: name.to_string(),
         url: url.to_owned(),
@@ -585,6 +688,13 @@ fn write_source_status(
     let tmp = dir.join(format!(".{name}.json.tmp"));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&status)?)?;
     std::fs::rename(&tmp, &path)
+}
+
+/// The stored status of source `name`, if there is a readable one.
+fn read_source_status(dir: &std::path::Path, name: &Name) -> Option<SourceStatus> {
+    std::fs::read(dir.join(format!("{name}.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// When a source fetches next: after a transient failure (network, server)
@@ -738,12 +848,17 @@ mod tests {
             message: "git source \"apps\": cannot reach http://h/r.git".into(),
             transient: true,
         });
+        let write = |r: &Result<Artifact, SourceError>| {
+            let before = read_source_status(dir.path(), &name);
+            write_source_status(dir.path(), &name, "http://h/r.git", r, before.as_ref())
+                .expect("write");
+        };
         // Failing before any success: no artifact.
-        write_source_status(dir.path(), &name, "http://h/r.git", &failed).expect("write");
+        write(&failed);
         assert_eq!(read().artifact, None);
-        write_source_status(dir.path(), &name, "http://h/r.git", &Ok(good.clone())).expect("write");
+        write(&Ok(good.clone()));
         assert!(read().ready);
-        write_source_status(dir.path(), &name, "http://h/r.git", &failed).expect("write");
+        write(&failed);
         let s = read();
         assert!(!s.ready);
         assert!(s.message.contains("cannot reach"), "{}", s.message);

@@ -22,6 +22,10 @@ use crate::status::{Action, Reason, SyncStatus, now_unix, rfc3339};
 /// The API version of the (virtual) involved object of weir's events.
 pub const SYNC_API_VERSION: &str = "sync.weir.dev/v1";
 
+/// The API version of a git source in notifications (kind
+/// `GitRepository`, as Flux's).
+pub const SOURCE_API_VERSION: &str = "source.weir.dev/v1";
+
 /// The longest message an event carries; longer ones are cut (the full text
 /// is in the sync's status).
 const MAX_MESSAGE: usize = 4096;

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod events;
 pub mod health;
 pub mod inventory;
+pub mod notify;
 pub mod object;
 pub mod plugin;
 pub mod receiver;

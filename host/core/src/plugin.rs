@@ -296,6 +296,21 @@ pub trait Notifier: Send + Sync {
     /// A [`PluginError`]; [`PluginErrorKind::is_transient`] says whether a
     /// retry may help.
     fn notify(&self, request: &NotifyRequest) -> Result<(), PluginError>;
+
+    /// Delivers one event within `timeout` (a provider's own deadline), or
+    /// the notifier's deadline when that is shorter. Blocking. The default
+    /// ignores `timeout`.
+    ///
+    /// # Errors
+    /// As [`Notifier::notify`]; running out of time is transient.
+    fn notify_within(
+        &self,
+        request: &NotifyRequest,
+        timeout: std::time::Duration,
+    ) -> Result<(), PluginError> {
+        let _ = timeout;
+        self.notify(request)
+    }
 }
 
 /// Finds notifiers by name.

@@ -428,11 +428,23 @@ impl WasmPlugin {
 
     /// Turns a wasmtime error from instantiate or call into a plugin error
     /// saying which limit was hit, if any.
-    fn classify(&self, e: &wasmtime::Error, stderr: &MemoryOutputPipe) -> PluginError {
+    fn classify(
+        &self,
+        e: &wasmtime::Error,
+        stderr: &MemoryOutputPipe,
+        timeout: std::time::Duration,
+    ) -> PluginError {
         let trap = e.downcast_ref::<wasmtime::Trap>().copied();
         let text = format!("{e:#}");
         let tail = stderr_tail(stderr);
         match trap {
+            Some(wasmtime::Trap::Interrupt) if timeout < self.limits.timeout.get() => self.error(
+                PluginErrorKind::Timeout,
+                format!(
+                    "call exceeded its {}s deadline and was stopped",
+                    timeout.as_secs_f64()
+                ),
+            ),
             Some(wasmtime::Trap::Interrupt) => self.error(
                 PluginErrorKind::Timeout,
                 format!(
@@ -473,6 +485,17 @@ impl WasmPlugin {
         setup: impl FnOnce(&mut WasiCtxBuilder) -> Result<(), PluginError>,
         call: impl FnOnce(&mut Store<State>) -> wasmtime::Result<Result<T, OwnError>>,
     ) -> Result<T, PluginError> {
+        self.run_within(self.limits.timeout.get(), setup, call)
+    }
+
+    /// [`WasmPlugin::run`] with a deadline of at most `timeout`.
+    fn run_within<T>(
+        &self,
+        timeout: std::time::Duration,
+        setup: impl FnOnce(&mut WasiCtxBuilder) -> Result<(), PluginError>,
+        call: impl FnOnce(&mut Store<State>) -> wasmtime::Result<Result<T, OwnError>>,
+    ) -> Result<T, PluginError> {
+        let timeout = timeout.min(self.limits.timeout.get());
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stderr(stderr.clone());
@@ -497,21 +520,15 @@ impl WasmPlugin {
                 plugin: self.name.clone(),
                 asked: Arc::clone(&self.asked_hosts),
                 granted: Arc::clone(&self.granted_hosts),
-                cap: self.limits.timeout.get(),
+                cap: timeout,
                 denials: Arc::clone(&denials),
             },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = self
-            .limits
-            .timeout
-            .get()
-            .as_millis()
-            .div_ceil(EPOCH_TICK.as_millis())
-            .max(1);
+        let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        let result = call(&mut store).map_err(|e| self.classify(&e, &stderr))?;
+        let result = call(&mut store).map_err(|e| self.classify(&e, &stderr, timeout))?;
         result.map_err(|(kind, message, file, line)| {
             let denied = denials
                 .lock()
@@ -650,10 +667,19 @@ impl Notifier for WasmPlugin {
     }
 
     fn notify(&self, request: &NotifyRequest) -> Result<(), PluginError> {
+        self.notify_within(request, self.limits.timeout.get())
+    }
+
+    fn notify_within(
+        &self,
+        request: &NotifyRequest,
+        timeout: std::time::Duration,
+    ) -> Result<(), PluginError> {
         let Pre::Notifier(pre) = &self.pre else {
             return Err(self.wrong_world(PluginKind::Notifier));
         };
-        self.run(
+        self.run_within(
+            timeout,
             |_| Ok(()),
             |store| {
                 use bindings::notifier::exports::weir::plugin::notifier as wit;

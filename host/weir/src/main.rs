@@ -181,6 +181,10 @@ fn init_logging(format: LogFormat, default_level: &str) {
     }
 }
 
+/// How long `weir reconcile` and a stopping `weir run` wait for queued
+/// notifications (their retries included) before exiting.
+const NOTIFY_FLUSH_ON_EXIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // A plugin author inspecting a component may have no weir.toml: the
     // default grants apply then.
@@ -222,9 +226,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cluster = config.cluster_name(),
                 "weir running"
             );
-            engine.run(shutdown_signal()).await;
+            Arc::clone(&engine).run(shutdown_signal()).await;
             if let Some(r) = receiver {
                 r.abort();
+            }
+            if let Some(n) = engine.notifications() {
+                if !n.flush(NOTIFY_FLUSH_ON_EXIT).await {
+                    tracing::warn!("notifications still pending at exit were dropped");
+                }
             }
             let (requests, writes) = weir_core::apply::api_request_counts();
             tracing::info!(requests, writes, "kubernetes api requests");
@@ -240,6 +249,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (requests, writes) = weir_core::apply::api_request_counts();
             tracing::info!(requests, writes, "kubernetes api requests");
             get::print_syncs(&statuses, output)?;
+            // The notifications this pass produced go out before the
+            // process ends (retries included, within limits).
+            if let Some(n) = engine.notifications() {
+                if !n.flush(NOTIFY_FLUSH_ON_EXIT).await {
+                    tracing::warn!("notifications still pending at exit were dropped");
+                }
+            }
             let ok = statuses.iter().all(|s| s.ready);
             Ok(if ok {
                 ExitCode::SUCCESS

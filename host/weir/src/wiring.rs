@@ -10,8 +10,9 @@ use anyhow::{Context, bail};
 use weir_config::{Config, Name};
 use weir_core::apply::{Cluster, offline_namespaced, settle};
 use weir_core::engine::Engine;
+use weir_core::notify::{Notifications, SecretReader};
 use weir_core::object::Object;
-use weir_core::plugin::RendererRegistry;
+use weir_core::plugin::{NotifierRegistry, RendererRegistry};
 use weir_core::reconcile::render;
 use weir_core::source::Source;
 use weir_core::status::service_account_user;
@@ -31,7 +32,7 @@ pub struct Overrides {
     pub filtered: bool,
 }
 
-fn plugin_host(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<dyn RendererRegistry>> {
+fn plugin_host(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<PluginHost>> {
     let dir = o
         .plugins_dir
         .clone()
@@ -92,16 +93,25 @@ pub async fn engine(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<E
         };
         targets.insert(s.name.clone(), c);
     }
-    Ok(Arc::new(
-        Engine::new(
-            Arc::clone(config),
-            sources(config)?,
-            plugin_host(config, o)?,
-            cluster,
+    let plugins = plugin_host(config, o)?;
+    let mut engine = Engine::new(
+        Arc::clone(config),
+        sources(config)?,
+        Arc::clone(&plugins) as Arc<dyn RendererRegistry>,
+        Arc::clone(&cluster),
+    )
+    .with_targets(targets)
+    .collecting_removed(!o.filtered);
+    if !config.alert.is_empty() {
+        let notifications = Notifications::new(
+            config,
+            plugins as Arc<dyn NotifierRegistry>,
+            SecretReader::new(Some(cluster.client().clone())),
         )
-        .with_targets(targets)
-        .collecting_removed(!o.filtered),
-    ))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.file.display()))?;
+        engine = engine.with_notifications(Arc::new(notifications));
+    }
+    Ok(Arc::new(engine))
 }
 
 /// `config` with only the sync `name` (and all sources).
@@ -138,7 +148,7 @@ pub async fn build(
     dir: Option<&Path>,
     renderer: &str,
 ) -> anyhow::Result<Vec<Object>> {
-    let plugins = plugin_host(config, o)?;
+    let plugins: Arc<dyn RendererRegistry> = plugin_host(config, o)?;
     if let Some(dir) = dir {
         return render(renderer, "", dir, &plugins)
             .await
