@@ -1744,6 +1744,152 @@ kubeConfig = { path = "eu.kubeconfig" }"#,
         assert!(err.contains("Sometimes") && err.contains("Orphan"), "{err}");
     }
 
+    const NOTIFY: &str = r#"
+version = 1
+[[git]]
+name = "apps"
+url = "https://git.example.com/apps.git"
+labels = { team = "shop" }
+[[sync]]
+name = "apps"
+source = "apps"
+prune = true
+labels = { tier = "front" }
+[[provider]]
+name = "gh"
+type = "github"
+address = "https://GitHub.example.com:8443/org/app"
+tokenFile = "gh-token"
+[[provider]]
+name = "chat"
+type = "msteams"
+secretRef = { name = "teams", namespace = "weir" }
+timeout = "5s"
+rateLimit = { events = 5, per = "10s" }
+settings = { format = "legacy", retries = 2, loud = true }
+[[alert]]
+name = "all"
+provider = "chat"
+eventSeverity = "error"
+eventSources = [{ kind = "Kustomization", name = "*" }, { kind = "GitRepository", name = "apps", matchLabels = { team = "shop" } }]
+inclusionList = ["^applied", "failed$"]
+eventMetadata = { env = "prod" }
+template = "{{cluster}}: {{message}}"
+"#;
+
+    #[test]
+    fn providers_and_alerts_parse_with_flux_names_and_defaults() {
+        let c = parse(NOTIFY).unwrap_or_else(|e| panic!("{e}"));
+        let gh = &c.provider[0];
+        assert_eq!(gh.plugin(), "github");
+        assert_eq!(gh.timeout(), Duration::from_secs(15));
+        assert_eq!(
+            gh.rate_limit(),
+            RateLimit {
+                events: 30,
+                per: Duration::from_secs(60)
+            }
+        );
+        let chat = &c.provider[1];
+        assert_eq!(chat.plugin(), "teams");
+        assert_eq!(chat.timeout(), Duration::from_secs(5));
+        assert_eq!(chat.settings.len(), 3);
+        let a = &c.alert[0];
+        assert_eq!(a.event_severity, EventSeverity::Error);
+        assert_eq!(a.event_sources[0].kind(), "Sync");
+        assert_eq!(a.event_sources[1].match_labels["team"], "shop");
+        assert_eq!(c.sync[0].labels["tier"], "front");
+        assert_eq!(c.git[0].labels["team"], "shop");
+        // An address written in the file grants its host to the plugin;
+        // one from a Secret does not.
+        assert_eq!(
+            c.plugin_limits("github").allowed_hosts,
+            vec!["github.example.com:8443".to_owned()]
+        );
+        assert!(c.plugin_limits("teams").allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn bad_providers_and_alerts_are_refused_naming_them() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "tokenFile = \"gh-token\"",
+                "tokenFile = \"gh-token\"\ntoken = \"x\"",
+                "provider \"gh\": set token or tokenFile, not both",
+            ),
+            (
+                "address = \"https://GitHub.example.com:8443/org/app\"",
+                "address = \"ftp://x\"",
+                "provider \"gh\": address is not an http(s) URL",
+            ),
+            (
+                "address = \"https://GitHub.example.com:8443/org/app\"",
+                "",
+                "provider \"gh\": no address",
+            ),
+            (
+                "rateLimit = { events = 5, per = \"10s\" }",
+                "rateLimit = { events = 0, per = \"10s\" }",
+                "rateLimit needs events > 0",
+            ),
+            ("retries = 2,", "retries = [2],", "settings.retries must be"),
+            (
+                "provider = \"chat\"",
+                "provider = \"nope\"",
+                "alert \"all\": provider \"nope\" is not declared",
+            ),
+            (
+                "{ kind = \"Kustomization\", name = \"*\" }",
+                "{ kind = \"HelmChart\", name = \"*\" }",
+                "eventSources[0]: unknown kind \"HelmChart\"",
+            ),
+            (
+                "\"failed$\"",
+                "\"(\"",
+                "alert \"all\": inclusionList[1] is not a valid regular expression",
+            ),
+            (
+                "{{cluster}}: {{message}}",
+                "{{cluster}}: {{mesage}}",
+                "alert \"all\": template line 1, column 16: unknown field `mesage`",
+            ),
+            (
+                "eventSeverity = \"error\"",
+                "eventSeverity = \"warning\"",
+                "unknown variant `warning`",
+            ),
+            (
+                "[[alert]]",
+                "[[alert]]\nname = \"all\"\nprovider = \"gh\"\neventSources = []\n[[alert]]",
+                "eventSources is empty",
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert!(NOTIFY.contains(from), "{from}");
+            let text = NOTIFY.replacen(from, to, 1);
+            let e = parse(&text)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {to}"));
+            assert!(e.to_string().contains(want), "{to}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_documented_template_example_parses() {
+        let doc = include_str!("../../../docs/config.md");
+        let start = doc
+            .find("template = \"\"\"")
+            .expect("example in docs/config.md");
+        let rest = &doc[start..];
+        let end = rest.find("```").expect("end of example");
+        let text = format!(
+            "{}\n{}",
+            "version = 1\n[[provider]]\nname = \"p\"\ntype = \"slack\"\naddress = \"https://h\"\n[[alert]]\nname = \"a\"\nprovider = \"p\"\neventSources = [{ kind = \"*\" }]",
+            &rest[..end]
+        );
+        parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    }
+
     #[test]
     fn receivers_need_an_address_a_secret_and_declared_sources() {
         let hook = "[[receiver]]\nname = \"gh\"\ntype = \"github\"\nsecretFile = \"s\"\nsources = [\"apps\"]\n";
