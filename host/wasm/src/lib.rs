@@ -130,23 +130,43 @@ impl WasiHttpView for State {
     }
 }
 
-/// Size and modification time of a plugin file and its sidecar manifests:
-/// a change to any reloads the plugin. Built-ins never change.
+/// What identifies a version of a plugin file and its sidecar manifests:
+/// size, modification time, and the inode's change time and number. A
+/// change to any reloads the plugin — also a same-size replacement that
+/// kept the old modification time (`cp -p`, `touch -r`, an unpacked
+/// archive): writing or renaming a file over it always sets a new change
+/// time, which no user-level tool can set back. Built-ins never change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stamp {
-    File(Vec<Option<(u64, Option<SystemTime>)>>),
+    File(Vec<Option<FileStamp>>),
     Builtin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    changed: (i64, i64),
+    inode: (u64, u64),
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            changed: (m.ctime(), m.ctime_nsec()),
+            inode: (m.dev(), m.ino()),
+        }
+    }
 }
 
 impl Stamp {
     fn of(wasm: &std::fs::Metadata, path: &Path) -> Self {
-        let mut v = vec![Some((wasm.len(), wasm.modified().ok()))];
+        let mut v = vec![Some(FileStamp::of(wasm))];
         for p in manifest::sidecar_names(path) {
-            v.push(
-                std::fs::metadata(p)
-                    .ok()
-                    .map(|m| (m.len(), m.modified().ok())),
-            );
+            v.push(std::fs::metadata(p).ok().map(|m| FileStamp::of(&m)));
         }
         Stamp::File(v)
     }

@@ -118,4 +118,33 @@ fn a_plugin_dropped_in_or_replaced_is_loaded_without_a_restart() {
     )
     .expect("copy");
     host.renderer("plain").expect("loaded after drop-in");
+
+    // Overwritten in place by a file of the same size with the old
+    // modification time put back (as `cp -p` or an unpacked archive
+    // would): still noticed.
+    let path = plugins.path().join("plain.wasm");
+    let meta = std::fs::metadata(&path).expect("metadata");
+    let mtime = meta.modified().expect("mtime");
+    std::thread::sleep(Duration::from_millis(20));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open");
+    use std::io::Write;
+    (&file)
+        .write_all(&vec![0u8; usize::try_from(meta.len()).expect("size")])
+        .expect("overwrite");
+    file.set_modified(mtime).expect("set mtime back");
+    drop(file);
+    let after = std::fs::metadata(&path).expect("metadata");
+    assert_eq!(
+        (after.len(), after.modified().ok()),
+        (meta.len(), Some(mtime))
+    );
+    let err = host.renderer("plain").err().expect("the garbage is seen");
+    assert!(
+        err.to_string()
+            .contains("not a valid WebAssembly component"),
+        "{err}"
+    );
 }
