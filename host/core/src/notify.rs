@@ -207,11 +207,18 @@ impl Notifications {
         let state = config.state_dir().join("providers");
         for p in &config.provider {
             let (tx, rx) = mpsc::channel(QUEUE);
+            // Counters go on from where the last process left them.
+            let before: Option<ProviderStatus> =
+                std::fs::read(state.join(format!("{}.json", p.name)))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
             let status = Arc::new(Mutex::new(ProviderStatus {
                 name: p.name.to_string(),
                 plugin: p.plugin().to_owned(),
-                ready: true,
-                ..ProviderStatus::default()
+                ..before.unwrap_or(ProviderStatus {
+                    ready: true,
+                    ..ProviderStatus::default()
+                })
             }));
             let worker = Worker {
                 provider: p.clone(),

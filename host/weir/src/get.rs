@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use weir_config::Config;
 use weir_core::engine::SourceStatus;
+use weir_core::notify::ProviderStatus;
 use weir_core::object::Object;
 use weir_core::status::{StatusStore, SyncStatus, now_unix};
 
@@ -20,12 +21,15 @@ pub enum What {
     Sources,
     /// Per-object actions of each sync's last apply.
     Objects,
+    /// Notification providers: deliveries made, failed and dropped.
+    Providers,
 }
 
 /// Prints the stored status of syncs or sources.
 pub fn print_status(config: &Config, what: What, output: Output) -> anyhow::Result<()> {
     let state = config.state_dir();
     match what {
+        What::Providers => print_providers(config, output),
         What::Syncs | What::Objects => {
             let store = StatusStore::new(&state);
             let mut statuses = Vec::new();
@@ -85,6 +89,61 @@ pub fn print_status(config: &Config, what: What, output: Output) -> anyhow::Resu
                     )
                 }
             }
+        }
+    }
+}
+
+/// Prints what each provider's deliveries did (`<state>/providers/`).
+fn print_providers(config: &Config, output: Output) -> anyhow::Result<()> {
+    let dir = config.state_dir().join("providers");
+    let mut statuses = Vec::new();
+    for p in &config.provider {
+        let path = dir.join(format!("{}.json", p.name));
+        let st: ProviderStatus = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .with_context(|| format!("{} is corrupt", path.display()))?,
+            Err(_) => ProviderStatus {
+                name: p.name.to_string(),
+                plugin: p.plugin().to_owned(),
+                ready: true,
+                message: "nothing delivered yet".into(),
+                ..ProviderStatus::default()
+            },
+        };
+        statuses.push(st);
+    }
+    match output {
+        Output::Json => print_json(&statuses),
+        Output::Yaml => print_yaml(&statuses),
+        Output::Human => {
+            let rows: Vec<Vec<String>> = statuses
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.plugin.clone(),
+                        s.delivered.to_string(),
+                        s.failed.to_string(),
+                        s.dropped.to_string(),
+                        ready(s.ready),
+                        age(s.last_delivery_at),
+                        s.message.clone(),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "NAME",
+                    "PLUGIN",
+                    "DELIVERED",
+                    "FAILED",
+                    "DROPPED",
+                    "READY",
+                    "LAST",
+                    "MESSAGE",
+                ],
+                &rows,
+            )
         }
     }
 }
