@@ -401,3 +401,29 @@ pub fn wait_for(what: &str, secs: u64, check: &dyn Fn() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
+
+/// YAML documents (kubectl's output, a manifest) as JSON values, read by
+/// `kubectl create --dry-run=client` (the harness has no YAML parser of its
+/// own, and kubectl reads YAML as the cluster would).
+///
+/// # Panics
+/// When kubectl cannot read it.
+pub fn yaml_to_json(yaml: &str) -> Vec<serde_json::Value> {
+    let file = std::env::temp_dir().join(format!("{}.yaml", unique("weir-e2e-y2j")));
+    std::fs::write(&file, yaml).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+    let out = kubectl(&[
+        "create",
+        "--dry-run=client",
+        "--validate=false",
+        "-o",
+        "json",
+        "-f",
+        &file.display().to_string(),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::Deserializer::from_str(&out.stdout)
+        .into_iter::<serde_json::Value>()
+        .map(|v| v.unwrap_or_else(|e| panic!("kubectl printed no JSON: {e}")))
+        .collect()
+}

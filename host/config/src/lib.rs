@@ -25,6 +25,11 @@ pub use notification::{
 };
 pub use units::{ByteSize, Duration};
 
+/// The files that make a directory a kustomization (as kustomize looks
+/// for them).
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
 /// The config file format version this build understands.
 pub const CONFIG_VERSION: u32 = 1;
 
@@ -1224,9 +1229,20 @@ impl Sync {
         self.interval.unwrap_or(Duration::from_secs(300))
     }
 
-    /// Renderer plugin name with its default.
-    pub fn renderer(&self) -> &str {
-        self.renderer.as_deref().unwrap_or("plain")
+    /// The renderer plugin for this sync's `path` in the artifact at
+    /// `artifact_dir`: `renderer` when set; otherwise, as Flux runs
+    /// kustomize on every Kustomization, `kustomize` when the path holds a
+    /// kustomization file ([`KUSTOMIZATION_FILES`]), else `plain`.
+    pub fn renderer_in(&self, artifact_dir: &Path) -> &str {
+        if let Some(r) = self.renderer.as_deref() {
+            return r;
+        }
+        let dir = artifact_dir.join(self.path.trim_start_matches("./"));
+        if KUSTOMIZATION_FILES.iter().any(|f| dir.join(f).is_file()) {
+            "kustomize"
+        } else {
+            "plain"
+        }
     }
 
     /// Health check timeout with its default: the interval, as in Flux.
@@ -1291,7 +1307,12 @@ prune = true
         assert_eq!(c.cluster_name(), "dev");
         assert_eq!(c.git[0].interval(), Duration::from_secs(90));
         assert_eq!(c.git[0].timeout(), Duration::from_secs(60));
-        assert_eq!(c.sync[0].renderer(), "plain");
+        let artifact = tempfile::tempdir().expect("tmp");
+        assert_eq!(c.sync[0].renderer_in(artifact.path()), "plain");
+        let dir = artifact.path().join(&c.sync[0].path);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("kustomization.yml"), "resources: []\n").expect("write");
+        assert_eq!(c.sync[0].renderer_in(artifact.path()), "kustomize");
         assert_eq!(c.state_dir(), PathBuf::from("/etc/weir/.weir"));
         let l = c.plugin_limits("plain");
         assert_eq!(l.max_memory, ByteSize(64 * 1024 * 1024));

@@ -266,7 +266,13 @@ async fn run_steps(
     cluster: &Cluster,
     status: &mut SyncStatus,
 ) -> Result<(), StepError> {
-    let objects = render(sync.renderer(), &sync.path, &artifact.dir, renderers).await?;
+    let objects = render(
+        sync.renderer_in(&artifact.dir),
+        &sync.path,
+        &artifact.dir,
+        renderers,
+    )
+    .await?;
     let objects = crate::transform::customize(sync, objects);
     let objects = post_build(sync, objects, cluster).await?;
     let count = objects.len();

@@ -177,7 +177,13 @@ pub async fn build(
     let artifact = tokio::task::spawn_blocking(move || source.fetch(&AtomicBool::new(false)))
         .await
         .context("fetch task failed")??;
-    let objects = render(sync.renderer(), &sync.path, &artifact.dir, &plugins).await?;
+    let objects = render(
+        sync.renderer_in(&artifact.dir),
+        &sync.path,
+        &artifact.dir,
+        &plugins,
+    )
+    .await?;
     let objects = customize(sync, objects);
     let mut objects = offline_post_build(sync, objects)?;
     let snapshot = objects.clone();
