@@ -91,7 +91,7 @@ phase "git server self-test"
 eval "$(bash "$here/oracles/sops.sh")"
 eval "$(bash "$here/oracles/helm.sh")"
 for crate in "$root"/sdk "$root"/plugins/*/ "$root"/examples/notifier-*/; do
-  (cd "$crate" && CARGO_TARGET_DIR="$WEIR_CACHE/native-target" cargo test --quiet)
+  (cd "$crate" && CARGO_TARGET_DIR="$WEIR_CACHE/native-target" cargo test --quiet --all-features)
 done
 phase "plugin unit tests"
 

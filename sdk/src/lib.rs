@@ -36,6 +36,8 @@ pub mod bindings;
 
 pub mod decryptor;
 pub mod http;
+#[cfg(feature = "manifests")]
+pub mod manifests;
 pub mod notifier;
 pub mod renderer;
 pub mod source;

@@ -129,7 +129,11 @@ mod replica {
             let mut store = self.store(artifact, on_thread)?;
             let instance = self.pre.instantiate(&mut store)?;
             let iface = instance
-                .get_export_index(&mut store, None, "weir:plugin/renderer@0.1.0")
+                .get_export_index(
+                    &mut store,
+                    None,
+                    &format!("weir:plugin/renderer@{}", weir_sdk::API_VERSION),
+                )
                 .context("no renderer export")?;
             let index = instance
                 .get_export_index(&mut store, Some(&iface), "render")

@@ -1,0 +1,314 @@
+//! Reading Kubernetes manifests from the artifact, for renderers (cargo
+//! feature `manifests`): list the manifest files under the requested path,
+//! parse YAML (several documents per file) and JSON, and turn documents into
+//! [`Object`]s with their origin (`file`, `file#doc`, `file#doc[item]`), with
+//! errors that carry the file, line and column.
+//!
+//! ```no_run
+//! # #[cfg(feature = "manifests")]
+//! fn render(request: weir_sdk::RenderRequest) -> Result<Vec<weir_sdk::Object>, weir_sdk::Error> {
+//!     let root = std::path::Path::new(weir_sdk::ARTIFACT_ROOT);
+//!     let mut out = Vec::new();
+//!     for file in weir_sdk::manifests::files(root, &request.path)? {
+//!         let text = file.read()?;
+//!         weir_sdk::manifests::objects(&file.name, &text, &mut out)?;
+//!     }
+//!     Ok(out)
+//! }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{Error, ErrorKind, Object};
+
+/// A manifest file found under the requested path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestFile {
+    /// Its path relative to the artifact root, `/`-separated: what messages
+    /// and origins name.
+    pub name: String,
+    /// Where to read it.
+    pub path: PathBuf,
+}
+
+impl ManifestFile {
+    /// The file's text.
+    ///
+    /// # Errors
+    /// An [`ErrorKind::InvalidInput`] error naming the file.
+    pub fn read(&self) -> Result<String, Error> {
+        use std::io::Read;
+        let fail = |e: std::io::Error| input_error(&self.name, format!("cannot read: {e}"));
+        // A plain read loop: `fs::read_to_string` first asks for the size
+        // and position (two more WASI calls per file, which is most of a
+        // small manifest's cost in a component).
+        let mut file = std::fs::File::open(&self.path).map_err(fail)?;
+        let mut bytes = Vec::with_capacity(READ_CHUNK);
+        loop {
+            let len = bytes.len();
+            if bytes.capacity() - len < READ_CHUNK / 2 {
+                bytes.reserve(READ_CHUNK);
+            }
+            let cap = bytes.capacity();
+            bytes.resize(cap, 0);
+            let n = file.read(&mut bytes[len..]).map_err(fail)?;
+            bytes.truncate(len + n);
+            if n == 0 {
+                break;
+            }
+        }
+        String::from_utf8(bytes).map_err(|_| input_error(&self.name, "is not UTF-8 text"))
+    }
+}
+
+/// How much [`ManifestFile::read`] asks for at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+fn input_error(file: &str, message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidInput, message).at(file, None, None)
+}
+
+/// Every file ending in `.yaml`, `.yml` or `.json` under `root/path`
+/// (recursively, hidden files and directories skipped), in path order; or
+/// `path` itself when it names a file.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`] when the path is not in the artifact;
+/// [`ErrorKind::InvalidInput`] when a directory cannot be listed.
+pub fn files(root: &Path, path: &str) -> Result<Vec<ManifestFile>, Error> {
+    let rel = path.trim_start_matches("./").trim_matches('/');
+    let shown = if rel.is_empty() || rel == "." {
+        "."
+    } else {
+        rel
+    };
+    let dir = if shown == "." {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    let meta = std::fs::metadata(&dir).map_err(|e| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("path {shown:?} not found in the artifact: {e}"),
+        )
+    })?;
+    let mut paths = Vec::new();
+    if meta.is_file() {
+        paths.push(dir);
+    } else {
+        collect(&dir, &mut paths).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot list {shown:?}: {e}"),
+            )
+        })?;
+    }
+    paths.sort();
+    Ok(paths
+        .into_iter()
+        .map(|p| ManifestFile {
+            name: p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned(),
+            path: p,
+        })
+        .collect())
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            collect(&path, files)?;
+        } else if ty.is_file() && is_manifest(&path) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` is a manifest by its extension.
+pub fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// The documents of one file, with their origins: JSON when `name` ends in
+/// `.json`, else YAML (several documents; empty ones skipped and not
+/// counted). A file with one document has the origin `name`, others
+/// `name#index`, index counting from 0.
+///
+/// # Errors
+/// Malformed YAML or JSON, with the file, line and column.
+pub fn documents(name: &str, text: &str) -> Result<Vec<(String, Value)>, Error> {
+    let docs: Vec<Value> = if name.ends_with(".json") {
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, format!("malformed JSON: {e}")).at(
+                name,
+                u32::try_from(e.line()).ok(),
+                u32::try_from(e.column()).ok(),
+            )
+        })?;
+        vec![v]
+    } else {
+        serde_saphyr::from_multiple(text).map_err(|e| {
+            let loc = e.location();
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("malformed YAML: {}", e.without_snippet()),
+            )
+            .at(
+                name,
+                loc.and_then(|l| u32::try_from(l.line()).ok()),
+                loc.and_then(|l| u32::try_from(l.column()).ok()),
+            )
+        })?
+    };
+    let single = docs.len() == 1;
+    Ok(docs
+        .into_iter()
+        .enumerate()
+        .filter(|(_, d)| !d.is_null())
+        .map(|(i, d)| {
+            let origin = if single {
+                name.to_owned()
+            } else {
+                format!("{name}#{i}")
+            };
+            (origin, d)
+        })
+        .collect())
+}
+
+/// Parses one file and appends its Kubernetes objects to `out`
+/// ([`documents`], then [`object`] for each).
+///
+/// # Errors
+/// As [`documents`] and [`object`].
+pub fn objects(name: &str, text: &str, out: &mut Vec<Object>) -> Result<(), Error> {
+    for (origin, doc) in documents(name, text)? {
+        object(doc, &origin, out)?;
+    }
+    Ok(())
+}
+
+/// Checks that `doc` is a Kubernetes object (a mapping with `apiVersion`,
+/// `kind` and `metadata.name`) and appends it to `out` as JSON; a `kind:
+/// List` contributes its `items` (origins `origin[i]`).
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] naming `origin` and what is missing.
+pub fn object(doc: Value, origin: &str, out: &mut Vec<Object>) -> Result<(), Error> {
+    let Value::Object(map) = doc else {
+        return Err(input_error(
+            origin,
+            "document is not a mapping (a Kubernetes object needs apiVersion, kind and metadata)",
+        ));
+    };
+    let text_field = |k: &str| map.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let Some(api_version) = text_field("apiVersion") else {
+        return Err(input_error(origin, "object has no apiVersion"));
+    };
+    let Some(kind) = text_field("kind") else {
+        return Err(input_error(origin, "object has no kind"));
+    };
+    // `kind: List` is kubectl's wrapper for several objects.
+    if kind == "List" && (api_version == "v1" || api_version.ends_with("/v1")) {
+        let items = match map.get("items") {
+            Some(Value::Array(items)) => items.clone(),
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(input_error(origin, "List items is not a list")),
+        };
+        for (j, item) in items.into_iter().enumerate() {
+            object(item, &format!("{origin}[{j}]"), out)?;
+        }
+        return Ok(());
+    }
+    let has_name = map
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    if !has_name {
+        return Err(input_error(origin, format!("{kind} has no metadata.name")));
+    }
+    let json = serde_json::to_string(&map)
+        .map_err(|e| input_error(origin, format!("cannot serialize object as JSON: {e}")))?;
+    out.push(Object {
+        json,
+        origin: origin.to_owned(),
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+
+    #[test]
+    fn files_are_listed_in_path_order_without_hidden_or_other_files() {
+        let root = tempfile::tempdir().expect("tmp");
+        write(root.path(), "app/b.yaml", "");
+        write(root.path(), "app/a/z.json", "");
+        write(root.path(), "app/.hidden/x.yaml", "");
+        write(root.path(), "app/.x.yml", "");
+        write(root.path(), "app/readme.md", "");
+        write(root.path(), "app/c.yml", "");
+        let names: Vec<String> = files(root.path(), "./app/")
+            .expect("files")
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["app/a/z.json", "app/b.yaml", "app/c.yml"]);
+        let e = files(root.path(), "nope").expect_err("missing");
+        assert_eq!(e.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_big_file_is_read_whole() {
+        let root = tempfile::tempdir().expect("tmp");
+        let text = "a: b\n".repeat(20_000);
+        write(root.path(), "big.yaml", &text);
+        let f = &files(root.path(), "").expect("files")[0];
+        assert_eq!(f.read().expect("read"), text);
+    }
+
+    #[test]
+    fn documents_become_objects_with_origins_and_errors_carry_lines() {
+        let mut out = Vec::new();
+        let text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n---\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n";
+        objects("x.yaml", text, &mut out).expect("objects");
+        let origins: Vec<&str> = out.iter().map(|o| o.origin.as_str()).collect();
+        // Empty documents are not counted.
+        assert_eq!(origins, ["x.yaml#0[0]", "x.yaml#1"]);
+        let e = objects("y.yaml", "a: b\n  c: d\n", &mut out).expect_err("malformed");
+        assert!(e.message.starts_with("malformed YAML"), "{}", e.message);
+        assert_eq!(e.file.as_deref(), Some("y.yaml"));
+        assert_eq!(e.line, Some(2));
+        let e =
+            objects("z.yaml", "kind: ConfigMap\napiVersion: v1\n", &mut out).expect_err("no name");
+        assert!(
+            e.message.contains("ConfigMap has no metadata.name"),
+            "{}",
+            e.message
+        );
+    }
+}
