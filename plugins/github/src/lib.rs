@@ -115,6 +115,7 @@ impl weir_sdk::Notifier for GitHub {
         let address = request
             .secrets
             .get("address")
+            .or_else(|| request.setting("address"))
             .ok_or_else(|| invalid("the provider has no `address` (the repository URL)"))?;
         let token = request
             .secrets

@@ -107,6 +107,7 @@ impl weir_sdk::Notifier for GitLab {
         let address = request
             .secrets
             .get("address")
+            .or_else(|| request.setting("address"))
             .ok_or_else(|| invalid("the provider has no `address` (the project URL)"))?;
         let token = request
             .secrets

@@ -108,12 +108,16 @@ pub fn payload(request: &NotifyRequest) -> Value {
 
 impl weir_sdk::Notifier for Slack {
     fn notify(request: NotifyRequest) -> Result<(), Error> {
-        let address = request.secrets.get("address").ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                "the provider has no `address` (the Slack webhook URL)",
-            )
-        })?;
+        let address = request
+            .secrets
+            .get("address")
+            .or_else(|| request.setting("address"))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    "the provider has no `address` (the Slack webhook URL)",
+                )
+            })?;
         weir_sdk::http::Request::post(address)
             .json(&payload(&request).to_string())
             .send()?

@@ -139,12 +139,16 @@ pub fn legacy(request: &NotifyRequest) -> Value {
 
 impl weir_sdk::Notifier for Teams {
     fn notify(request: NotifyRequest) -> Result<(), Error> {
-        let address = request.secrets.get("address").ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                "the provider has no `address` (the Teams webhook URL)",
-            )
-        })?;
+        let address = request
+            .secrets
+            .get("address")
+            .or_else(|| request.setting("address"))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    "the provider has no `address` (the Teams webhook URL)",
+                )
+            })?;
         let body = match format(address, request.setting("format"))? {
             Format::Workflows => workflows(&request),
             Format::Legacy => legacy(&request),

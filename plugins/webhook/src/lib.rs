@@ -134,6 +134,7 @@ pub fn post(request: &NotifyRequest, body: &[u8], extra: &[(String, String)]) ->
     let address = request
         .secrets
         .get("address")
+        .or_else(|| request.setting("address"))
         .ok_or_else(|| invalid("the provider has no `address` (the webhook URL)"))?;
     let mut req = weir_sdk::http::Request::post(address)
         .header("content-type", "application/json")
