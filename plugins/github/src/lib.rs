@@ -2,8 +2,8 @@
 //! revision names (`POST /repos/{owner}/{repo}/statuses/{sha}`), so a
 //! pull request or commit shows whether weir applied it.
 //!
-//! Secrets: `address` (required: the repository URL,
-//! `https://github.com/org/app` or a GitHub Enterprise one), `token`
+//! `address` (required, a setting or a secret: the repository URL,
+//! `https://github.com/org/app` or a GitHub Enterprise one), secret `token`
 //! (required: a token allowed to write commit statuses). The API is
 //! `https://api.github.com` for github.com and `<scheme>://<host>/api/v3`
 //! for any other host.

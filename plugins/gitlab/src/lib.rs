@@ -3,8 +3,8 @@
 //! URL-encoded path), so merge requests and pipelines show whether weir
 //! applied a commit.
 //!
-//! Secrets: `address` (required: the project URL,
-//! `https://gitlab.com/group/sub/project`, self-hosted ones too), `token`
+//! `address` (required, a setting or a secret: the project URL,
+//! `https://gitlab.com/group/sub/project`, self-hosted ones too), secret `token`
 //! (required: a token with the `api` scope, sent as `PRIVATE-TOKEN`).
 //!
 //! The status: `state` `failed` for errors, `running` for `Progressing`,

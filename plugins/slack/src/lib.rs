@@ -1,7 +1,8 @@
 //! weir's `slack` notifier: posts to a Slack incoming webhook with Block
 //! Kit.
 //!
-//! Secrets: `address` (required, the webhook URL — it is a credential).
+//! Secrets: `address` (required, the webhook URL — it is a credential;
+//! read from the settings when not a secret).
 //! Settings: `channel`, `username`, `icon_emoji` (honoured by legacy
 //! webhooks; app webhooks post where they were created).
 //!

@@ -1,7 +1,8 @@
 //! weir's `teams` notifier (Flux's `msteams`): posts to a Microsoft Teams
 //! webhook.
 //!
-//! Secrets: `address` (required, the webhook URL). Setting: `format` —
+//! Secrets: `address` (required, the webhook URL; read from the settings
+//! when not a secret). Setting: `format` —
 //! `workflows` or `legacy` — to choose the payload; by default the legacy
 //! Office 365 connector format is used for connector URLs (host ending in
 //! `webhook.office.com`, or a path with `/webhookb2/` or

@@ -1,7 +1,8 @@
 //! weir's `webhook` notifier (Flux's `generic` provider): POSTs the event as
 //! JSON to the provider's address.
 //!
-//! Secrets: `address` (required, the URL), `headers` (optional: extra HTTP
+//! Secrets: `address` (required, the URL; or a setting), `headers`
+//! (optional: extra HTTP
 //! headers, a YAML map of `Name: value` lines or a JSON object, as Flux's
 //! `headers` key). The body:
 //!
