@@ -35,6 +35,22 @@ pub fn cut(s: &str, max: usize) -> String {
     t
 }
 
+/// `escaped` (mrkdwn, escaped by [`escape`]) cut to at most `max`
+/// characters without splitting an `&amp;`/`&lt;`/`&gt;` entity.
+pub fn cut_escaped(escaped: &str, max: usize) -> String {
+    let mut t = cut(escaped, max);
+    if t.ends_with('…') {
+        let body = &t[..t.len() - '…'.len_utf8()];
+        // A trailing `&` not closed by `;` starts a cut entity: drop it.
+        if let Some(amp) = body.rfind('&')
+            && !body[amp..].contains(';')
+        {
+            t = format!("{}…", &body[..amp]);
+        }
+    }
+    t
+}
+
 /// Slack's mrkdwn escapes: `&`, `<` and `>`.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -80,7 +96,7 @@ pub fn payload(request: &NotifyRequest) -> Value {
         }
         context.push(json!({
             "type": "mrkdwn",
-            "text": cut(&format!("*{}* {}", escape(k), escape(v)), CONTEXT_TEXT_MAX),
+            "text": cut_escaped(&format!("*{}* {}", escape(k), escape(v)), CONTEXT_TEXT_MAX),
         }));
     }
     let mut blocks = vec![json!({
@@ -94,7 +110,7 @@ pub fn payload(request: &NotifyRequest) -> Value {
     if !text.trim().is_empty() {
         blocks.push(json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": cut(&escape(&text), SECTION_MAX)},
+            "text": {"type": "mrkdwn", "text": cut_escaped(&escape(&text), SECTION_MAX)},
         }));
     }
     blocks.push(json!({"type": "context", "elements": context}));
@@ -214,5 +230,11 @@ mod tests {
         assert!(!p.to_string().contains(":red_circle:"));
         let header = cut(&"h".repeat(400), HEADER_MAX);
         assert_eq!(header.chars().count(), HEADER_MAX);
+        // 2,998 characters, then `&lt;` would straddle the limit.
+        let escaped = escape(&format!("{}<<", "y".repeat(2998)));
+        let cut = cut_escaped(&escaped, SECTION_MAX);
+        assert_eq!(cut, format!("{}…", "y".repeat(2998)));
+        let whole = escape(&format!("{}<", "y".repeat(2990)));
+        assert_eq!(cut_escaped(&whole, SECTION_MAX), whole, "fits: not cut");
     }
 }
