@@ -64,7 +64,12 @@ pub fn sha(event: &Event) -> Result<&str, Error> {
         .revision
         .as_deref()
         .ok_or_else(|| invalid("the event has no revision, so no commit to set a status on"))?;
-    let hex = rev.rsplit_once("sha1:").map(|(_, h)| h).unwrap_or_default();
+    // `…sha1:<sha>` (Flux ≥ 2.0), or Flux 1's `<branch>/<sha>`.
+    let hex = rev
+        .rsplit_once("sha1:")
+        .or_else(|| rev.rsplit_once('/'))
+        .map(|(_, h)| h)
+        .unwrap_or_default();
     if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(hex)
     } else {
@@ -211,6 +216,10 @@ mod tests {
         assert_eq!(sha(&r.event).expect("sha"), SHA);
         r.event.revision = Some(format!("sha1:{SHA}"));
         assert_eq!(sha(&r.event).expect("sha"), SHA);
+        r.event.revision = Some(format!("feature/x/{SHA}"));
+        assert_eq!(sha(&r.event).expect("flux 1 revision"), SHA);
+        r.event.revision = Some(format!("main/{}", &SHA[..39]));
+        assert!(sha(&r.event).is_err(), "short sha");
         r.event.revision = Some("sha256:abcd".into());
         assert!(sha(&r.event).is_err());
         r.event.revision = None;

@@ -68,7 +68,12 @@ pub fn sha(event: &Event) -> Result<&str, Error> {
         .revision
         .as_deref()
         .ok_or_else(|| invalid("the event has no revision, so no commit to set a status on"))?;
-    let hex = rev.rsplit_once("sha1:").map(|(_, h)| h).unwrap_or_default();
+    // `…sha1:<sha>` (Flux ≥ 2.0), or Flux 1's `<branch>/<sha>`.
+    let hex = rev
+        .rsplit_once("sha1:")
+        .or_else(|| rev.rsplit_once('/'))
+        .map(|(_, h)| h)
+        .unwrap_or_default();
     if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(hex)
     } else {
@@ -195,6 +200,8 @@ mod tests {
         );
         let mut r = request(Severity::Info, "x");
         assert_eq!(sha(&r.event).expect("sha"), SHA);
+        r.event.revision = Some(format!("main/{SHA}"));
+        assert_eq!(sha(&r.event).expect("flux 1 revision"), SHA);
         r.event.revision = Some("main@sha1:abc".into());
         assert!(sha(&r.event).is_err());
     }
