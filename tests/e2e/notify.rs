@@ -542,7 +542,8 @@ eventSources = [{{ kind = "*", name = "*" }}]
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(sink.requests().is_empty(), "the request got out");
     let s = provider_status(&weir, "hook").expect("status");
-    assert_eq!(s["failed"].as_u64(), Some(1), "{s}");
+    // Both events failed: the source's NewArtifact and the sync's success.
+    assert_eq!(s["failed"].as_u64(), Some(2), "{s}");
     let msg = s["message"].as_str().unwrap_or_default();
     assert!(
         msg.contains("allowedHosts") || msg.contains("does not grant"),
