@@ -887,17 +887,17 @@ impl Config {
                     "provider {name:?}: no address: set address, addressFile or secretRef (a Secret with an `address` key)"
                 ));
             }
-            if let Some(a) = &p.address {
-                if url_authority(a).is_none() {
-                    return Err(format!("provider {name:?}: address is not an http(s) URL"));
-                }
+            if let Some(a) = &p.address
+                && url_authority(a).is_none()
+            {
+                return Err(format!("provider {name:?}: address is not an http(s) URL"));
             }
-            if let Some(r) = &p.secret_ref {
-                if !is_object_name(&r.name) || !is_object_name(&r.namespace) {
-                    return Err(format!(
-                        "provider {name:?}: secretRef needs a valid name and namespace"
-                    ));
-                }
+            if let Some(r) = &p.secret_ref
+                && (!is_object_name(&r.name) || !is_object_name(&r.namespace))
+            {
+                return Err(format!(
+                    "provider {name:?}: secretRef needs a valid name and namespace"
+                ));
             }
             if p.rate_limit
                 .as_ref()
@@ -964,10 +964,10 @@ impl Config {
                     }
                 }
             }
-            if let Some(t) = &a.template {
-                if let Err(e) = template::Template::parse(t) {
-                    return Err(format!("alert {name:?}: {e}"));
-                }
+            if let Some(t) = &a.template
+                && let Err(e) = template::Template::parse(t)
+            {
+                return Err(format!("alert {name:?}: {e}"));
             }
         }
         Ok(())
@@ -1165,10 +1165,10 @@ impl Config {
                 // A provider's address written in this file is a grant to
                 // its plugin: the operator wrote where it may deliver.
                 for p in self.provider.iter().filter(|p| p.plugin() == plugin) {
-                    if let Some(h) = p.address.as_deref().and_then(url_authority) {
-                        if !hosts.contains(&h) {
-                            hosts.push(h);
-                        }
+                    if let Some(h) = p.address.as_deref().and_then(url_authority)
+                        && !hosts.contains(&h)
+                    {
+                        hosts.push(h);
                     }
                 }
                 hosts

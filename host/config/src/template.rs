@@ -109,6 +109,10 @@ enum Node {
     If(Cond, Vec<Node>, Vec<Node>),
 }
 
+/// An `#if` being parsed: its condition, the nodes before it, the `then`
+/// branch once `else` is seen, and where it started.
+type Open = (Cond, Vec<Node>, Option<Vec<Node>>, usize);
+
 /// One `{{ … }}` tag as scanned.
 struct Tag {
     body: String,
@@ -128,7 +132,7 @@ impl Template {
     /// A [`TemplateError`] with the position of the first problem.
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let pieces = scan(text)?;
-        let mut stack: Vec<(Cond, Vec<Node>, Option<Vec<Node>>, usize)> = Vec::new();
+        let mut stack: Vec<Open> = Vec::new();
         let mut out: Vec<Node> = Vec::new();
         let err = |at: usize, message: String| {
             let (line, column) = position(text, at);
@@ -199,10 +203,10 @@ impl Template {
     pub fn fields(&self) -> Vec<Field> {
         fn walk(nodes: &[Node], out: &mut Vec<Field>) {
             let value = |v: &Value, out: &mut Vec<Field>| {
-                if let Value::Field(f) = v {
-                    if !out.contains(f) {
-                        out.push(f.clone());
-                    }
+                if let Value::Field(f) = v
+                    && !out.contains(f)
+                {
+                    out.push(f.clone());
                 }
             };
             for n in nodes {

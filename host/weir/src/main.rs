@@ -230,10 +230,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(r) = receiver {
                 r.abort();
             }
-            if let Some(n) = engine.notifications() {
-                if !n.flush(NOTIFY_FLUSH_ON_EXIT).await {
-                    tracing::warn!("notifications still pending at exit were dropped");
-                }
+            if let Some(n) = engine.notifications()
+                && !n.flush(NOTIFY_FLUSH_ON_EXIT).await
+            {
+                tracing::warn!("notifications still pending at exit were dropped");
             }
             let (requests, writes) = weir_core::apply::api_request_counts();
             tracing::info!(requests, writes, "kubernetes api requests");
@@ -251,10 +251,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             get::print_syncs(&statuses, output)?;
             // The notifications this pass produced go out before the
             // process ends (retries included, within limits).
-            if let Some(n) = engine.notifications() {
-                if !n.flush(NOTIFY_FLUSH_ON_EXIT).await {
-                    tracing::warn!("notifications still pending at exit were dropped");
-                }
+            if let Some(n) = engine.notifications()
+                && !n.flush(NOTIFY_FLUSH_ON_EXIT).await
+            {
+                tracing::warn!("notifications still pending at exit were dropped");
             }
             let ok = statuses.iter().all(|s| s.ready);
             Ok(if ok {
