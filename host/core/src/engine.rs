@@ -17,8 +17,9 @@ use weir_config::{Config, Name, Sync};
 use futures::StreamExt;
 
 use crate::apply::Cluster;
+use crate::decrypt::DecryptContext;
 use crate::events::Events;
-use crate::plugin::RendererRegistry;
+use crate::plugin::{DecryptorRegistry, RendererRegistry};
 use crate::reconcile::{hold_for_dependencies, reconcile};
 use crate::source::{Artifact, Source, SourceError};
 use crate::status::{Removal, StatusStore, SyncStatus, now_unix};
@@ -96,6 +97,8 @@ pub struct Engine {
     config: Arc<Config>,
     sources: BTreeMap<Name, Arc<dyn Source>>,
     renderers: Arc<dyn RendererRegistry>,
+    /// Decryptor plugins, and where decryption keys are read.
+    decryption: DecryptContext,
     /// The host's cluster: events, and syncs without their own.
     cluster: Arc<Cluster>,
     /// The cluster (and identity) each sync applies with, by index.
@@ -132,10 +135,16 @@ impl Engine {
             .iter()
             .map(|g| (g.name.clone(), Arc::new(Notify::new())))
             .collect();
+        let decryption = DecryptContext {
+            decryptors: None,
+            host: Arc::clone(&cluster),
+            base_dir: config.base_dir.clone(),
+        };
         Engine {
             config,
             sources,
             renderers,
+            decryption,
             cluster,
             targets,
             store,
@@ -143,6 +152,14 @@ impl Engine {
             fetch_now,
             collect_removed: true,
         }
+    }
+
+    /// The decryptor plugins syncs with `decryption` use. Without them, a
+    /// sync with encrypted objects fails with `DecryptionFailed`.
+    #[must_use]
+    pub fn with_decryptors(mut self, decryptors: Arc<dyn DecryptorRegistry>) -> Self {
+        self.decryption.decryptors = Some(decryptors);
+        self
     }
 
     /// Syncs that apply with another cluster connection than the host's
@@ -257,6 +274,7 @@ impl Engine {
                     sync,
                     artifact,
                     &self.renderers,
+                    &self.decryption,
                     &self.targets[idx],
                     &self.store,
                 )

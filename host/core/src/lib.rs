@@ -15,6 +15,7 @@
 //! schedules reconciles for `weir run`.
 
 pub mod apply;
+pub mod decrypt;
 pub mod engine;
 pub mod events;
 pub mod health;

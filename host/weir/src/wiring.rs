@@ -31,7 +31,7 @@ pub struct Overrides {
     pub filtered: bool,
 }
 
-fn plugin_host(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<dyn RendererRegistry>> {
+fn plugin_host(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<PluginHost>> {
     let dir = o
         .plugins_dir
         .clone()
@@ -92,13 +92,15 @@ pub async fn engine(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<E
         };
         targets.insert(s.name.clone(), c);
     }
+    let plugins = plugin_host(config, o)?;
     Ok(Arc::new(
         Engine::new(
             Arc::clone(config),
             sources(config)?,
-            plugin_host(config, o)?,
+            Arc::clone(&plugins) as Arc<dyn RendererRegistry>,
             cluster,
         )
+        .with_decryptors(plugins)
         .with_targets(targets)
         .collecting_removed(!o.filtered),
     ))
@@ -131,6 +133,9 @@ fn names(config: &Config) -> String {
 /// cluster. A sync's objects are substituted (`postBuild.substitute`; see
 /// [`offline_post_build`]) and settled exactly as apply settles them
 /// (namespace, owner label); a local directory's are printed as rendered.
+/// Encrypted objects are not decrypted: they are printed as rendered,
+/// ciphertext and `sops` map included, so `weir build` never prints a
+/// secret and needs no keys.
 pub async fn build(
     config: &Arc<Config>,
     o: &Overrides,
@@ -138,7 +143,7 @@ pub async fn build(
     dir: Option<&Path>,
     renderer: &str,
 ) -> anyhow::Result<Vec<Object>> {
-    let plugins = plugin_host(config, o)?;
+    let plugins: Arc<dyn RendererRegistry> = plugin_host(config, o)?;
     if let Some(dir) = dir {
         return render(renderer, "", dir, &plugins)
             .await
