@@ -456,6 +456,11 @@ fn decrypt_from_origin(
             o.origin
         ))
     })?;
+    tracing::debug!(
+        object = %o.key(),
+        origin = %o.origin,
+        "rendered object fails its MAC (the renderer changed it); its encrypted values match the verified document in Git"
+    );
     Ok(Object {
         data,
         origin: o.origin.clone(),
