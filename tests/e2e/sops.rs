@@ -415,6 +415,56 @@ secretRef = {{ name = "{key_name}", namespace = "default" }}
     found.extend(leaks("kubernetes events", &events.stdout, &needles));
     assert!(found.is_empty(), "leaked: {found:?}");
 
+    // 5. Keys from a host file (`keyFiles`, relative to the config), at a
+    // good revision again: the new ConfigMap and the Secret apply.
+    repo.commit(
+        &[("deploy/secret.enc.yaml", Some(&encrypted))],
+        "good again",
+    );
+    let sync_toml = |decryption: &str| {
+        format!(
+            "version = 1\n[[git]]\nname = \"sops\"\nurl = \"{url}\"\nref = {{ branch = \"main\" }}\n[[sync]]\nname = \"sops\"\nsource = \"sops\"\npath = \"deploy\"\nprune = true\nrenderer = \"kustomize\"\n{decryption}"
+        )
+    };
+    let with_file = Weir::new(&sync_toml(
+        "[sync.decryption]\nprovider = \"sops\"\nkeyFiles = [\"keys/identity.agekey\"]\n",
+    ));
+    let key_dir = with_file.dir.path().join("keys");
+    std::fs::create_dir_all(&key_dir).expect("mkdir keys");
+    std::fs::write(key_dir.join("identity.agekey"), &identity).expect("write key file");
+    let out = with_file.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "keyFiles reconcile: {out:?}");
+    assert_eq!(cm_value(&ns).as_deref(), Some("two"));
+    assert_eq!(
+        secret_data(&ns, "token").as_deref(),
+        Some(token_b64.as_str())
+    );
+    found.extend(leaks("keyFiles reconcile", &format!("{out:?}"), &needles));
+    found.extend(files_containing(
+        &with_file.dir.path().join(".weir"),
+        &needles,
+    ));
+
+    // 6. No decryption configured: refused, naming the object and the fix;
+    // never applied as ciphertext.
+    let without = Weir::new(&sync_toml(""));
+    let out = without.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let status = status_of(&without, "sops");
+    let msg = status["message"].as_str().unwrap_or("");
+    assert_eq!(status["reason"], "DecryptionFailed", "{status}");
+    assert!(
+        msg.starts_with(&format!(
+            "Secret/{ns}/db-creds (deploy/secret.enc.yaml) is encrypted with SOPS"
+        )) && msg.contains("[sync.decryption]"),
+        "{msg}"
+    );
+    assert_eq!(
+        secret_data(&ns, "token").as_deref(),
+        Some(token_b64.as_str())
+    );
+    assert!(found.is_empty(), "leaked: {found:?}");
+
     let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
     let _ = kubectl(&["-n", "default", "delete", "secret", &key_name]);
 }
