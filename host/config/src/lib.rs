@@ -442,6 +442,147 @@ pub struct Sync {
     /// `eventSources.matchLabels`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Decrypt SOPS-encrypted objects after render, before `postBuild`
+    /// (Flux's `spec.decryption`). Default: none, and then a rendered object
+    /// with a top-level `sops` map fails the reconcile instead of being
+    /// applied encrypted.
+    pub decryption: Option<Decryption>,
+}
+
+/// How a sync decrypts encrypted objects (Flux's `spec.decryption`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Decryption {
+    /// The decryptor plugin's name: `sops` (built in), or any decryptor
+    /// plugin in the plugins directory.
+    pub provider: DecryptorName,
+    /// A Kubernetes Secret on the host's cluster holding private keys, read
+    /// with weir's own identity at every reconcile: entries ending `.agekey`
+    /// are age identities (one or more per entry), `.asc` OpenPGP secret
+    /// keys; other entries are ignored, as in Flux. Default: none.
+    pub secret_ref: Option<SecretReference>,
+    /// Private key files on the host, read at every reconcile, their kind
+    /// by extension (`.agekey`, `.asc`). Relative paths resolve against the
+    /// config file's directory. Default: none.
+    #[serde(default)]
+    pub key_files: Vec<KeyFile>,
+}
+
+/// The name of a decryptor plugin: not empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecryptorName(String);
+
+impl DecryptorName {
+    /// The plugin's name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for DecryptorName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Err(serde::de::Error::custom(
+                "provider is empty: name a decryptor plugin, e.g. \"sops\"",
+            ));
+        }
+        Ok(DecryptorName(s))
+    }
+}
+
+/// A Secret in the host's cluster.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretReference {
+    /// The Secret's name.
+    pub name: ObjectName,
+    /// Its namespace. Required: a sync has no namespace of its own to
+    /// default to (Flux uses the Kustomization's).
+    pub namespace: Name,
+}
+
+impl fmt::Display for SecretReference {
+    /// `Secret/namespace/name`, as objects are named elsewhere.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret/{}/{}", self.namespace, self.name.0)
+    }
+}
+
+/// A Kubernetes object name (DNS-1123 subdomain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectName(String);
+
+impl ObjectName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if !is_object_name(&s) {
+            return Err(serde::de::Error::custom(format!(
+                "invalid object name {s:?}: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+            )));
+        }
+        Ok(ObjectName(s))
+    }
+}
+
+/// What a private key file holds, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `.agekey`: age identities.
+    Age,
+    /// `.asc`: OpenPGP secret keys.
+    Pgp,
+}
+
+impl KeyKind {
+    /// The kind of key an entry or file named `name` holds, by its
+    /// extension as Flux reads a decryption Secret, or `None` for others.
+    pub fn of(name: &str) -> Option<KeyKind> {
+        if name.ends_with(".agekey") {
+            Some(KeyKind::Age)
+        } else if name.ends_with(".asc") {
+            Some(KeyKind::Pgp)
+        } else {
+            None
+        }
+    }
+
+    /// `age` or `pgp`, as decryptor plugins name key kinds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Age => "age",
+            KeyKind::Pgp => "pgp",
+        }
+    }
+}
+
+/// A private key file, with its kind from its extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    /// The path as written.
+    pub path: PathBuf,
+    /// What it holds.
+    pub kind: KeyKind,
+}
+
+impl<'de> Deserialize<'de> for KeyFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let path = PathBuf::deserialize(d)?;
+        let kind = path.to_str().and_then(KeyKind::of).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "key file {:?} must end in .agekey (age identities) or .asc (OpenPGP secret keys)",
+                path.display().to_string()
+            ))
+        })?;
+        Ok(KeyFile { path, kind })
+    }
 }
 
 /// Labels and annotations for every object of a sync (Flux's
@@ -1416,6 +1557,88 @@ namespace = "flux-system"
         assert!(parse(GOOD).expect("valid").sync[0].post_build.is_none());
         let empty = parse(&format!("{GOOD}[sync.postBuild]\n")).expect("valid");
         assert_eq!(empty.sync[0].post_build, Some(PostBuild::default()));
+    }
+
+    const DECRYPTION: &str = r#"
+[sync.decryption]
+provider = "sops"
+secretRef = { name = "sops-keys", namespace = "weir-system" }
+keyFiles = ["keys/age.agekey", "/etc/weir/ops.asc"]
+"#;
+
+    #[test]
+    fn decryption_parses_provider_secret_ref_and_key_files_by_extension() {
+        let c = parse(&format!("{GOOD}{DECRYPTION}")).expect("valid config");
+        let d = c.sync[0].decryption.as_ref().expect("decryption");
+        assert_eq!(d.provider.as_str(), "sops");
+        let r = d.secret_ref.as_ref().expect("secretRef");
+        assert_eq!(r.to_string(), "Secret/weir-system/sops-keys");
+        assert_eq!(d.key_files.len(), 2);
+        assert_eq!(d.key_files[0].kind, KeyKind::Age);
+        assert_eq!(d.key_files[1].kind, KeyKind::Pgp);
+        assert_eq!(
+            c.resolve(&d.key_files[0].path),
+            PathBuf::from("/etc/weir/keys/age.agekey")
+        );
+        let only_provider =
+            parse(&format!("{GOOD}[sync.decryption]\nprovider = \"kms\"\n")).expect("valid");
+        let d = only_provider.sync[0]
+            .decryption
+            .as_ref()
+            .expect("decryption");
+        assert!(d.secret_ref.is_none() && d.key_files.is_empty());
+        assert!(parse(GOOD).expect("valid").sync[0].decryption.is_none());
+    }
+
+    #[test]
+    fn decryption_errors_name_the_line_and_the_key_or_value() {
+        let full = format!("{GOOD}{DECRYPTION}");
+        let line_of = |text: &str, needle: &str| {
+            text.lines()
+                .position(|l| l.contains(needle))
+                .map(|i| format!("line {}", i + 1))
+                .expect("needle in text")
+        };
+        let cases = [
+            (
+                full.replace("provider = ", "provder = "),
+                "provder",
+                "provder",
+            ),
+            (
+                full.replace("\"sops\"", "\"\""),
+                "provider is empty",
+                "provider",
+            ),
+            (
+                full.replace("keys/age.agekey", "keys/age.txt"),
+                "must end in .agekey",
+                "keyFiles",
+            ),
+            (
+                full.replace("\"sops-keys\"", "\"Sops_Keys\""),
+                "invalid object name \"Sops_Keys\"",
+                "secretRef",
+            ),
+            (
+                full.replace(", namespace = \"weir-system\"", ""),
+                "namespace",
+                "secretRef",
+            ),
+            (
+                full.replace(
+                    "namespace = \"weir-system\"",
+                    "namespace = \"weir-system\", kind = \"Secret\"",
+                ),
+                "kind",
+                "secretRef",
+            ),
+        ];
+        for (text, what, line_key) in cases {
+            let err = parse(&text).expect_err(what).to_string();
+            assert!(err.contains(what), "{what}: {err}");
+            assert!(err.contains(&line_of(&text, line_key)), "{what}: {err}");
+        }
     }
 
     #[test]

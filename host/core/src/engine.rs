@@ -17,9 +17,10 @@ use weir_config::{Config, Name, Sync};
 use futures::StreamExt;
 
 use crate::apply::Cluster;
+use crate::decrypt::DecryptContext;
 use crate::events::{Events, Note, SOURCE_API_VERSION, SYNC_API_VERSION};
 use crate::notify::Notifications;
-use crate::plugin::{RendererRegistry, Severity};
+use crate::plugin::{DecryptorRegistry, RendererRegistry, Severity};
 use crate::reconcile::{hold_for_dependencies, reconcile};
 use crate::source::{Artifact, Source, SourceError};
 use crate::status::{Removal, StatusStore, SyncStatus, now_unix};
@@ -97,6 +98,8 @@ pub struct Engine {
     config: Arc<Config>,
     sources: BTreeMap<Name, Arc<dyn Source>>,
     renderers: Arc<dyn RendererRegistry>,
+    /// Decryptor plugins, and where decryption keys are read.
+    decryption: DecryptContext,
     /// The host's cluster: events, and syncs without their own.
     cluster: Arc<Cluster>,
     /// The cluster (and identity) each sync applies with, by index.
@@ -135,10 +138,16 @@ impl Engine {
             .iter()
             .map(|g| (g.name.clone(), Arc::new(Notify::new())))
             .collect();
+        let decryption = DecryptContext {
+            decryptors: None,
+            host: Arc::clone(&cluster),
+            base_dir: config.base_dir.clone(),
+        };
         Engine {
             config,
             sources,
             renderers,
+            decryption,
             cluster,
             targets,
             store,
@@ -246,6 +255,14 @@ impl Engine {
             ),
             n.cluster(),
         ));
+    }
+
+    /// The decryptor plugins syncs with `decryption` use. Without them, a
+    /// sync with encrypted objects fails with `DecryptionFailed`.
+    #[must_use]
+    pub fn with_decryptors(mut self, decryptors: Arc<dyn DecryptorRegistry>) -> Self {
+        self.decryption.decryptors = Some(decryptors);
+        self
     }
 
     /// Syncs that apply with another cluster connection than the host's
@@ -362,6 +379,7 @@ impl Engine {
                     sync,
                     artifact,
                     &self.renderers,
+                    &self.decryption,
                     &self.targets[idx],
                     &self.store,
                 )

@@ -1,20 +1,23 @@
 //! weir's reconcile core.
 //!
 //! A sync runs as an explicit sequence of steps — fetch the source's
-//! artifact, render it with a renderer plugin, validate every object, apply
+//! artifact, render it with a renderer plugin, validate every object,
+//! decrypt SOPS-encrypted ones with a decryptor plugin ([`decrypt`]), apply
 //! in stages with server-side apply, prune what disappeared, wait for the
 //! objects to be ready ([`health`]), record status — and each step fails
 //! with exactly one [`status::Reason`]. Nothing is written to the cluster
-//! until the whole revision has rendered and validated, so a broken commit
-//! never half-applies.
+//! until the whole revision has rendered, decrypted and validated, so a
+//! broken commit never half-applies.
 //!
-//! The core knows sources and renderers only through the [`source::Source`]
-//! and [`plugin::Renderer`] traits; the WebAssembly host (`weir-wasm`) and
+//! The core knows sources, renderers and decryptors only through the
+//! [`source::Source`], [`plugin::Renderer`] and [`plugin::Decryptor`]
+//! traits; the WebAssembly host (`weir-wasm`) and
 //! the git source (`weir-git`) implement them. Start reading at
 //! [`reconcile::reconcile`], then [`apply::Cluster`]; [`engine::Engine`]
 //! schedules reconciles for `weir run`.
 
 pub mod apply;
+pub mod decrypt;
 pub mod engine;
 pub mod events;
 pub mod health;

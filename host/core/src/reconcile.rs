@@ -1,11 +1,12 @@
 //! One reconcile of one sync, as an explicit sequence of steps:
-//! artifact → render → validate → customize (`namePrefix`, `commonMetadata`)
-//! → substitute (`postBuild`) → staged apply →
-//! prune → health checks (`wait`, `healthChecks`) → status.
+//! artifact → render → validate → decrypt (SOPS, [`crate::decrypt`]) →
+//! customize (`namePrefix`, `commonMetadata`) → substitute (`postBuild`) →
+//! staged apply → prune → health checks (`wait`, `healthChecks`) → status.
 //!
 //! Each step fails with exactly one [`Reason`]; status is written in one
-//! place, at the end. Render and validation finish before the first write,
-//! so a broken revision applies nothing and the last good state stays.
+//! place, at the end. Render, decryption and validation finish before the
+//! first write, so a broken revision applies nothing and the last good
+//! state stays.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use kube::Api;
 use weir_config::{HealthCheck, SubstituteKind, SubstituteReference, Sync};
 
 use crate::apply::{ApplyError, ApplyOptions, Cluster};
+use crate::decrypt::{DecryptContext, decrypt};
 use crate::health::{Health, health};
 use crate::inventory;
 use crate::object::{Object, ObjectKey, split_api_version};
@@ -50,6 +52,22 @@ pub async fn render(
     artifact_dir: &Path,
     renderers: &Arc<dyn RendererRegistry>,
 ) -> Result<Vec<Object>, StepError> {
+    let rendered = render_with_json(renderer, path, artifact_dir, renderers).await?;
+    Ok(rendered.into_iter().map(|(o, _)| o).collect())
+}
+
+/// [`render`], each object with the JSON text the renderer returned for
+/// it: decryption needs it as it was (the SOPS MAC depends on key order,
+/// which [`Object`] does not keep).
+///
+/// # Errors
+/// As [`render`].
+pub async fn render_with_json(
+    renderer: &str,
+    path: &str,
+    artifact_dir: &Path,
+    renderers: &Arc<dyn RendererRegistry>,
+) -> Result<Vec<(Object, String)>, StepError> {
     let build_failed = |message: String, transient: bool| StepError {
         reason: Reason::BuildFailed,
         message,
@@ -71,7 +89,7 @@ pub async fn render(
     let mut problems = Vec::new();
     for r in rendered {
         match Object::from_json(&r.json, &r.origin) {
-            Ok(o) => objects.push(o),
+            Ok(o) => objects.push((o, r.json)),
             Err(e) => problems.push(e.to_string()),
         }
     }
@@ -175,6 +193,7 @@ pub async fn reconcile(
     sync: &Sync,
     artifact: Result<&Artifact, &SourceError>,
     renderers: &Arc<dyn RendererRegistry>,
+    decryption: &DecryptContext,
     cluster: &Cluster,
     store: &StatusStore,
 ) -> SyncStatus {
@@ -219,7 +238,7 @@ pub async fn reconcile(
     // a long reconcile (a health check wait) runs.
     status.begin(&artifact.revision);
     save(store, &status);
-    match run_steps(sync, artifact, renderers, cluster, &mut status).await {
+    match run_steps(sync, artifact, renderers, decryption, cluster, &mut status).await {
         Ok(()) => status.finish(false),
         Err(e) => {
             fail(&mut status, &e);
@@ -263,16 +282,20 @@ async fn run_steps(
     sync: &Sync,
     artifact: &Artifact,
     renderers: &Arc<dyn RendererRegistry>,
+    decryption: &DecryptContext,
     cluster: &Cluster,
     status: &mut SyncStatus,
 ) -> Result<(), StepError> {
-    let objects = render(
+    let rendered = render_with_json(
         sync.renderer_in(&artifact.dir),
         &sync.path,
         &artifact.dir,
         renderers,
     )
     .await?;
+    // Decrypted before customize and postBuild, as Flux does (decrypt, then
+    // substitute); decrypted objects live in memory only.
+    let objects = decrypt(sync, rendered, &artifact.dir, decryption).await?;
     let objects = crate::transform::customize(sync, objects);
     let objects = post_build(sync, objects, cluster).await?;
     let count = objects.len();

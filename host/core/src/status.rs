@@ -23,6 +23,11 @@ pub enum Reason {
     ArtifactFailed,
     /// The renderer failed or produced invalid objects.
     BuildFailed,
+    /// An encrypted object could not be decrypted (no `decryption`
+    /// configured, keys unreadable, no key matches, a value or the MAC
+    /// fails to verify); nothing was applied. The message names each such
+    /// object and why, never a key or a value.
+    DecryptionFailed,
     /// The cluster refused an object (or validation against it failed).
     ApplyFailed,
     /// Deleting objects removed from the source failed.

@@ -12,7 +12,7 @@ use weir_core::apply::{Cluster, offline_namespaced, settle};
 use weir_core::engine::Engine;
 use weir_core::notify::{Notifications, SecretReader};
 use weir_core::object::Object;
-use weir_core::plugin::{NotifierRegistry, RendererRegistry};
+use weir_core::plugin::{DecryptorRegistry, NotifierRegistry, RendererRegistry};
 use weir_core::reconcile::render;
 use weir_core::source::Source;
 use weir_core::status::service_account_user;
@@ -100,6 +100,7 @@ pub async fn engine(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<E
         Arc::clone(&plugins) as Arc<dyn RendererRegistry>,
         Arc::clone(&cluster),
     )
+    .with_decryptors(Arc::clone(&plugins) as Arc<dyn DecryptorRegistry>)
     .with_targets(targets)
     .collecting_removed(!o.filtered);
     if !config.alert.is_empty() {
@@ -141,6 +142,9 @@ fn names(config: &Config) -> String {
 /// cluster. A sync's objects are substituted (`postBuild.substitute`; see
 /// [`offline_post_build`]) and settled exactly as apply settles them
 /// (namespace, owner label); a local directory's are printed as rendered.
+/// Encrypted objects are not decrypted: they are printed as rendered,
+/// ciphertext and `sops` map included, so `weir build` never prints a
+/// secret and needs no keys.
 pub async fn build(
     config: &Arc<Config>,
     o: &Overrides,

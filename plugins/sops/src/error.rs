@@ -93,6 +93,11 @@ pub enum Error {
     },
     /// The MAC does not match the document's values (something was added,
     /// removed, reordered or changed), or cannot be decrypted.
+    ///
+    /// Keep the message's start, `<name>: MAC mismatch:`, and its kind
+    /// (`InvalidInput`) stable: the host recognises this error by them
+    /// (`host/core/src/decrypt.rs`) to verify the document in Git instead
+    /// of the object as the renderer changed it.
     #[error("{name}: MAC mismatch: the document was modified after it was encrypted ({reason})")]
     MacMismatch {
         /// The document.
