@@ -1494,14 +1494,47 @@ fn fingerprint(
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// SHA-256 of an object as it is sent (settled: namespace, owner label).
+/// SHA-256 of an object as it is sent (settled: namespace, owner label),
+/// kept in the state directory to skip objects that cannot have changed.
+///
+/// A core `Secret`'s digest is an HMAC with a key that lives in this
+/// process's memory only: its data may have been decrypted from SOPS, and
+/// a plain hash on disk would let whoever reads the state directory test
+/// guesses of a weak secret against it. The price: after a restart, the
+/// first reconcile checks Secrets with a dry run instead of skipping them.
 fn digest(o: &Object) -> String {
+    use hmac::{Hmac, Mac};
     use sha2::{Digest, Sha256};
     let bytes = serde_json::to_vec(&o.data).unwrap_or_default();
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    if o.api_version() == "v1" && o.kind() == "Secret" {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(digest_key())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(&bytes);
+        return format!("hmac:{}", hex(&mac.finalize().into_bytes()));
+    }
+    hex(&Sha256::digest(&bytes))
+}
+
+/// This process's key for [`digest`]: random, never written anywhere.
+fn digest_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        if getrandom::fill(&mut key).is_err() {
+            // No OS randomness: fall back to what is unknown outside
+            // this process (never reached on Linux).
+            use sha2::{Digest, Sha256};
+            let seed = format!(
+                "{:?}{}{:p}",
+                std::time::SystemTime::now(),
+                std::process::id(),
+                &key
+            );
+            key.copy_from_slice(&Sha256::digest(seed.as_bytes()));
+        }
+        key
+    })
 }
 
 /// Whether the dry-run result differs from the live object in anything but
@@ -1602,6 +1635,30 @@ mod tests {
 
     fn obj(v: Value) -> Object {
         Object::from_json(&v.to_string(), "t.yaml").expect("valid")
+    }
+
+    #[test]
+    fn secret_digests_are_keyed_so_the_state_dir_cannot_test_guesses() {
+        use sha2::{Digest, Sha256};
+        let secret = obj(
+            json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"data":{"pw":"aHVudGVyMg=="}}),
+        );
+        let d = digest(&secret);
+        assert!(d.starts_with("hmac:"), "{d}");
+        let plain: String = Sha256::digest(serde_json::to_vec(&secret.data).expect("json"))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(!d.contains(&plain));
+        assert_eq!(digest(&secret), d, "stable within the process");
+        let cm = obj(json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}));
+        assert_eq!(
+            digest(&cm),
+            Sha256::digest(serde_json::to_vec(&cm.data).expect("json"))
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
     }
 
     #[test]
