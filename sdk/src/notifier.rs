@@ -3,7 +3,7 @@
 use crate::bindings::convert::notifier as convert;
 use crate::bindings::notifier::exports::weir::plugin::notifier as wit;
 use crate::bindings::notifier::weir::plugin::types as wit_types;
-use crate::{Error, OptionValue};
+use crate::{Error, ErrorKind, OptionValue};
 
 /// How serious an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +67,48 @@ impl Event {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The commit SHA in [`Event::revision`] (`main@sha1:<hex>` →
-    /// `<hex>`), when it has one.
+    /// The full commit SHA in [`Event::revision`]: `main@sha1:<40 hex>`,
+    /// `v1.2@sha1:…` and `sha1:…` (Flux 2), or Flux 1's `<branch>/<40 hex>`;
+    /// `None` for other revisions (an OCI digest, a chart version) or none.
     pub fn commit_sha(&self) -> Option<&str> {
-        let rev = self.revision.as_deref()?;
-        let hex = rev.rsplit_once("sha1:").map_or(rev, |(_, h)| h);
-        (hex.len() >= 7 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+        self.git_commit().ok()
+    }
+
+    /// [`Event::commit_sha`], or an [`ErrorKind::InvalidInput`] error saying
+    /// why there is none — for notifiers that act on a commit (commit
+    /// statuses).
+    ///
+    /// # Errors
+    /// No revision, or one that names no git commit.
+    pub fn git_commit(&self) -> Result<&str, Error> {
+        let invalid = |m: String| Error::new(ErrorKind::InvalidInput, m);
+        let rev = self.revision.as_deref().ok_or_else(|| {
+            invalid("the event has no revision, so no commit to set a status on".into())
+        })?;
+        let hex = rev
+            .rsplit_once("sha1:")
+            .or_else(|| rev.rsplit_once('/'))
+            .map(|(_, h)| h)
+            .unwrap_or_default();
+        if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(hex)
+        } else {
+            Err(invalid(format!(
+                "revision {rev:?} does not name a git commit (want …sha1:<40 hex digits>)"
+            )))
+        }
+    }
+
+    /// `<kind>/<name>`, with `/<cluster>` unless the cluster is `default`
+    /// (or empty): a name for what reported, distinct per cluster — a
+    /// commit status' context.
+    pub fn source_name(&self) -> String {
+        let o = &self.involved_object;
+        if self.cluster.is_empty() || self.cluster == "default" {
+            format!("{}/{}", o.kind, o.name)
+        } else {
+            format!("{}/{}/{}", o.kind, o.name, self.cluster)
+        }
     }
 }
 
@@ -251,7 +287,11 @@ mod tests {
             Some(sha)
         );
         assert_eq!(event(Some(&format!("sha1:{sha}"))).commit_sha(), Some(sha));
+        assert_eq!(event(Some(&format!("main/{sha}"))).commit_sha(), Some(sha));
+        assert_eq!(event(Some("main@sha1:0123abc")).commit_sha(), None, "short");
         assert_eq!(event(Some("v1.2.3@sha256:zz")).commit_sha(), None);
+        let e = event(None).git_commit().expect_err("no revision");
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
         assert_eq!(event(None).commit_sha(), None);
         assert_eq!(event(None).meta("env"), Some("prod"));
     }

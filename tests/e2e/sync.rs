@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use weir_e2e::{TestRepo, Weir, get_object, git_server, kubectl, unique, var};
+use weir_e2e::{TestRepo, Weir, get_object, git_server, kubectl, unique, var, yaml_to_json};
 
 /// A config with one git source and one sync, both named `name`.
 fn config(name: &str, url: &str, auth: &str) -> String {
@@ -1985,28 +1985,6 @@ fn run_stalls_on_a_terminal_error_and_retries_a_transient_one_until_it_clears() 
     );
     drop(daemon);
     let _ = kubectl(&["delete", "namespace", &ns, &later, "--wait=false"]);
-}
-
-/// The objects of a multi-document YAML as `kubectl` prints them in JSON
-/// (without a cluster round trip: `--dry-run=client`).
-fn yaml_to_json(yaml: &str) -> Vec<Value> {
-    let file = std::env::temp_dir().join(format!("{}.yaml", unique("weir-e2e-y2j")));
-    std::fs::write(&file, yaml).expect("write");
-    let out = kubectl(&[
-        "create",
-        "--dry-run=client",
-        "--validate=false",
-        "-o",
-        "json",
-        "-f",
-        file.to_str().expect("utf-8 path"),
-    ]);
-    let _ = std::fs::remove_file(&file);
-    assert_eq!(out.code, 0, "{out:?}");
-    serde_json::Deserializer::from_str(&out.stdout)
-        .into_iter::<Value>()
-        .map(|v| v.expect("kubectl JSON"))
-        .collect()
 }
 
 /// An object without the metadata weir and kustomize set differently

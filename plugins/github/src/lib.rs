@@ -54,39 +54,9 @@ pub fn endpoint(address: &str, sha: &str) -> Result<String, Error> {
     Ok(format!("{api}/repos/{owner}/{repo}/statuses/{sha}"))
 }
 
-/// The full commit SHA of a weir/Flux revision (`main@sha1:<40 hex>`,
-/// `v1.2@sha1:…`, `sha1:…`).
-///
-/// # Errors
-/// A revision without a full SHA-1 (an OCI digest, a chart version).
-pub fn sha(event: &Event) -> Result<&str, Error> {
-    let rev = event
-        .revision
-        .as_deref()
-        .ok_or_else(|| invalid("the event has no revision, so no commit to set a status on"))?;
-    // `…sha1:<sha>` (Flux ≥ 2.0), or Flux 1's `<branch>/<sha>`.
-    let hex = rev
-        .rsplit_once("sha1:")
-        .or_else(|| rev.rsplit_once('/'))
-        .map(|(_, h)| h)
-        .unwrap_or_default();
-    if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(hex)
-    } else {
-        Err(invalid(format!(
-            "revision {rev:?} does not name a git commit (want …sha1:<40 hex digits>)"
-        )))
-    }
-}
-
 /// The status's `context`.
 pub fn context(e: &Event) -> String {
-    let o = &e.involved_object;
-    if e.cluster.is_empty() || e.cluster == "default" {
-        format!("{}/{}", o.kind, o.name)
-    } else {
-        format!("{}/{}/{}", o.kind, o.name, e.cluster)
-    }
+    e.source_name()
 }
 
 /// `s`'s first line, at most `max` characters (ending in `…` when cut).
@@ -126,7 +96,7 @@ impl weir_sdk::Notifier for GitHub {
             .secrets
             .get("token")
             .ok_or_else(|| invalid("the provider has no `token` (a GitHub token)"))?;
-        let url = endpoint(address, sha(&request.event)?)?;
+        let url = endpoint(address, request.event.git_commit()?)?;
         weir_sdk::http::Request::post(&url)
             .header("authorization", &format!("Bearer {token}"))
             .header("accept", "application/vnd.github+json")
@@ -213,17 +183,17 @@ mod tests {
     #[test]
     fn only_git_commit_revisions_get_a_status() {
         let mut r = request(Severity::Info, "x", "default");
-        assert_eq!(sha(&r.event).expect("sha"), SHA);
+        assert_eq!(r.event.git_commit().expect("sha"), SHA);
         r.event.revision = Some(format!("sha1:{SHA}"));
-        assert_eq!(sha(&r.event).expect("sha"), SHA);
+        assert_eq!(r.event.git_commit().expect("sha"), SHA);
         r.event.revision = Some(format!("feature/x/{SHA}"));
-        assert_eq!(sha(&r.event).expect("flux 1 revision"), SHA);
+        assert_eq!(r.event.git_commit().expect("flux 1 revision"), SHA);
         r.event.revision = Some(format!("main/{}", &SHA[..39]));
-        assert!(sha(&r.event).is_err(), "short sha");
+        assert!(r.event.git_commit().is_err(), "short sha");
         r.event.revision = Some("sha256:abcd".into());
-        assert!(sha(&r.event).is_err());
+        assert!(r.event.git_commit().is_err());
         r.event.revision = None;
-        let e = sha(&r.event).expect_err("none");
+        let e = r.event.git_commit().expect_err("none");
         assert_eq!(e.kind, ErrorKind::InvalidInput);
     }
 }

@@ -13,7 +13,7 @@
 //! the event's message, first line, at most 255 characters.
 
 use serde_json::{Value, json};
-use weir_sdk::{Error, ErrorKind, Event, NotifyRequest, Severity};
+use weir_sdk::{Error, ErrorKind, NotifyRequest, Severity};
 
 /// The plugin.
 pub struct GitLab;
@@ -59,44 +59,15 @@ pub fn endpoint(address: &str, sha: &str) -> Result<String, Error> {
     ))
 }
 
-/// The full commit SHA of a weir/Flux revision.
-///
-/// # Errors
-/// A revision without a full SHA-1.
-pub fn sha(event: &Event) -> Result<&str, Error> {
-    let rev = event
-        .revision
-        .as_deref()
-        .ok_or_else(|| invalid("the event has no revision, so no commit to set a status on"))?;
-    // `…sha1:<sha>` (Flux ≥ 2.0), or Flux 1's `<branch>/<sha>`.
-    let hex = rev
-        .rsplit_once("sha1:")
-        .or_else(|| rev.rsplit_once('/'))
-        .map(|(_, h)| h)
-        .unwrap_or_default();
-    if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(hex)
-    } else {
-        Err(invalid(format!(
-            "revision {rev:?} does not name a git commit (want …sha1:<40 hex digits>)"
-        )))
-    }
-}
-
 /// The request body.
 pub fn body(request: &NotifyRequest) -> Value {
     let e = &request.event;
-    let o = &e.involved_object;
     let state = match (e.severity, e.reason.as_str()) {
         (Severity::Error, _) => "failed",
         (_, "Progressing") => "running",
         _ => "success",
     };
-    let name = if e.cluster.is_empty() || e.cluster == "default" {
-        format!("{}/{}", o.kind, o.name)
-    } else {
-        format!("{}/{}/{}", o.kind, o.name, e.cluster)
-    };
+    let name = e.source_name();
     let text = request.message.as_deref().unwrap_or(&e.message);
     let line = text.lines().next().unwrap_or("");
     let description: String = if line.chars().count() > 255 {
@@ -118,7 +89,7 @@ impl weir_sdk::Notifier for GitLab {
             .secrets
             .get("token")
             .ok_or_else(|| invalid("the provider has no `token` (a GitLab token)"))?;
-        let url = endpoint(address, sha(&request.event)?)?;
+        let url = endpoint(address, request.event.git_commit()?)?;
         weir_sdk::http::Request::post(&url)
             .header("private-token", token)
             .json(&body(&request).to_string())
@@ -134,7 +105,7 @@ weir_sdk::export_notifier!(GitLab, name: "gitlab", http_hosts: ["*"]);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_sdk::{ObjectRef, Secrets};
+    use weir_sdk::{Event, ObjectRef, Secrets};
 
     const SHA: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
@@ -199,10 +170,10 @@ mod tests {
             "success"
         );
         let mut r = request(Severity::Info, "x");
-        assert_eq!(sha(&r.event).expect("sha"), SHA);
+        assert_eq!(r.event.git_commit().expect("sha"), SHA);
         r.event.revision = Some(format!("main/{SHA}"));
-        assert_eq!(sha(&r.event).expect("flux 1 revision"), SHA);
+        assert_eq!(r.event.git_commit().expect("flux 1 revision"), SHA);
         r.event.revision = Some("main@sha1:abc".into());
-        assert!(sha(&r.event).is_err());
+        assert!(r.event.git_commit().is_err());
     }
 }
