@@ -61,7 +61,10 @@ pub fn run(config: &Config, dir: &Path, command: PluginCommand) -> anyhow::Resul
                 .file_stem()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let info = weir_wasm::inspect(&file, &limits(&name));
+            let mut info = weir_wasm::inspect(&file, &limits(&name));
+            // Dropped into the plugins directory, it would replace the
+            // built-in plugin of the same name.
+            info.overrides_builtin = crate::builtins::all().iter().any(|b| b.name == name);
             match output {
                 Output::Json => print_json(&info)?,
                 Output::Yaml => print_yaml(&info)?,

@@ -164,4 +164,11 @@ fn plugin_inspect_works_without_a_config_and_exits_1_when_refused() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("granted:       yes"), "{stdout}");
     assert!(stdout.contains("weir:plugin/renderer@0.2.0"), "{stdout}");
+    // `plain` is also built in: a file of that name replaces it.
+    assert!(
+        stdout.contains("overrides:     the built-in plugin of that name"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = weir(&missing, &["plugin", "inspect", greedy]);
+    assert!(!stdout.contains("overrides:"), "{stdout}");
 }
