@@ -2708,3 +2708,69 @@ fn an_api_server_restart_in_the_middle_of_a_reconcile_loses_nothing() {
         "{st}"
     );
 }
+
+#[test]
+fn a_failing_source_keeps_its_syncs_on_the_last_good_artifact_and_correcting_drift() {
+    let ns = unique("e2e-lastgood");
+    let repo = TestRepo::new("lastgood");
+    let sha = repo.commit(
+        &[
+            ("deploy/ns.yaml", Some(&namespace(&ns))),
+            ("deploy/a.yaml", Some(&configmap(&ns, "a", "one"))),
+        ],
+        "first",
+    );
+    let env = git_server();
+    let weir = Weir::new("");
+    // The password in a file of this test's own, to break it later.
+    let password = weir.dir.path().join("git-password");
+    std::fs::copy(var(env, "WEIR_GIT_HTTP_PASSWORD_FILE"), &password).expect("copy password");
+    let auth = format!(
+        "username = \"{}\"\npasswordFile = \"{}\"",
+        var(env, "WEIR_GIT_HTTP_USER"),
+        password.display()
+    );
+    std::fs::write(&weir.config, config("lastgood", &basic_url(&repo), &auth)).expect("config");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // The git server now refuses weir, and someone deletes an object.
+    std::fs::write(&password, "not-the-password").expect("break password");
+    let out = kubectl(&["delete", "configmap", "a", "-n", &ns]);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // As Flux: the sync applies the source's last good artifact, so the
+    // drift is corrected; the failure shows on the source and in the exit
+    // code.
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 1, "the failing source fails the command: {out:?}");
+    assert!(
+        out.stderr.contains("source \"lastgood\" failed")
+            && out.stderr.contains("authentication failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("not-the-password"));
+    let st = &weir.statuses()[0];
+    assert_eq!(st["ready"], true, "{st}");
+    assert_eq!(
+        st["lastAppliedRevision"],
+        format!("main@sha1:{sha}"),
+        "{st}"
+    );
+    assert_eq!(
+        cm_value(&ns, "a").as_deref(),
+        Some("one"),
+        "drift corrected"
+    );
+    let sources = weir.run(&["get", "sources", "-o", "json"]);
+    let sources: Value = serde_json::from_str(&sources.stdout).expect("sources JSON");
+    assert_eq!(sources[0]["ready"], false, "{sources}");
+    assert!(
+        sources[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("authentication failed")),
+        "{sources}"
+    );
+    let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}

@@ -321,6 +321,30 @@ impl Engine {
         result
     }
 
+    /// What syncs of source `name` reconcile with after the fetch `r`: its
+    /// artifact; or, when the fetch failed and the source has a last good
+    /// artifact still on disk, that one, as Flux's Kustomizations keep
+    /// applying (and correcting drift from) the last artifact of a failing
+    /// GitRepository. The failure stays visible on the source (`weir get
+    /// sources`, its notifications, `weir reconcile`'s exit code).
+    fn or_last_good(
+        &self,
+        name: &Name,
+        r: Result<Artifact, SourceError>,
+    ) -> Result<Artifact, SourceError> {
+        let Err(e) = r else {
+            return r;
+        };
+        let dir = self.config.state_dir().join("sources");
+        match read_source_status(&dir, name).and_then(|s| s.artifact) {
+            Some(a) if a.dir.is_dir() => {
+                tracing::warn!(source = %name, revision = %a.revision, error = %e, "fetch failed: its syncs use its last good artifact");
+                Ok(a)
+            }
+            _ => Err(e),
+        }
+    }
+
     fn record_source(&self, name: &Name, url: &str, result: &Result<Artifact, SourceError>) {
         let dir = self.config.state_dir().join("sources");
         let before = read_source_status(&dir, name);
@@ -425,6 +449,7 @@ impl Engine {
         let fetched: BTreeMap<Name, Result<Artifact, SourceError>> =
             futures::stream::iter(needed.into_iter().map(|n| async move {
                 let r = self.fetch(&n).await;
+                let r = self.or_last_good(&n, r);
                 (n, r)
             }))
             .buffer_unordered(FETCH_CONCURRENCY)
@@ -575,6 +600,7 @@ impl Engine {
                             }
                             Err(e) => tracing::warn!(source = %name, error = %e, "fetch failed"),
                         }
+                        let r = engine.or_last_good(&name, r);
                         tx.send_if_modified(|cur| {
                             let changed = !same_result(cur.as_ref(), &r);
                             *cur = Some(r);

@@ -93,6 +93,23 @@ pub fn print_status(config: &Config, what: What, output: Output) -> anyhow::Resu
     }
 }
 
+/// The sources that `config`'s syncs use whose last fetch failed, with the
+/// error, from their stored status.
+pub fn failing_sources(config: &Config) -> Vec<(String, String)> {
+    let dir = config.state_dir().join("sources");
+    let mut used: Vec<&str> = config.sync.iter().map(|s| s.source.as_str()).collect();
+    used.sort_unstable();
+    used.dedup();
+    used.into_iter()
+        .filter_map(|name| {
+            let st: SourceStatus =
+                serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).ok()?)
+                    .ok()?;
+            (!st.ready).then(|| (name.to_owned(), st.message))
+        })
+        .collect()
+}
+
 /// Prints what each provider's deliveries did (`<state>/providers/`).
 fn print_providers(config: &Config, output: Output) -> anyhow::Result<()> {
     let dir = config.state_dir().join("providers");

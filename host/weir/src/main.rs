@@ -256,7 +256,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             {
                 tracing::warn!("notifications still pending at exit were dropped");
             }
-            let ok = statuses.iter().all(|s| s.ready);
+            // A source that failed this pass fails the command too, even
+            // when its syncs applied its last good artifact.
+            let mut sources_ok = true;
+            for (name, message) in get::failing_sources(&config) {
+                eprintln!(
+                    "source {name:?} failed: {message} (its syncs used its last good artifact, if it has one)"
+                );
+                sources_ok = false;
+            }
+            let ok = sources_ok && statuses.iter().all(|s| s.ready);
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
