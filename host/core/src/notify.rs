@@ -124,8 +124,37 @@ pub struct Notifications {
     sent: Mutex<HashMap<u64, Instant>>,
     window: Duration,
     /// Deliveries queued or in flight, for [`Notifications::flush`].
-    pending: Arc<AtomicUsize>,
-    idle: Arc<Notify>,
+    pending: Arc<Pending>,
+}
+
+/// Deliveries queued or in flight, counted by `emit` and the providers'
+/// tasks, and waited for by [`Notifications::flush`].
+#[derive(Default)]
+struct Pending {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Pending {
+    fn add(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    async fn idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
 }
 
 /// Reads provider secrets from the host's cluster.
@@ -201,8 +230,7 @@ impl Notifications {
         secrets: SecretReader,
         tuning: Tuning,
     ) -> Result<Self, String> {
-        let pending = Arc::new(AtomicUsize::new(0));
-        let idle = Arc::new(Notify::new());
+        let pending = Arc::new(Pending::default());
         let mut queues = BTreeMap::new();
         let state = config.state_dir().join("providers");
         for p in &config.provider {
@@ -228,7 +256,6 @@ impl Notifications {
                 status: Arc::clone(&status),
                 state: state.clone(),
                 pending: Arc::clone(&pending),
-                idle: Arc::clone(&idle),
                 first_retry: tuning.first_retry,
             };
             tokio::spawn(worker.run(rx));
@@ -284,7 +311,6 @@ impl Notifications {
             sent: Mutex::new(HashMap::new()),
             window: tuning.dedup_window,
             pending,
-            idle,
         })
     }
 
@@ -326,14 +352,14 @@ impl Notifications {
             let Some(queue) = self.queues.get(&alert.provider) else {
                 continue;
             };
-            self.pending.fetch_add(1, Ordering::SeqCst);
+            self.pending.add();
             let delivery = Delivery {
                 event,
                 message,
                 alert: alert.name.clone(),
             };
             if let Err(e) = queue.tx.try_send(delivery) {
-                self.done_one();
+                self.pending.done();
                 let mut s = lock(&queue.status);
                 s.dropped += 1;
                 let why = match e {
@@ -345,26 +371,13 @@ impl Notifications {
         }
     }
 
-    fn done_one(&self) {
-        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-
     /// Waits until every queued delivery has been made or given up, at most
     /// `deadline` (for `weir reconcile`, which exits afterwards). `false`
     /// when some were still pending.
     pub async fn flush(&self, deadline: Duration) -> bool {
-        let wait = async {
-            loop {
-                let idle = self.idle.notified();
-                if self.pending.load(Ordering::SeqCst) == 0 {
-                    return;
-                }
-                idle.await;
-            }
-        };
-        tokio::time::timeout(deadline, wait).await.is_ok()
+        tokio::time::timeout(deadline, self.pending.idle())
+            .await
+            .is_ok()
     }
 
     /// Each provider's counters so far.
@@ -472,8 +485,7 @@ struct Worker {
     secrets: SecretReader,
     status: Arc<Mutex<ProviderStatus>>,
     state: PathBuf,
-    pending: Arc<AtomicUsize>,
-    idle: Arc<Notify>,
+    pending: Arc<Pending>,
     first_retry: Duration,
 }
 
@@ -491,9 +503,7 @@ impl Worker {
                 }
                 self.deliver(d).await;
             }
-            if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-                self.idle.notify_waiters();
-            }
+            self.pending.done();
         }
     }
 
