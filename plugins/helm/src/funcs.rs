@@ -15,6 +15,7 @@ use crate::template::exec::{Exec, FuncError};
 use crate::template::gofmt::{go_quote, sprintf};
 use crate::template::value::{Map, Obj, Value};
 
+mod random;
 mod semver;
 
 type R = Result<Value, FuncError>;
@@ -938,7 +939,6 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             l.sort();
             Value::list(l.into_iter().map(Value::str).collect())
         }
-        "shuffle" => Value::str(s(&one(name, a)?)?.to_string()),
 
         // ------------------------------------- conversions and defaults
         "atoi" => Value::Int(s(&one(name, a)?)?.trim().parse().unwrap_or(0)),
@@ -1406,6 +1406,9 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "isAbs" | "osIsAbs" => Value::Bool(s(&one(name, a)?)?.starts_with('/')),
 
         other => {
+            if let Some(r) = random::call(other, a) {
+                return r;
+            }
             return Err(FuncError::Msg(format!(
                 "function {other:?} is not supported by weir's helm renderer (it is random, time-dependent or needs a network); see plugins/helm/README.md"
             )));
@@ -1678,7 +1681,7 @@ pub fn base64_encode(data: &[u8]) -> String {
     out
 }
 
-fn base64_decode(x: &str) -> Option<Vec<u8>> {
+pub fn base64_decode(x: &str) -> Option<Vec<u8>> {
     let x = x.trim_end_matches('=');
     let mut out = Vec::new();
     let mut buf = 0u32;
