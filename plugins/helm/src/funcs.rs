@@ -15,6 +15,8 @@ use crate::template::exec::{Exec, FuncError};
 use crate::template::gofmt::{go_quote, sprintf};
 use crate::template::value::{Map, Obj, Value};
 
+mod dates;
+pub mod gotime;
 mod random;
 mod semver;
 
@@ -503,7 +505,7 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
     let args: Vec<Value> = match name {
         "typeOf" | "kindOf" | "typeIs" | "typeIsLike" | "kindIs" | "printf" | "deepEqual"
         | "list" | "tuple" | "dict" | "set" | "default" | "coalesce" | "ternary" | "first"
-        | "last" | "append" | "push" | "prepend" => args,
+        | "last" | "append" | "push" | "prepend" | "duration" | "durationRound" => args,
         _ => args.into_iter().map(Value::normalized).collect(),
     };
     let a = &args;
@@ -1406,7 +1408,7 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "isAbs" | "osIsAbs" => Value::Bool(s(&one(name, a)?)?.starts_with('/')),
 
         other => {
-            if let Some(r) = random::call(other, a) {
+            if let Some(r) = random::call(other, a).or_else(|| dates::call(other, a)) {
                 return r;
             }
             return Err(FuncError::Msg(format!(
@@ -1721,6 +1723,8 @@ pub fn method(o: &Obj, name: &str, args: Vec<Value>) -> Option<Result<Value, Str
         (Obj::KubeVersion { version, .. }, "Version" | "GitVersion" | "String") => {
             Ok(Value::str(version.as_str()))
         }
+        (Obj::Cert { cert, .. }, "Cert") => Ok(Value::str(cert.as_str())),
+        (Obj::Cert { key, .. }, "Key") => Ok(Value::str(key.as_str())),
         (Obj::KubeVersion { major, .. }, "Major") => Ok(Value::str(major.as_str())),
         (Obj::KubeVersion { minor, .. }, "Minor") => Ok(Value::str(minor.as_str())),
         (Obj::ApiVersions(v), "Has") => arg_str(0).map(|x| Value::Bool(v.contains(&x))),
