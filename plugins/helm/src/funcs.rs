@@ -19,6 +19,7 @@ mod dates;
 pub mod gotime;
 mod random;
 mod semver;
+mod tomlfmt;
 
 type R = Result<Value, FuncError>;
 
@@ -732,6 +733,14 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
                 )]),
                 Err(e) => Value::list(vec![Value::str(e.to_string())]),
             }
+        }
+        "toToml" => {
+            arity(name, a, 1)?;
+            Value::str(tomlfmt::to_toml(&a[0])?)
+        }
+        "fromToml" => {
+            arity(name, a, 1)?;
+            tomlfmt::from_toml(&s(&a[0])?)
         }
         "lookup" => {
             arity(name, a, 4)?;
