@@ -20,6 +20,7 @@ pub mod gotime;
 mod random;
 mod semver;
 mod tomlfmt;
+mod urls;
 
 type R = Result<Value, FuncError>;
 
@@ -900,11 +901,16 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "camelcase" => Value::str(camel(&s(&one(name, a)?)?)),
         "wrap" => {
             arity(name, a, 2)?;
-            Value::str(wrap(&s(&a[1])?, i(&a[0])?.max(1) as usize, "\n"))
+            Value::str(wrap(&s(&a[1])?, i(&a[0])?.max(1) as usize, "\n", false))
         }
         "wrapWith" => {
             arity(name, a, 3)?;
-            Value::str(wrap(&s(&a[2])?, i(&a[0])?.max(1) as usize, &s(&a[1])?))
+            Value::str(wrap(
+                &s(&a[2])?,
+                i(&a[0])?.max(1) as usize,
+                &s(&a[1])?,
+                true,
+            ))
         }
         "toString" => Value::str(strval(&one(name, a)?)),
         "toStrings" => Value::list(
@@ -1417,7 +1423,10 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "isAbs" | "osIsAbs" => Value::Bool(s(&one(name, a)?)?.starts_with('/')),
 
         other => {
-            if let Some(r) = random::call(other, a).or_else(|| dates::call(other, a)) {
+            if let Some(r) = random::call(other, a)
+                .or_else(|| dates::call(other, a))
+                .or_else(|| urls::call(other, a))
+            {
                 return r;
             }
             return Err(FuncError::Msg(format!(
@@ -1573,22 +1582,51 @@ fn camel(x: &str) -> String {
     out
 }
 
-/// goutils' WrapCustom without long-word wrapping.
-fn wrap(x: &str, width: usize, nl: &str) -> String {
-    let mut out = Vec::new();
-    for line in x.split('\n') {
-        let mut cur = String::new();
-        for word in line.split(' ') {
-            if !cur.is_empty() && cur.len() + 1 + word.len() > width {
-                out.push(std::mem::take(&mut cur));
-            } else if !cur.is_empty() {
-                cur.push(' ');
-            }
-            cur.push_str(word);
-        }
-        out.push(cur);
+/// goutils' `WrapCustom(str, width, nl, long)`: breaks at the last space
+/// that fits; words longer than `width` are cut at `width` bytes when
+/// `long`, else kept whole up to the next space. Existing newlines are
+/// ordinary characters (goutils counts bytes, not characters).
+fn wrap(x: &str, width: usize, nl: &str, long: bool) -> String {
+    if x.is_empty() {
+        return String::new();
     }
-    out.join(nl)
+    let nl = if nl.is_empty() { "\n" } else { nl };
+    let b = x.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len() + b.len() / width.max(1));
+    let mut offset = 0;
+    while b.len() - offset > width {
+        if b[offset] == b' ' {
+            offset += 1;
+            continue;
+        }
+        let end = width + offset + 1;
+        match b[offset..end].iter().rposition(|&c| c == b' ') {
+            Some(p) => {
+                out.extend_from_slice(&b[offset..offset + p]);
+                out.extend_from_slice(nl.as_bytes());
+                offset += p + 1;
+            }
+            None if long => {
+                out.extend_from_slice(&b[offset..offset + width]);
+                out.extend_from_slice(nl.as_bytes());
+                offset += width;
+            }
+            None => match b[offset + width..].iter().position(|&c| c == b' ') {
+                None => {
+                    out.extend_from_slice(&b[offset..]);
+                    offset = b.len();
+                }
+                Some(p) => {
+                    let at = offset + width + p;
+                    out.extend_from_slice(&b[offset..at]);
+                    out.extend_from_slice(nl.as_bytes());
+                    offset = at + 1;
+                }
+            },
+        }
+    }
+    out.extend_from_slice(&b[offset..]);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn html_escape(x: &str) -> String {
