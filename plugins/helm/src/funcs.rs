@@ -1747,6 +1747,79 @@ pub fn base64_decode(x: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The methods of Helm's `common.Values` (`.Values`) that templates can
+/// call; Go looks methods up before map keys.
+pub const VALUES_METHODS: &[&str] = &["AsMap", "YAML", "Table", "PathValue"];
+
+/// Calls method `name` (one of [`VALUES_METHODS`]) of a `common.Values`.
+///
+/// # Errors
+/// Wrong arguments, and `Table`/`PathValue` on a missing path (Helm's
+/// words).
+pub fn values_method(v: &Value, name: &str, args: Vec<Value>) -> Result<Value, String> {
+    let want = usize::from(matches!(name, "Table" | "PathValue"));
+    if args.len() != want {
+        return Err(format!(
+            "wrong number of args for {name}: want {want} got {}",
+            args.len()
+        ));
+    }
+    let path = |ix: usize| -> Result<String, String> {
+        match &args[ix] {
+            Value::Str(x) => Ok(x.to_string()),
+            other => Err(format!(
+                "wrong type for value; expected string; got {}",
+                other.type_name()
+            )),
+        }
+    };
+    // Helm's tableLookup along a dotted path.
+    let table = |p: &str| -> Result<Value, String> {
+        let mut cur = v.clone();
+        for part in p.split('.') {
+            let next = match &cur {
+                Value::Map(m) => m.borrow().get(part).cloned(),
+                _ => None,
+            };
+            cur = match next {
+                Some(t @ Value::Map(_)) => t,
+                _ => return Err(format!("{} is not a table", go_quote(part))),
+            };
+        }
+        Ok(cur)
+    };
+    match name {
+        "AsMap" => Ok(match v {
+            Value::Map(m) => Value::map(m.borrow().clone()),
+            other => other.clone(),
+        }),
+        "YAML" => Ok(Value::str(encode::to_yaml(v))),
+        "Table" => {
+            let t = table(&path(0)?)?;
+            crate::template::value::mark_values(&t);
+            Ok(t)
+        }
+        _ => {
+            let p = path(0)?;
+            if p.is_empty() {
+                return Err("YAML path cannot be empty".into());
+            }
+            let (parent, key) = match p.rsplit_once('.') {
+                Some((parent, key)) => (table(parent).ok(), key),
+                None => (Some(v.clone()), p.as_str()),
+            };
+            let found = match parent {
+                Some(Value::Map(m)) => m.borrow().get(key).cloned(),
+                _ => None,
+            };
+            match found {
+                Some(x) if !matches!(x, Value::Map(_)) => Ok(x),
+                _ => Err(format!("{} is not a value", go_quote(key))),
+            }
+        }
+    }
+}
+
 /// Calls method `name` of a Helm object; `None` when it has none (nor a
 /// field of that name).
 pub fn method(o: &Obj, name: &str, args: Vec<Value>) -> Option<Result<Value, String>> {
