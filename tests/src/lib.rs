@@ -18,12 +18,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The repository root (where `scripts/` lives).
+/// The repository root (where `scripts/` lives): found from the running
+/// test's package directory (`CARGO_MANIFEST_DIR` at run time), so that a
+/// build cached from a clone at another path (a shared `CARGO_TARGET_DIR`)
+/// still finds this clone's files; the compile-time path is the fallback.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    runtime
+        .iter()
+        .flat_map(|d| d.ancestors())
+        .find(|d| d.join("scripts/kube.sh").is_file())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".."))
+        })
 }
 
 fn cache_dir() -> PathBuf {

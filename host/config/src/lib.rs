@@ -16,6 +16,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+pub mod helm;
 mod notification;
 pub mod template;
 mod units;
@@ -147,6 +148,10 @@ pub struct Config {
     /// Alerts: which events go to which provider (Flux's `Alert`).
     #[serde(default)]
     pub alert: Vec<Alert>,
+    /// Helm releases (Flux's `HelmRelease`). Each is also in [`Config::sync`]
+    /// (see [`helm::HelmRelease::to_sync`]), after the `[[sync]]` entries.
+    #[serde(default)]
+    pub release: Vec<helm::HelmRelease>,
     /// The directory of the config file; relative paths in it are resolved
     /// against this. Set by [`Config::load`].
     #[serde(skip)]
@@ -447,6 +452,10 @@ pub struct Sync {
     /// with a top-level `sops` map fails the reconcile instead of being
     /// applied encrypted.
     pub decryption: Option<Decryption>,
+    /// The Helm release this sync reconciles, for entries made from a
+    /// `[[release]]`; `None` for `[[sync]]` entries.
+    #[serde(skip)]
+    pub helm: Option<std::sync::Arc<helm::HelmRelease>>,
 }
 
 /// How a sync decrypts encrypted objects (Flux's `spec.decryption`).
@@ -799,6 +808,24 @@ impl Config {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("/"));
         config.file = file;
+        for r in &config.release {
+            r.check().map_err(|message| ConfigError::Invalid {
+                path: config.file.clone(),
+                message,
+            })?;
+        }
+        for r in &config.release {
+            if config.sync.iter().any(|s| s.name == r.name) {
+                return Err(ConfigError::Invalid {
+                    path: config.file.clone(),
+                    message: format!(
+                        "release {:?}: a sync or release of that name is already declared (they share one namespace of names)",
+                        r.name.0
+                    ),
+                });
+            }
+            config.sync.push(r.to_sync());
+        }
         config.check()?;
         Ok(config)
     }

@@ -417,6 +417,32 @@ impl Cluster {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Deletes one object whoever owns it (background propagation), as Helm
+    /// deletes a hook before creating it again. A missing object or kind is
+    /// fine.
+    ///
+    /// # Errors
+    /// The API server refused or could not be reached.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), ApplyError> {
+        let Some(r) = self.resolve(&key.group, &key.version, &key.kind).await? else {
+            return Ok(());
+        };
+        let api = self.api(&r, key.namespace.as_deref());
+        let dp = kube::api::DeleteParams {
+            propagation_policy: Some(kube::api::PropagationPolicy::Background),
+            ..kube::api::DeleteParams::default()
+        };
+        match api.delete(&key.name, &dp).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) if is_transient(&e) => Err(unavailable(&e)),
+            Err(e) => Err(ApplyError::Refused(format!(
+                "cannot delete {key}: {}",
+                api_message(&e)
+            ))),
+        }
+    }
+
     fn api(&self, r: &Resolved, namespace: Option<&str>) -> Api<DynamicObject> {
         match namespace {
             Some(ns) if r.namespaced => Api::namespaced_with(self.client.clone(), ns, &r.ar),

@@ -21,6 +21,7 @@ pub mod decrypt;
 pub mod engine;
 pub mod events;
 pub mod health;
+pub mod helm;
 pub mod inventory;
 pub mod notify;
 pub mod object;

@@ -1,0 +1,453 @@
+//! End-to-end Helm releases against the real cluster, with the real Helm
+//! SDK (helm-python-sdk = Helm v4.2.3, driven by
+//! `tests/oracles/helm_release.py`) as the judge of storage compatibility:
+//! what weir installs and upgrades, Helm lists, inspects and rolls back;
+//! what Helm installed, weir takes over; and the failure paths — a hook
+//! that never completes, remediation by uninstall and by rollback, a
+//! record left `pending-*` by a crash.
+//!
+//! Needs the Helm oracle: `eval "$(bash scripts/oracles/helm.sh)"`
+//! (`scripts/test.sh` does it).
+
+use std::process::Command;
+
+use serde_json::Value;
+use weir_e2e::{TestRepo, Weir, get_object, git_server, kube, kubectl, repo_root, unique, var};
+
+/// The Helm SDK oracle: `helm_release.py KUBECONFIG NAMESPACE ARGS…`,
+/// its JSON output. Fails (never skips) when the oracle is missing.
+fn helm(namespace: &str, args: &[&str]) -> Value {
+    let python = std::env::var("WEIR_HELM_ORACLE_PYTHON").unwrap_or_else(|_| {
+        panic!("the Helm oracle is missing: WEIR_HELM_ORACLE_PYTHON is unset; install it with `eval \"$(bash scripts/oracles/helm.sh)\"` (scripts/test.sh does)")
+    });
+    let out = Command::new(&python)
+        .arg(repo_root().join("tests/oracles/helm_release.py"))
+        .arg(var(kube(), "KUBECONFIG"))
+        .arg(namespace)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the Helm oracle {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("helm {args:?}: not JSON ({e}): {stdout}"))
+}
+
+/// `(revision, status)` of every record, oldest first, as Helm sees them.
+fn history(namespace: &str, release: &str) -> Vec<(u64, String)> {
+    helm(namespace, &["history", release])
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["revision"].as_u64().unwrap_or(0),
+                        r["status"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn chart_files(extra_templates: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut files = vec![
+        (
+            "charts/app/Chart.yaml".to_owned(),
+            "apiVersion: v2\nname: app\nversion: 0.1.0\nappVersion: \"1.0\"\n".to_owned(),
+        ),
+        (
+            "charts/app/values.yaml".to_owned(),
+            "color: blue\nsize: 1\n".to_owned(),
+        ),
+        (
+            "charts/app/templates/cm.yaml".to_owned(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cfg\ndata:\n  color: {{ .Values.color | quote }}\n  size: {{ .Values.size | quote }}\n".to_owned(),
+        ),
+        (
+            "charts/app/templates/hook.yaml".to_owned(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hook\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-weight: \"-1\"\ndata:\n  revision: {{ .Release.Revision | quote }}\n".to_owned(),
+        ),
+    ];
+    for (p, c) in extra_templates {
+        files.push((format!("charts/app/templates/{p}"), (*c).to_owned()));
+    }
+    files
+}
+
+fn commit(repo: &TestRepo, files: &[(String, String)], message: &str) {
+    let c: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+        .collect();
+    repo.commit(&c, message);
+}
+
+fn source(name: &str, repo: &TestRepo) -> String {
+    let env = git_server();
+    format!(
+        r#"version = 1
+
+[[git]]
+name = "{name}"
+url = "{}/basic/{}"
+ref = {{ branch = "main" }}
+timeout = "20s"
+
+[git.auth]
+username = "{}"
+passwordFile = "{}"
+"#,
+        var(env, "WEIR_GIT_HTTP_URL"),
+        repo.rel,
+        var(env, "WEIR_GIT_HTTP_USER"),
+        var(env, "WEIR_GIT_HTTP_PASSWORD_FILE")
+    )
+}
+
+/// A `[[release]]` of the test chart: `keys` are more `key = value`
+/// lines, `tables` more sub-tables (after `[release.install]`).
+fn release(name: &str, ns: &str, timeout: &str, keys: &str, tables: &str) -> String {
+    format!(
+        r#"
+[[release]]
+name = "{name}"
+source = "{name}"
+chart = "charts/app"
+targetNamespace = "{ns}"
+releaseName = "{name}"
+timeout = "{timeout}"
+{keys}
+
+[release.install]
+createNamespace = true
+
+{tables}
+"#
+    )
+}
+
+fn data(ns: &str, name: &str, key: &str) -> Option<String> {
+    get_object("configmap", Some(ns), name).and_then(|o| o["data"][key].as_str().map(str::to_owned))
+}
+
+#[test]
+fn weir_installs_and_upgrades_releases_that_helm_lists_and_rolls_back() {
+    let ns = unique("e2e-helm");
+    let name = unique("rel");
+    let repo = TestRepo::new("helm");
+    commit(&repo, &chart_files(&[]), "chart");
+    let base = source(&name, &repo);
+    let weir = Weir::new(&format!(
+        "{base}{}",
+        release(&name, &ns, "20s", "values = { color = \"green\" }", "")
+    ));
+
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("green")
+    );
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "size").as_deref(),
+        Some("1")
+    );
+    // The hook ran before the objects, with the release's revision.
+    assert_eq!(
+        data(&ns, &format!("{name}-hook"), "revision").as_deref(),
+        Some("1")
+    );
+    let cm = get_object("configmap", Some(&ns), &format!("{name}-cfg")).expect("applied");
+    assert_eq!(
+        cm["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "Helm"
+    );
+    assert_eq!(
+        cm["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        name.as_str()
+    );
+
+    // Helm sees a deployed release of chart app-0.1.0 with weir's values.
+    let list = helm(&ns, &["list"]);
+    let rel = &list[0];
+    assert_eq!(rel["name"], name.as_str(), "{list}");
+    assert_eq!(rel["revision"], 1, "{list}");
+    assert_eq!(rel["status"], "deployed", "{list}");
+    assert_eq!(rel["chart_name"], "app", "{list}");
+    assert_eq!(rel["chart_version"], "0.1.0", "{list}");
+    let values = helm(&ns, &["values", &name]);
+    assert_eq!(values["color"], "green", "{values}");
+    let status = helm(&ns, &["status", &name]);
+    let manifest = status["manifest"].as_str().unwrap_or("");
+    assert!(
+        manifest.contains("# Source: app/templates/cm.yaml") && manifest.contains("green"),
+        "{status}"
+    );
+
+    // Nothing changed: no new revision.
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
+
+    // New values: an upgrade to revision 2; revision 1 is superseded.
+    std::fs::write(
+        &weir.config,
+        format!(
+            "{base}{}",
+            release(&name, &ns, "20s", "values = { color = \"red\" }", "")
+        ),
+    )
+    .expect("rewrite config");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("red")
+    );
+    assert_eq!(
+        data(&ns, &format!("{name}-hook"), "revision").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        history(&ns, &name),
+        vec![(1, "superseded".to_owned()), (2, "deployed".to_owned())]
+    );
+
+    // Helm rolls back what weir installed.
+    helm(&ns, &["rollback", &name, "1"]);
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("green")
+    );
+    assert_eq!(
+        history(&ns, &name).last(),
+        Some(&(3, "deployed".to_owned()))
+    );
+
+    // weir notices the release moved away from its config and upgrades it
+    // back.
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("red")
+    );
+    assert_eq!(
+        history(&ns, &name).last(),
+        Some(&(4, "deployed".to_owned()))
+    );
+
+    // A chart change that drops an object prunes it, as Helm does.
+    let mut files = chart_files(&[(
+        "extra.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra\ndata: {}\n",
+    )]);
+    commit(&repo, &files, "extra object");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(get_object("configmap", Some(&ns), &format!("{name}-extra")).is_some());
+    files.retain(|(p, _)| !p.ends_with("extra.yaml"));
+    repo.commit(&[("charts/app/templates/extra.yaml", None)], "drop extra");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(get_object("configmap", Some(&ns), &format!("{name}-extra")).is_none());
+    // maxHistory (5) keeps the newest records.
+    let h = history(&ns, &name);
+    assert_eq!(h.len(), 5, "{h:?}");
+    assert_eq!(h.last(), Some(&(6, "deployed".to_owned())));
+
+    // Removed from the config: uninstalled, records and objects gone.
+    std::fs::write(&weir.config, &base).expect("rewrite config");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(get_object("configmap", Some(&ns), &format!("{name}-cfg")).is_none());
+    assert_eq!(helm(&ns, &["list"]), Value::Array(Vec::new()));
+}
+
+#[test]
+fn weir_takes_over_a_release_that_helm_installed() {
+    let ns = unique("e2e-helm-take");
+    let name = unique("rel");
+    kubectl(&["create", "namespace", &ns]);
+    let dir = tempfile::tempdir().expect("tmp");
+    for (p, c) in chart_files(&[]) {
+        let path = dir.path().join(&p);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, c).expect("write");
+    }
+    let chart = dir.path().join("charts/app");
+    helm(
+        &ns,
+        &[
+            "install",
+            &name,
+            chart.to_str().expect("utf-8"),
+            r#"{"color": "helm"}"#,
+        ],
+    );
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("helm")
+    );
+
+    let repo = TestRepo::new("helm-take");
+    commit(&repo, &chart_files(&[]), "chart");
+    let weir = Weir::new(&format!(
+        "{}{}",
+        source(&name, &repo),
+        release(&name, &ns, "20s", "values = { color = \"weir\" }", "")
+    ));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("weir")
+    );
+    assert_eq!(
+        history(&ns, &name),
+        vec![(1, "superseded".to_owned()), (2, "deployed".to_owned())]
+    );
+    // And Helm can still roll back to its own revision.
+    helm(&ns, &["rollback", &name, "1"]);
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("helm")
+    );
+}
+
+/// A pre-upgrade hook Job never completes on this cluster (it has no
+/// nodes), which is how these tests make an action fail.
+const STUCK_HOOK: &str = "{{- if .Values.stuck }}\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-stuck\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-delete-policy: hook-failed\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: main\n          image: busybox\n{{- end }}\n";
+
+#[test]
+fn failed_actions_are_remediated_and_pending_records_recovered() {
+    let ns = unique("e2e-helm-fail");
+    let name = unique("rel");
+    let repo = TestRepo::new("helm-fail");
+    commit(&repo, &chart_files(&[("stuck.yaml", STUCK_HOOK)]), "chart");
+    let base = source(&name, &repo);
+    let write = |weir: &Weir, values: &str, extra: &str| {
+        let text = format!(
+            "{base}{}",
+            release(&name, &ns, "4s", &format!("values = {values}"), extra)
+        );
+        std::fs::write(&weir.config, text).expect("write config");
+    };
+    let weir = Weir::new("version = 1\n");
+
+    // An install whose hook never completes fails naming the hook; with
+    // one remediation retry it is uninstalled (records gone) and retried.
+    write(
+        &weir,
+        "{ stuck = true }",
+        "[release.install.remediation]\nretries = 1\n",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let s = &weir.statuses()[0];
+    assert_eq!(s["reason"], "InstallFailed", "{s}");
+    let msg = s["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!("pre-install hook Job/{ns}/{name}-stuck failed"))
+            && msg.contains("uninstalled")
+            && msg.contains("retrying (1 of 1"),
+        "{msg}"
+    );
+    assert_eq!(helm(&ns, &["list"]), Value::Array(Vec::new()));
+    // hook-failed: the failed hook was deleted.
+    assert!(get_object("job", Some(&ns), &format!("{name}-stuck")).is_none());
+    // The retry fails again and the retries are used up: stalled, records
+    // kept for a person to read.
+    let out = weir.run(&["reconcile"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let msg = weir.statuses()[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(msg.contains("remediation retries (1) used up"), "{msg}");
+
+    // A good install, then an upgrade that fails and is rolled back.
+    write(
+        &weir,
+        "{ color = \"one\" }",
+        "[release.upgrade.remediation]\nretries = 1\n",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let good = history(&ns, &name).last().cloned().expect("a revision");
+    assert_eq!(good.1, "deployed");
+    write(
+        &weir,
+        "{ color = \"two\", stuck = true }",
+        "[release.upgrade.remediation]\nretries = 1\n",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let s = &weir.statuses()[0];
+    assert_eq!(s["reason"], "UpgradeFailed", "{s}");
+    assert!(
+        s["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("rolled back to revision {}", good.0))),
+        "{s}"
+    );
+    let h = history(&ns, &name);
+    let n = h.len();
+    assert_eq!(h[n - 2].1, "failed", "{h:?}");
+    assert_eq!(h[n - 1].1, "deployed", "{h:?}");
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("one")
+    );
+
+    // A crash mid-upgrade leaves a record pending; the next reconcile
+    // marks it failed and moves on.
+    let last = h[n - 1].0;
+    mark(&ns, &name, last, "pending-upgrade");
+    write(
+        &weir,
+        "{ color = \"three\" }",
+        "[release.upgrade.remediation]\nretries = 1\n",
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("three")
+    );
+    let h = history(&ns, &name);
+    assert!(h.iter().all(|(_, s)| !s.starts_with("pending")), "{h:?}");
+    assert_eq!(h.last().map(|x| x.1.as_str()), Some("deployed"), "{h:?}");
+}
+
+/// Rewrites a record's status as a crash would leave it, with Helm's own
+/// encoding (base64 of gzip of JSON) done by Python's standard library.
+fn mark(ns: &str, release: &str, version: u64, status: &str) {
+    let secret = format!("sh.helm.release.v1.{release}.v{version}");
+    let script = r#"
+import base64, gzip, json, subprocess, sys
+kubeconfig, ns, secret, status = sys.argv[1:]
+def k(*a, input=None):
+    return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "-n", ns, *a], input=input, check=True, capture_output=True, text=True).stdout
+s = json.loads(k("get", "secret", secret, "-o", "json"))
+r = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(s["data"]["release"]))))
+r["info"]["status"] = status
+s["data"]["release"] = base64.b64encode(base64.b64encode(gzip.compress(json.dumps(r).encode()))).decode()
+s["metadata"]["labels"]["status"] = status
+k("replace", "-f", "-", input=json.dumps(s))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, var(kube(), "KUBECONFIG"), ns, &secret, status])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
