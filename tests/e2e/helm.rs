@@ -451,3 +451,173 @@ k("replace", "-f", "-", input=json.dumps(s))
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `plaintext` (a YAML values file) encrypted by the real sops for the age
+/// `recipient`.
+fn sops_encrypt(dir: &std::path::Path, plaintext: &str, recipient: &str) -> String {
+    let cache = std::env::var("WEIR_CACHE").unwrap_or_else(|_| "/var/cache/weir".into());
+    let sops =
+        std::env::var("WEIR_SOPS_BIN").unwrap_or_else(|_| format!("{cache}/oracles/sops/bin/sops"));
+    let file = dir.join("values.yaml");
+    std::fs::write(&file, plaintext).expect("write plaintext");
+    let out = Command::new(&sops)
+        .current_dir(dir)
+        .args(["--encrypt", "--age", recipient, "--input-type", "yaml", "--output-type", "yaml"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("the SOPS oracle is missing ({sops}: {e}); install it with `eval \"$(bash scripts/oracles/sops.sh)\"`"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
+    let ns = unique("e2e-helm-vals");
+    let name = unique("rel");
+    let group = format!("{}.e2e.weir.dev", unique("g"));
+    assert_eq!(kubectl(&["create", "namespace", &ns]).code, 0);
+    assert_eq!(
+        kubectl(&[
+            "-n",
+            &ns,
+            "create",
+            "configmap",
+            "vals",
+            "--from-literal=values.yaml=size: 3\n"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        kubectl(&[
+            "-n",
+            &ns,
+            "create",
+            "secret",
+            "generic",
+            "sec",
+            "--from-literal=token=s3cret"
+        ])
+        .code,
+        0
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let keyfile = dir.path().join("identity.agekey");
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&keyfile)
+        .output()
+        .expect("age-keygen runs (the SOPS oracle installs it)");
+    assert!(out.status.success(), "{out:?}");
+    let key = std::fs::read_to_string(&keyfile).expect("key");
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key")
+        .to_owned();
+    let encrypted = sops_encrypt(dir.path(), "dbPassword: hunter2\n", &recipient);
+    assert!(!encrypted.contains("hunter2"));
+
+    let repo = TestRepo::new("helm-vals");
+    let mut files = chart_files(&[
+        (
+            "auth.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-auth\ndata:\n  token: {{ .Values.auth.token | quote }}\n  password: {{ .Values.dbPassword | quote }}\n",
+        ),
+        (
+            "tests/t.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\ndata: {}\n",
+        ),
+    ]);
+    files.push((
+        "charts/app/crds/widget.yaml".to_owned(),
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    plural: widgets\n    singular: widget\n    kind: Widget\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n"
+        ),
+    ));
+    files.push(("values/secret.enc.yaml".to_owned(), encrypted));
+    commit(&repo, &files, "chart");
+    let keys = keyfile.to_str().expect("utf-8");
+    let weir = Weir::new(&format!(
+        "{}{}",
+        source(&name, &repo),
+        release(
+            &name,
+            &ns,
+            "20s",
+            &format!(
+                "valuesFiles = [\"values/secret.enc.yaml\"]\nvaluesFrom = [{{ kind = \"ConfigMap\", name = \"vals\" }}, {{ kind = \"Secret\", name = \"sec\", valuesKey = \"token\", targetPath = \"auth.token\" }}]\ndecryption = {{ provider = \"sops\", keyFiles = [\"{keys}\"] }}\ntest = {{ enable = true }}\ndriftDetection = {{ mode = \"enabled\" }}"
+            ),
+            ""
+        )
+    ));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let auth = format!("{name}-auth");
+    assert_eq!(data(&ns, &auth, "token").as_deref(), Some("s3cret"));
+    assert_eq!(data(&ns, &auth, "password").as_deref(), Some("hunter2"));
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "size").as_deref(),
+        Some("3")
+    );
+    // The CRD of crds/ was created; the test hook ran.
+    assert_eq!(
+        kubectl(&["get", "crd", &format!("widgets.{group}")]).code,
+        0
+    );
+    assert!(get_object("configmap", Some(&ns), &format!("{name}-test")).is_some());
+
+    // Drift: an object edited by hand is put back, without a new revision.
+    let cfg = format!("{name}-cfg");
+    assert_eq!(
+        kubectl(&[
+            "-n",
+            &ns,
+            "patch",
+            "configmap",
+            &cfg,
+            "-p",
+            r#"{"data":{"color":"tampered"}}"#
+        ])
+        .code,
+        0
+    );
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("blue"));
+    assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
+    let msg = weir.statuses()[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        msg.contains("drift corrected") && msg.contains("1 configured"),
+        "{msg}"
+    );
+
+    // A missing valuesFrom object fails naming it; nothing is written.
+    assert_eq!(kubectl(&["-n", &ns, "delete", "configmap", "vals"]).code, 0);
+    std::fs::write(
+        &weir.config,
+        std::fs::read_to_string(&weir.config)
+            .expect("config")
+            .replace("valuesFiles", "values = { color = \"new\" }\nvaluesFiles"),
+    )
+    .expect("rewrite config");
+    let out = weir.run(&["reconcile"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let msg = weir.statuses()[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        msg.contains(&format!("valuesFrom ConfigMap/{ns}/vals does not exist")),
+        "{msg}"
+    );
+    assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("blue"));
+    assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
+}

@@ -409,3 +409,135 @@ impl HelmRelease {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::{Config, ConfigError};
+
+    fn parse(release: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            r#"version = 1
+[[git]]
+name = "charts"
+url = "https://127.0.0.1/charts.git"
+ref = {{ branch = "main" }}
+
+[[sync]]
+name = "infra"
+source = "charts"
+prune = true
+{release}"#
+        );
+        Config::parse(&text, Path::new("/etc/weir/weir.toml"))
+    }
+
+    #[test]
+    fn releases_parse_with_flux_names_and_defaults_and_become_syncs() {
+        let c = parse(
+            r#"
+[[release]]
+name = "web"
+source = "charts"
+chart = "charts/web"
+targetNamespace = "apps"
+dependsOn = ["infra"]
+valuesFiles = ["values/prod.yaml"]
+valuesFrom = [{ kind = "Secret", name = "web-values", targetPath = "auth.token", valuesKey = "token" }]
+[release.values]
+replicas = 2
+image = { tag = "1.2.3" }
+[release.upgrade.remediation]
+retries = 3
+strategy = "uninstall"
+[release.driftDetection]
+mode = "enabled"
+"#,
+        )
+        .expect("valid config");
+        let r = &c.release[0];
+        assert_eq!(r.release_name(), "apps-web", "Flux's default name");
+        assert_eq!(r.namespace(), "apps");
+        assert_eq!(r.storage_namespace(), "apps");
+        assert_eq!(r.max_history(), 5);
+        assert_eq!(r.timeout(), std::time::Duration::from_secs(300));
+        assert_eq!(r.install_crds(), CrdPolicy::Create);
+        assert_eq!(r.upgrade_crds(), CrdPolicy::Skip);
+        assert_eq!(r.upgrade.remediation.retries, 3);
+        assert_eq!(
+            r.upgrade.remediation.strategy,
+            RemediationStrategy::Uninstall
+        );
+        assert_eq!(r.install.remediation.retries, 0);
+        assert_eq!(r.drift_detection.mode, DriftMode::Enabled);
+        assert_eq!(r.values_from[0].key(), "token");
+        assert!(matches!(&r.values, Some(Values::Table(t)) if t.contains_key("image")));
+        // The release is a sync too, after the [[sync]] entries, so
+        // dependsOn works across both.
+        let s = &c.sync[1];
+        assert_eq!(s.name.as_str(), "web");
+        assert_eq!(s.path, "charts/web");
+        assert_eq!(s.renderer.as_deref(), Some("helm"));
+        assert!(s.helm.is_some());
+        assert_eq!(c.sync_order(), vec![0, 1]);
+        assert!(c.sync[0].helm.is_none());
+    }
+
+    #[test]
+    fn yaml_values_and_name_defaults_without_a_target_namespace() {
+        let c = parse(
+            "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"web-1.0.0.tgz\"\nvalues = \"\"\"\nreplicas: 2\n\"\"\"\n",
+        )
+        .expect("valid config");
+        assert_eq!(c.release[0].release_name(), "web");
+        assert_eq!(c.release[0].namespace(), "default");
+        assert!(matches!(&c.release[0].values, Some(Values::Yaml(y)) if y.contains("replicas")));
+    }
+
+    #[test]
+    fn bad_releases_are_refused_naming_the_release_and_field() {
+        let cases = [
+            (
+                "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\nreleaseName = \"Web_App\"\n",
+                "release \"web\": Helm release name \"Web_App\" is invalid",
+            ),
+            (
+                &format!(
+                    "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\nreleaseName = \"{}\"\n",
+                    "a".repeat(54)
+                ),
+                "at most 53",
+            ),
+            (
+                "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"../c\"\n",
+                "path \"../c\" must be relative",
+            ),
+            (
+                "[[release]]\nname = \"infra\"\nsource = \"charts\"\nchart = \"c\"\n",
+                "release \"infra\": a sync or release of that name is already declared",
+            ),
+            (
+                "[[release]]\nname = \"web\"\nsource = \"nope\"\nchart = \"c\"\n",
+                "nope",
+            ),
+            (
+                "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\n[release.upgrade.remediation]\nstrategy = \"retry\"\n",
+                "unknown variant `retry`",
+            ),
+            (
+                "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\n[release.driftDetection]\nmode = \"warn\"\n",
+                "unknown variant `warn`",
+            ),
+            (
+                "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\npostRenderers = []\n",
+                "unknown field `postRenderers`",
+            ),
+        ];
+        for (release, want) in cases {
+            let err = parse(release).expect_err(release).to_string();
+            assert!(err.contains(want), "{release}: {err}");
+        }
+    }
+}
