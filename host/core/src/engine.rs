@@ -198,7 +198,16 @@ impl Engine {
             &reason,
             &message,
             revision,
-            (SYNC_API_VERSION, "Sync", n.namespace(), &after.name),
+            (
+                SYNC_API_VERSION,
+                self.config
+                    .sync
+                    .iter()
+                    .find(|s| s.name.as_str() == after.name)
+                    .map_or("Sync", crate::notify::sync_kind),
+                n.namespace(),
+                &after.name,
+            ),
             n.cluster(),
         ));
     }

@@ -294,7 +294,10 @@ impl Notifications {
         }
         let mut labels = BTreeMap::new();
         for s in &config.sync {
-            labels.insert(("Sync".to_owned(), s.name.to_string()), s.labels.clone());
+            labels.insert(
+                (sync_kind(s).to_owned(), s.name.to_string()),
+                s.labels.clone(),
+            );
         }
         for g in &config.git {
             labels.insert(
@@ -709,6 +712,16 @@ pub fn event(
         cluster: cluster.to_owned(),
         timestamp: rfc3339(now_unix()),
         metadata: Vec::new(),
+    }
+}
+
+/// The event kind of a sync: `HelmRelease` for a `[[release]]`, else
+/// `Sync`.
+pub fn sync_kind(sync: &weir_config::Sync) -> &'static str {
+    if sync.helm.is_some() {
+        "HelmRelease"
+    } else {
+        "Sync"
     }
 }
 
