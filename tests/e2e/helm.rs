@@ -564,6 +564,29 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
         data(&ns, &format!("{name}-cfg"), "size").as_deref(),
         Some("3")
     );
+    // The decrypted values are in the cluster only: not in weir's output
+    // nor its state directory (which holds the encrypted file).
+    assert!(!format!("{out:?}").contains("hunter2"), "{out:?}");
+    let mut files = Vec::new();
+    let mut dirs = vec![weir.dir.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read state dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("hunter2"),
+            "plaintext in {}",
+            f.display()
+        );
+    }
     // The CRD of crds/ was created; the test hook ran.
     assert_eq!(
         kubectl(&["get", "crd", &format!("widgets.{group}")]).code,
@@ -598,6 +621,28 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
         msg.contains("drift corrected") && msg.contains("1 configured"),
         "{msg}"
     );
+
+    // A wrong key fails naming the values file; nothing is written.
+    let good_key = std::fs::read(&keyfile).expect("key");
+    std::fs::remove_file(&keyfile).expect("rm key");
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&keyfile)
+        .output()
+        .expect("age-keygen");
+    assert!(out.status.success(), "{out:?}");
+    let out = weir.run(&["reconcile"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let s = &weir.statuses()[0];
+    assert_eq!(s["reason"], "DecryptionFailed", "{s}");
+    assert!(
+        s["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("valuesFiles \"values/secret.enc.yaml\"")),
+        "{s}"
+    );
+    assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
+    std::fs::write(&keyfile, good_key).expect("restore key");
 
     // A missing valuesFrom object fails naming it; nothing is written.
     assert_eq!(kubectl(&["-n", &ns, "delete", "configmap", "vals"]).code, 0);
