@@ -15,7 +15,9 @@ use crate::template::exec::{Exec, FuncError};
 use crate::template::gofmt::{go_quote, sprintf};
 use crate::template::value::{Map, Obj, Value};
 
+mod crypto;
 mod dates;
+mod der;
 pub mod gotime;
 mod random;
 mod semver;
@@ -1426,6 +1428,7 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             if let Some(r) = random::call(other, a)
                 .or_else(|| dates::call(other, a))
                 .or_else(|| urls::call(other, a))
+                .or_else(|| crypto::call(other, a))
             {
                 return r;
             }
