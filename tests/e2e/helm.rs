@@ -567,7 +567,7 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
     // The decrypted values are in the cluster only: not in weir's output
     // nor its state directory (which holds the encrypted file).
     assert!(!format!("{out:?}").contains("hunter2"), "{out:?}");
-    let mut files = Vec::new();
+    let mut state_files = Vec::new();
     let mut dirs = vec![weir.dir.path().to_path_buf()];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(&d).expect("read state dir").flatten() {
@@ -575,11 +575,11 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
             if p.is_dir() {
                 dirs.push(p);
             } else {
-                files.push(p);
+                state_files.push(p);
             }
         }
     }
-    for f in &files {
+    for f in &state_files {
         let bytes = std::fs::read(f).unwrap_or_default();
         assert!(
             !String::from_utf8_lossy(&bytes).contains("hunter2"),
@@ -593,6 +593,26 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
         0
     );
     assert!(get_object("configmap", Some(&ns), &format!("{name}-test")).is_some());
+
+    // `.Capabilities` are the cluster's: a chart change (a new revision)
+    // sees the CRD the install created.
+    files.push((
+        "charts/app/templates/caps.yaml".to_owned(),
+        format!("{{{{- if .Capabilities.APIVersions.Has \"{group}/v1/Widget\" }}}}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-caps\ndata:\n  kube: {{{{ .Capabilities.KubeVersion.Version | quote }}}}\n{{{{- end }}}}\n"),
+    ));
+    commit(&repo, &files, "capabilities");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let server = kubectl(&["version", "-o", "json"]);
+    let server: Value = serde_json::from_str(&server.stdout).expect("kubectl version JSON");
+    assert_eq!(
+        data(&ns, &format!("{name}-caps"), "kube"),
+        server["serverVersion"]["gitVersion"]
+            .as_str()
+            .map(str::to_owned)
+    );
+    let revisions = vec![(1, "superseded".to_owned()), (2, "deployed".to_owned())];
+    assert_eq!(history(&ns, &name), revisions);
 
     // Drift: an object edited by hand is put back, without a new revision.
     let cfg = format!("{name}-cfg");
@@ -612,7 +632,7 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
     let out = weir.run(&["reconcile"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("blue"));
-    assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
+    assert_eq!(history(&ns, &name), revisions);
     let msg = weir.statuses()[0]["message"]
         .as_str()
         .unwrap_or("")
@@ -641,7 +661,7 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
             .is_some_and(|m| m.contains("valuesFiles \"values/secret.enc.yaml\"")),
         "{s}"
     );
-    assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
+    assert_eq!(history(&ns, &name), revisions);
     std::fs::write(&keyfile, good_key).expect("restore key");
 
     // A missing valuesFrom object fails naming it; nothing is written.
@@ -664,5 +684,5 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
         "{msg}"
     );
     assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("blue"));
-    assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
+    assert_eq!(history(&ns, &name), revisions);
 }

@@ -417,6 +417,52 @@ impl Cluster {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// What the cluster serves, as Helm's `.Capabilities.APIVersions`
+    /// lists it: every `group/version` (`v1` for the core group) and every
+    /// `group/version/Kind` of a top-level resource.
+    ///
+    /// # Errors
+    /// The API server could not be reached or refused discovery.
+    pub async fn api_versions(&self) -> Result<Vec<String>, ApplyError> {
+        let fail = |e: kube::Error| {
+            if is_transient(&e) {
+                unavailable(&e)
+            } else {
+                ApplyError::Refused(format!("discovery failed: {}", api_message(&e)))
+            }
+        };
+        let mut out = Vec::new();
+        let mut versions: Vec<String> = self
+            .client
+            .list_core_api_versions()
+            .await
+            .map_err(fail)?
+            .versions;
+        for g in self.client.list_api_groups().await.map_err(fail)?.groups {
+            versions.extend(g.versions.into_iter().map(|v| v.group_version));
+        }
+        for gv in versions {
+            let resources = if gv.contains('/') {
+                self.client.list_api_group_resources(&gv).await
+            } else {
+                self.client.list_core_api_resources(&gv).await
+            };
+            // A group whose backend is down (an unavailable APIService)
+            // must not hide the rest.
+            if let Ok(list) = resources {
+                for r in list.resources {
+                    if !r.name.contains('/') {
+                        out.push(format!("{gv}/{}", r.kind));
+                    }
+                }
+            }
+            out.push(gv);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Deletes one object whoever owns it (background propagation), as Helm
     /// deletes a hook before creating it again. A missing object or kind is
     /// fine.

@@ -225,6 +225,7 @@ async fn run(
     } else {
         Reason::InstallFailed
     };
+    // `.Capabilities` from the target cluster, as `helm install` has them.
     let kube_version = cluster
         .client()
         .apiserver_version()
@@ -237,6 +238,13 @@ async fn run(
                 true,
             )
         })?;
+    let api_versions = cluster.api_versions().await.map_err(|e| {
+        step(
+            reason,
+            format!("cannot list the cluster's API versions: {e}"),
+            e.is_transient(),
+        )
+    })?;
     let rendering = render(
         sync,
         hr,
@@ -245,7 +253,7 @@ async fn run(
         &values,
         revision,
         upgrade,
-        &kube_version,
+        (&kube_version, api_versions),
     )
     .await?;
 
@@ -523,7 +531,7 @@ async fn render(
     values: &Map<String, Value>,
     revision: u32,
     upgrade: bool,
-    kube_version: &str,
+    (kube_version, api_versions): (&str, Vec<String>),
 ) -> Result<Rendering, StepError> {
     let request = RenderRequest {
         path: hr.chart.clone(),
@@ -537,6 +545,7 @@ async fn render(
             ("revision".into(), OptionValue::Int(i64::from(revision))),
             ("isUpgrade".into(), OptionValue::Bool(upgrade)),
             ("kubeVersion".into(), OptionValue::Str(kube_version.into())),
+            ("apiVersions".into(), OptionValue::Strings(api_versions)),
         ],
     };
     let rendered = render_request(
