@@ -686,3 +686,71 @@ fn values_from_the_cluster_and_sops_files_crds_tests_and_drift_correction() {
     assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("blue"));
     assert_eq!(history(&ns, &name), revisions);
 }
+
+#[test]
+fn drift_is_reported_in_warn_mode_and_ignored_fields_are_kept() {
+    let ns = unique("e2e-helm-drift");
+    let name = unique("rel");
+    let repo = TestRepo::new("helm-drift");
+    commit(&repo, &chart_files(&[]), "chart");
+    let base = source(&name, &repo);
+    let weir = Weir::new(&format!(
+        "{base}{}",
+        release(
+            &name,
+            &ns,
+            "20s",
+            "driftDetection = { mode = \"warn\" }",
+            ""
+        )
+    ));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let cfg = format!("{name}-cfg");
+    let patch = |data: &str| {
+        let out = kubectl(&["-n", &ns, "patch", "configmap", &cfg, "-p", data]);
+        assert_eq!(out.code, 0, "{out:?}");
+    };
+
+    // warn: reported, named, not corrected.
+    patch(r#"{"data":{"color":"tampered"}}"#);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let msg = weir.statuses()[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        msg.contains("drift detected and not corrected")
+            && msg.contains(&format!("ConfigMap/{ns}/{cfg} (changed)")),
+        "{msg}"
+    );
+    assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("tampered"));
+
+    // enabled with an ignore rule: the ignored field keeps its live value,
+    // the rest is put back; still no new revision.
+    std::fs::write(
+        &weir.config,
+        format!(
+            "{base}{}",
+            release(
+                &name,
+                &ns,
+                "20s",
+                "driftDetection = { mode = \"enabled\", ignore = [{ paths = [\"/data/size\"], target = { kind = \"ConfigMap\", name = \"CFG\" } }] }"
+                    .replace("CFG", &cfg)
+                    .as_str(),
+                ""
+            )
+        ),
+    )
+    .expect("rewrite config");
+    patch(r#"{"data":{"size":"99"}}"#);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("blue"));
+    assert_eq!(data(&ns, &cfg, "size").as_deref(), Some("99"));
+    assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
+    // The hook is not part of the manifest and is left alone.
+    assert!(get_object("configmap", Some(&ns), &format!("{name}-hook")).is_some());
+}

@@ -264,10 +264,15 @@ pub struct Uninstall {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DriftDetection {
     /// `disabled` (default, as Flux): between upgrades the objects are not
-    /// looked at; `enabled`: every reconcile puts back objects changed or
-    /// deleted in the cluster, without a new release revision.
+    /// looked at; `warn`: every reconcile reports objects changed or
+    /// deleted in the cluster; `enabled`: it also puts them back, without
+    /// a new release revision.
     #[serde(default)]
     pub mode: DriftMode,
+    /// Fields whose changes are not drift (e.g. `/spec/replicas` under an
+    /// autoscaler). Default: none.
+    #[serde(default)]
+    pub ignore: Vec<DriftIgnore>,
 }
 
 /// Drift detection modes.
@@ -277,8 +282,37 @@ pub enum DriftMode {
     /// Only upgrades write.
     #[default]
     Disabled,
+    /// Drifted objects are reported, not corrected.
+    Warn,
     /// Drifted objects are corrected at every reconcile.
     Enabled,
+}
+
+/// Fields drift detection ignores (Flux's `driftDetection.ignore` entry).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DriftIgnore {
+    /// JSON pointers (RFC 6901) of the ignored fields, e.g.
+    /// `/spec/replicas`.
+    pub paths: Vec<String>,
+    /// The objects it applies to. Default: all of the release's.
+    pub target: Option<DriftTarget>,
+}
+
+/// Which objects a [`DriftIgnore`] applies to; every field set must match.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DriftTarget {
+    /// API group (`apps`; empty for the core group).
+    pub group: Option<String>,
+    /// API version (`v1`).
+    pub version: Option<String>,
+    /// Kind.
+    pub kind: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Namespace.
+    pub namespace: Option<String>,
 }
 
 impl HelmRelease {
@@ -365,6 +399,18 @@ impl HelmRelease {
             {
                 return Err(format!(
                     "release {name:?}: {field} {ns:?} is not a valid namespace name"
+                ));
+            }
+        }
+        for i in &self.drift_detection.ignore {
+            if i.paths.is_empty() {
+                return Err(format!(
+                    "release {name:?}: driftDetection.ignore entry has no paths"
+                ));
+            }
+            if let Some(p) = i.paths.iter().find(|p| !p.starts_with('/')) {
+                return Err(format!(
+                    "release {name:?}: driftDetection.ignore path {p:?} is not a JSON pointer (e.g. \"/spec/replicas\")"
                 ));
             }
         }
@@ -527,8 +573,12 @@ mode = "enabled"
                 "unknown variant `retry`",
             ),
             (
-                "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\n[release.driftDetection]\nmode = \"warn\"\n",
-                "unknown variant `warn`",
+                "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\n[release.driftDetection]\nmode = \"fix\"\n",
+                "unknown variant `fix`",
+            ),
+            (
+                "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\n[release.driftDetection]\nignore = [{ paths = [\"spec.replicas\"] }]\n",
+                "is not a JSON pointer",
             ),
             (
                 "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\npostRenderers = []\n",

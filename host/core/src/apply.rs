@@ -140,6 +140,9 @@ pub struct ApplyOptions {
     /// immutable (the sync's `force`, Flux's `spec.force`). Objects opt in
     /// or out with [`FORCE_ANNOTATION`].
     pub force: bool,
+    /// Plan only: report what applying would do (`created`, `configured`,
+    /// `unchanged`, `skipped`) and write nothing.
+    pub dry_run: bool,
 }
 
 /// The policies of one object, read from its labels and annotations.
@@ -815,6 +818,18 @@ impl Cluster {
         }
         if !failures.is_empty() {
             return Err(ApplyError::Invalid(failures.join("; ")));
+        }
+        if options.dry_run {
+            // Objects of kinds not served yet cannot be planned: they would
+            // be created.
+            let mut order: Vec<usize> = (0..objects.len()).collect();
+            order.sort_by_key(|&i| (stage_of(&objects[i]), objects[i].key()));
+            let mut outcome = ApplyOutcome::default();
+            for i in order {
+                let action = plans[i].as_ref().map_or(Action::Created, Plan::action);
+                outcome.changes.push((objects[i].key(), action));
+            }
+            return Ok(outcome);
         }
 
         // 3. Staged apply.

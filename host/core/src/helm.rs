@@ -35,7 +35,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use weir_config::Sync;
-use weir_config::helm::{CrdPolicy, DriftMode, HelmRelease, RemediationStrategy};
+use weir_config::helm::{
+    CrdPolicy, DriftIgnore, DriftMode, DriftTarget, HelmRelease, RemediationStrategy,
+};
 
 use crate::apply::{ApplyOptions, Cluster, SSA_ANNOTATION};
 use crate::decrypt::DecryptContext;
@@ -45,7 +47,7 @@ use crate::reconcile::{
     StepError, apply_and_prune, render_request, summarize, wait_healthy, waitable,
 };
 use crate::source::Artifact;
-use crate::status::{Reason, SyncStatus, now_unix, rfc3339};
+use crate::status::{Action, Reason, SyncStatus, now_unix, rfc3339};
 use storage::{Hook, HookRun, Info, Release, Storage, StorageError, status as st};
 
 /// The annotation that makes a rendered object a hook.
@@ -405,9 +407,10 @@ fn last_error(status: &SyncStatus) -> String {
     }
 }
 
-/// Nothing changed since the deployed revision: with drift detection the
-/// deployed manifest is applied again (only drifted objects are written),
-/// else nothing is written.
+/// Nothing changed since the deployed revision. Drift detection compares
+/// the deployed revision's manifest with the cluster (a dry-run apply):
+/// `enabled` writes the objects that drifted, `warn` reports them; no new
+/// revision either way. `disabled` writes and reads nothing.
 async fn up_to_date(
     sync: &Sync,
     hr: &HelmRelease,
@@ -418,7 +421,8 @@ async fn up_to_date(
 ) -> Result<(), StepError> {
     let release = &deployed.name;
     let mut drift = String::new();
-    if hr.drift_detection.mode == DriftMode::Enabled {
+    let mode = hr.drift_detection.mode;
+    if mode != DriftMode::Disabled {
         let objects = parse_manifest(&deployed.manifest).map_err(|m| {
             step(
                 Reason::UpgradeFailed,
@@ -427,9 +431,54 @@ async fn up_to_date(
             )
         })?;
         let objects = prepare(objects, hr, &deployed.namespace, cluster).await?;
+        let objects = ignore_fields(objects, &hr.drift_detection.ignore, cluster).await?;
         let count = objects.len();
-        apply_and_prune(sync, objects, None, cluster, status).await?;
-        drift = format!(", drift corrected: {}", summarize(&status.changes, count));
+        if mode == DriftMode::Enabled {
+            apply_and_prune(sync, objects, None, cluster, status).await?;
+            drift = format!(", drift corrected: {}", summarize(&status.changes, count));
+        } else {
+            let planned = cluster
+                .apply_known(
+                    objects,
+                    sync.name.as_str(),
+                    None,
+                    ApplyOptions {
+                        dry_run: true,
+                        ..ApplyOptions::default()
+                    },
+                    &status.applied,
+                )
+                .await
+                .map_err(|f| {
+                    step(
+                        Reason::UpgradeFailed,
+                        f.error.to_string(),
+                        f.error.is_transient(),
+                    )
+                })?;
+            let drifted: Vec<String> = planned
+                .changes
+                .iter()
+                .filter(|(_, a)| matches!(a, Action::Created | Action::Configured))
+                .map(|(k, a)| {
+                    format!(
+                        "{k} ({})",
+                        if *a == Action::Created {
+                            "deleted"
+                        } else {
+                            "changed"
+                        }
+                    )
+                })
+                .collect();
+            if !drifted.is_empty() {
+                tracing::warn!(release = %release, objects = %drifted.join(", "), "drift detected (driftDetection.mode = warn: not corrected)");
+                drift = format!(
+                    ", drift detected and not corrected (driftDetection.mode = warn): {}",
+                    drifted.join(", ")
+                );
+            }
+        }
     }
     status.last_applied_revision = Some(artifact.revision.clone());
     status.ready = true;
@@ -439,6 +488,130 @@ async fn up_to_date(
         deployed.version
     );
     Ok(())
+}
+
+/// Whether `o` is one of the objects `target` selects.
+fn selects(target: Option<&DriftTarget>, o: &Object) -> bool {
+    let Some(t) = target else {
+        return true;
+    };
+    let (g, v) = o.group_version();
+    let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    eq(&t.group, g)
+        && eq(&t.version, v)
+        && eq(&t.kind, o.kind())
+        && eq(&t.name, o.name())
+        && eq(&t.namespace, o.namespace().unwrap_or(""))
+}
+
+/// Gives the ignored fields of each selected object the live object's
+/// values (or removes them when the live object has none), so that they
+/// neither count as drift nor are written back.
+async fn ignore_fields(
+    mut objects: Vec<Object>,
+    rules: &[DriftIgnore],
+    cluster: &Cluster,
+) -> Result<Vec<Object>, StepError> {
+    if rules.is_empty() {
+        return Ok(objects);
+    }
+    for o in &mut objects {
+        let paths: Vec<&String> = rules
+            .iter()
+            .filter(|r| selects(r.target.as_ref(), o))
+            .flat_map(|r| &r.paths)
+            .collect();
+        if paths.is_empty() {
+            continue;
+        }
+        let live = cluster.get_live(&o.key()).await.map_err(|e| {
+            step(
+                Reason::UpgradeFailed,
+                format!("drift detection: {e}"),
+                e.is_transient(),
+            )
+        })?;
+        let Some(live) = live else {
+            continue; // deleted: recreated whole
+        };
+        let mut doc = Value::Object(std::mem::take(&mut o.data));
+        for p in paths {
+            match live.pointer(p) {
+                Some(v) => set_pointer(&mut doc, p, v.clone()),
+                None => remove_pointer(&mut doc, p),
+            }
+        }
+        if let Value::Object(m) = doc {
+            o.data = m;
+        }
+    }
+    Ok(objects)
+}
+
+/// The unescaped segments of a JSON pointer.
+fn pointer_segments(p: &str) -> Vec<String> {
+    p.split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+/// Sets `value` at pointer `p`, creating maps on the way; a list index
+/// must exist.
+fn set_pointer(doc: &mut Value, p: &str, value: Value) {
+    let segs = pointer_segments(p);
+    let Some((last, parents)) = segs.split_last() else {
+        return;
+    };
+    let mut node = doc;
+    for s in parents {
+        node = match node {
+            Value::Object(m) => m
+                .entry(s.clone())
+                .or_insert_with(|| Value::Object(Map::new())),
+            Value::Array(a) => match s.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(n) => n,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match node {
+        Value::Object(m) => {
+            m.insert(last.clone(), value);
+        }
+        Value::Array(a) => {
+            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                *slot = value;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Removes the value at pointer `p`, if any.
+fn remove_pointer(doc: &mut Value, p: &str) {
+    let segs = pointer_segments(p);
+    let Some((last, parents)) = segs.split_last() else {
+        return;
+    };
+    let mut node = doc;
+    for s in parents {
+        node = match node {
+            Value::Object(m) => match m.get_mut(s) {
+                Some(n) => n,
+                None => return,
+            },
+            Value::Array(a) => match s.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(n) => n,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(m) = node {
+        m.remove(last);
+    }
 }
 
 /// Marks records left `pending-*` (weir or Helm stopped mid-way) as
@@ -1207,6 +1380,50 @@ mod tests {
         let objects = parse_manifest(text).expect("parses");
         assert_eq!(objects.len(), 1);
         assert_eq!(objects[0].name(), "probe-cm");
+    }
+
+    #[test]
+    fn json_pointers_set_and_remove_fields_with_escapes() {
+        let mut doc = serde_json::json!({"spec": {"replicas": 1, "list": [{"a": 1}]}});
+        set_pointer(&mut doc, "/spec/replicas", Value::from(5));
+        set_pointer(
+            &mut doc,
+            "/metadata/annotations/example.com~1x",
+            Value::from("y"),
+        );
+        set_pointer(&mut doc, "/spec/list/0/a", Value::from(2));
+        set_pointer(&mut doc, "/spec/list/9/a", Value::from(3));
+        remove_pointer(&mut doc, "/spec/missing/x");
+        assert_eq!(
+            doc,
+            serde_json::json!({"spec": {"replicas": 5, "list": [{"a": 2}]}, "metadata": {"annotations": {"example.com/x": "y"}}})
+        );
+        remove_pointer(&mut doc, "/spec/replicas");
+        assert!(doc.pointer("/spec/replicas").is_none());
+    }
+
+    #[test]
+    fn drift_targets_match_every_field_they_set() {
+        let o = obj(
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"shop"}}"#,
+            "c/templates/d.yaml",
+        );
+        let t = |kind: Option<&str>, name: Option<&str>, group: Option<&str>| DriftTarget {
+            kind: kind.map(str::to_owned),
+            name: name.map(str::to_owned),
+            group: group.map(str::to_owned),
+            ..DriftTarget::default()
+        };
+        assert!(selects(None, &o));
+        assert!(selects(
+            Some(&t(Some("Deployment"), None, Some("apps"))),
+            &o
+        ));
+        assert!(!selects(
+            Some(&t(Some("Deployment"), Some("api"), None)),
+            &o
+        ));
+        assert!(!selects(Some(&t(None, None, Some(""))), &o));
     }
 
     #[test]

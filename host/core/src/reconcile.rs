@@ -381,7 +381,10 @@ pub async fn apply_and_prune(
     cluster: &Cluster,
     status: &mut SyncStatus,
 ) -> Result<ApplyOutcome, StepError> {
-    let options = ApplyOptions { force: sync.force };
+    let options = ApplyOptions {
+        force: sync.force,
+        ..ApplyOptions::default()
+    };
     let applied = match cluster
         .apply_known(
             objects,
