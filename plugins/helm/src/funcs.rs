@@ -230,7 +230,8 @@ const NAMES: &[&str] = &[
     // Semver.
     "semver",
     "semverCompare",
-    // Non-deterministic or unsupported here (they exist, so charts parse).
+    // Random, dates, crypto, URLs (src/funcs/*.rs); getHostByName is an
+    // error (no network in the sandbox).
     "randAlphaNum",
     "randAlpha",
     "randNumeric",
@@ -1433,7 +1434,7 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
                 return r;
             }
             return Err(FuncError::Msg(format!(
-                "function {other:?} is not supported by weir's helm renderer (it is random, time-dependent or needs a network); see plugins/helm/README.md"
+                "function {other:?} is not supported by weir's helm renderer (the sandbox has no network); see plugins/helm/README.md"
             )));
         }
     })
