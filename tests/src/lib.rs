@@ -270,6 +270,16 @@ pub struct Weir {
     pub config: PathBuf,
     /// The state directory (also holds the config).
     pub dir: tempfile::TempDir,
+    /// The plugins directory weir is run with.
+    pub plugins: PathBuf,
+}
+
+/// The test plugins (misbehaving ones, one per plugin kind) built by
+/// `scripts/test.sh` into `$WEIR_TEST_BAD_PLUGINS_DIR`.
+pub fn test_plugins_dir() -> PathBuf {
+    std::env::var_os("WEIR_TEST_BAD_PLUGINS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("test-plugins"))
 }
 
 impl Weir {
@@ -282,7 +292,19 @@ impl Weir {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let config = dir.path().join("weir.toml");
         std::fs::write(&config, toml).unwrap_or_else(|e| panic!("write config: {e}"));
-        Weir { config, dir }
+        Weir {
+            config,
+            dir,
+            plugins: plugins_dir(),
+        }
+    }
+
+    /// Runs weir with `dir` as its plugins directory (the built-in plugins
+    /// stay available).
+    #[must_use]
+    pub fn with_plugins_dir(mut self, dir: &Path) -> Self {
+        self.plugins = dir.to_path_buf();
+        self
     }
 
     /// A `weir` command with this config, the test cluster's kubeconfig and
@@ -292,7 +314,7 @@ impl Weir {
         c.arg("--config")
             .arg(&self.config)
             .arg("--plugins-dir")
-            .arg(plugins_dir())
+            .arg(&self.plugins)
             .env("WEIR_KUBECONFIG", var(kube(), "KUBECONFIG"))
             .env("WEIR_LOG", "info");
         c

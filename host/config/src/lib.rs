@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 pub mod helm;
 mod notification;
+pub mod source;
 pub mod template;
 mod units;
 
@@ -122,6 +123,25 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
+/// The settings every kind of source has, as the engine schedules them.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSettings<'a> {
+    /// The source's name.
+    pub name: &'a Name,
+    /// Its URL.
+    pub url: &'a str,
+    /// Fetch interval.
+    pub interval: Duration,
+    /// Fetch timeout.
+    pub timeout: Duration,
+    /// Whether fetching is suspended.
+    pub suspend: bool,
+    /// Its labels, for alerts.
+    pub labels: &'a BTreeMap<String, String>,
+    /// `GitRepository` or `Source` (a plugin's), for events and alerts.
+    pub kind: &'static str,
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +168,9 @@ pub struct Config {
     /// Alerts: which events go to which provider (Flux's `Alert`).
     #[serde(default)]
     pub alert: Vec<Alert>,
+    /// Sources fetched by source plugins.
+    #[serde(default)]
+    pub source: Vec<source::PluginSource>,
     /// Helm releases (Flux's `HelmRelease`). Each is also in [`Config::sync`]
     /// (see [`helm::HelmRelease::to_sync`]), after the `[[sync]]` entries.
     #[serde(default)]
@@ -901,14 +924,26 @@ impl Config {
                 )));
             }
         }
+        let git_names: std::collections::BTreeSet<&Name> =
+            self.git.iter().map(|g| &g.name).collect();
+        let mut plugin_names = std::collections::BTreeSet::new();
+        for p in &self.source {
+            if git_names.contains(&p.name) || !plugin_names.insert(&p.name) {
+                return Err(invalid(format!(
+                    "source {:?} is declared twice (names are shared by [[git]] and [[source]])",
+                    p.name.0
+                )));
+            }
+            p.check().map_err(invalid)?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for s in &self.sync {
             if !seen.insert(&s.name) {
                 return Err(invalid(format!("sync {:?} is declared twice", s.name.0)));
             }
-            if !self.git.iter().any(|g| g.name == s.source) {
+            if self.source_settings(&s.source).is_none() {
                 return Err(invalid(format!(
-                    "sync {:?}: source {:?} is not declared (add a [[git]] with that name)",
+                    "sync {:?}: source {:?} is not declared (add a [[git]] or [[source]] with that name)",
                     s.name.0, s.source.0
                 )));
             }
@@ -1013,9 +1048,9 @@ impl Config {
                 )));
             }
             for src in &r.sources {
-                if self.git_source(src).is_none() {
+                if self.source_settings(src).is_none() {
                     return Err(invalid(format!(
-                        "receiver {:?}: source {:?} is not declared (add a [[git]] with that name)",
+                        "receiver {:?}: source {:?} is not declared (add a [[git]] or [[source]] with that name)",
                         r.name.0, src.0
                     )));
                 }
@@ -1320,6 +1355,43 @@ impl Config {
         self.git.iter().find(|g| &g.name == name)
     }
 
+    /// What the engine needs of any source, `[[git]]` or `[[source]]`.
+    pub fn source_settings(&self, name: &Name) -> Option<SourceSettings<'_>> {
+        if let Some(g) = self.git_source(name) {
+            return Some(SourceSettings {
+                name: &g.name,
+                url: &g.url,
+                interval: g.interval(),
+                timeout: g.timeout(),
+                suspend: g.suspend,
+                labels: &g.labels,
+                kind: "GitRepository",
+            });
+        }
+        self.source
+            .iter()
+            .find(|p| &p.name == name)
+            .map(|p| SourceSettings {
+                name: &p.name,
+                url: &p.url,
+                interval: p.interval(),
+                timeout: p.timeout(),
+                suspend: p.suspend,
+                labels: &p.labels,
+                kind: "Source",
+            })
+    }
+
+    /// Every source, `[[git]]` first, in declaration order.
+    pub fn sources(&self) -> Vec<SourceSettings<'_>> {
+        self.git
+            .iter()
+            .map(|g| &g.name)
+            .chain(self.source.iter().map(|p| &p.name))
+            .filter_map(|n| self.source_settings(n))
+            .collect()
+    }
+
     /// The limits for the named plugin, with defaults filled in.
     pub fn plugin_limits(&self, plugin: &str) -> EffectiveLimits {
         let l = self.host.plugins.get(plugin);
@@ -1334,6 +1406,14 @@ impl Config {
                 // its plugin: the operator wrote where it may deliver.
                 for p in self.provider.iter().filter(|p| p.plugin() == plugin) {
                     if let Some(h) = p.address.as_deref().and_then(url_authority)
+                        && !hosts.contains(&h)
+                    {
+                        hosts.push(h);
+                    }
+                }
+                // Likewise a [[source]]'s url for its source plugin.
+                for s in self.source.iter().filter(|s| s.plugin == plugin) {
+                    if let Some(h) = url_authority(&s.url)
                         && !hosts.contains(&h)
                     {
                         hosts.push(h);

@@ -26,6 +26,7 @@ pub mod inventory;
 pub mod notify;
 pub mod object;
 pub mod plugin;
+pub mod plugin_source;
 pub mod receiver;
 pub mod reconcile;
 pub mod removal;

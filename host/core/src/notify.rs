@@ -299,11 +299,8 @@ impl Notifications {
                 s.labels.clone(),
             );
         }
-        for g in &config.git {
-            labels.insert(
-                ("GitRepository".to_owned(), g.name.to_string()),
-                g.labels.clone(),
-            );
+        for g in config.sources() {
+            labels.insert((g.kind.to_owned(), g.name.to_string()), g.labels.clone());
         }
         Ok(Notifications {
             cluster: config.cluster_name().to_owned(),

@@ -222,7 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             tracing::info!(
                 syncs = config.sync.len(),
-                sources = config.git.len(),
+                sources = config.git.len() + config.source.len(),
                 cluster = config.cluster_name(),
                 "weir running"
             );

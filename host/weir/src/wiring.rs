@@ -13,6 +13,7 @@ use weir_core::engine::Engine;
 use weir_core::notify::{Notifications, SecretReader};
 use weir_core::object::Object;
 use weir_core::plugin::{DecryptorRegistry, NotifierRegistry, RendererRegistry};
+use weir_core::plugin_source::{PluginSource, SourceRegistry};
 use weir_core::reconcile::render;
 use weir_core::source::Source;
 use weir_core::status::service_account_user;
@@ -46,12 +47,26 @@ fn plugin_host(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<Plugin
     Ok(Arc::new(host))
 }
 
-fn sources(config: &Config) -> anyhow::Result<BTreeMap<Name, Arc<dyn Source>>> {
+fn sources(
+    config: &Config,
+    plugins: &Arc<PluginHost>,
+    cluster: &Cluster,
+) -> anyhow::Result<BTreeMap<Name, Arc<dyn Source>>> {
     let mut out: BTreeMap<Name, Arc<dyn Source>> = BTreeMap::new();
     for g in &config.git {
         let s = GitSource::new(config, g)
             .with_context(|| format!("git source {:?}", g.name.as_str()))?;
         out.insert(g.name.clone(), Arc::new(s));
+    }
+    for p in &config.source {
+        let s = PluginSource::new(
+            p,
+            Arc::clone(plugins) as Arc<dyn SourceRegistry>,
+            &config.base_dir,
+            &config.state_dir().join("artifacts"),
+            Some((cluster.client().clone(), tokio::runtime::Handle::current())),
+        );
+        out.insert(p.name.clone(), Arc::new(s));
     }
     Ok(out)
 }
@@ -96,7 +111,7 @@ pub async fn engine(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<E
     let plugins = plugin_host(config, o)?;
     let mut engine = Engine::new(
         Arc::clone(config),
-        sources(config)?,
+        sources(config, &plugins, &cluster)?,
         Arc::clone(&plugins) as Arc<dyn RendererRegistry>,
         Arc::clone(&cluster),
     )
@@ -152,7 +167,8 @@ pub async fn build(
     dir: Option<&Path>,
     renderer: &str,
 ) -> anyhow::Result<Vec<Object>> {
-    let plugins: Arc<dyn RendererRegistry> = plugin_host(config, o)?;
+    let host = plugin_host(config, o)?;
+    let plugins: Arc<dyn RendererRegistry> = Arc::clone(&host) as Arc<dyn RendererRegistry>;
     if let Some(dir) = dir {
         return render(renderer, "", dir, &plugins)
             .await
@@ -174,10 +190,21 @@ pub async fn build(
             ),
         },
     };
-    let repo = config
-        .git_source(&sync.source)
-        .with_context(|| format!("sync {:?}: source not declared", sync.name.as_str()))?;
-    let source = GitSource::new(config, repo)?;
+    let source: Arc<dyn Source> = match (
+        config.git_source(&sync.source),
+        config.source.iter().find(|p| p.name == sync.source),
+    ) {
+        (Some(repo), _) => Arc::new(GitSource::new(config, repo)?),
+        // Without a cluster connection: a `secretRef` cannot be read here.
+        (None, Some(p)) => Arc::new(PluginSource::new(
+            p,
+            host as Arc<dyn SourceRegistry>,
+            &config.base_dir,
+            &config.state_dir().join("artifacts"),
+            None,
+        )),
+        (None, None) => bail!("sync {:?}: source not declared", sync.name.as_str()),
+    };
     let artifact = tokio::task::spawn_blocking(move || source.fetch(&AtomicBool::new(false)))
         .await
         .context("fetch task failed")??;
