@@ -189,6 +189,20 @@ fn weir_installs_and_upgrades_releases_that_helm_lists_and_rolls_back() {
         "{status}"
     );
 
+    // `weir build` renders the release with its values, offline.
+    let built = weir.run(&["build", "-o", "json"]);
+    assert_eq!(built.code, 0, "{built:?}");
+    let built: Value = serde_json::from_str(&built.stdout).expect("build JSON");
+    let cfg = built
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|o| o["metadata"]["name"] == format!("{name}-cfg").as_str())
+        })
+        .expect("the ConfigMap is built");
+    assert_eq!(cfg["data"]["color"], "green", "{cfg}");
+    assert_eq!(cfg["metadata"]["namespace"], ns.as_str(), "{cfg}");
+
     // Nothing changed: no new revision.
     let out = weir.run(&["reconcile"]);
     assert_eq!(out.code, 0, "{out:?}");

@@ -706,20 +706,12 @@ async fn render(
     upgrade: bool,
     (kube_version, api_versions): (&str, Vec<String>),
 ) -> Result<Rendering, StepError> {
+    let mut options = render_options(hr, values, revision, upgrade);
+    options.push(("kubeVersion".into(), OptionValue::Str(kube_version.into())));
+    options.push(("apiVersions".into(), OptionValue::Strings(api_versions)));
     let request = RenderRequest {
         path: hr.chart.clone(),
-        options: vec![
-            ("releaseName".into(), OptionValue::Str(hr.release_name())),
-            ("namespace".into(), OptionValue::Str(hr.namespace().into())),
-            (
-                "values".into(),
-                OptionValue::Str(Value::Object(values.clone()).to_string()),
-            ),
-            ("revision".into(), OptionValue::Int(i64::from(revision))),
-            ("isUpgrade".into(), OptionValue::Bool(upgrade)),
-            ("kubeVersion".into(), OptionValue::Str(kube_version.into())),
-            ("apiVersions".into(), OptionValue::Strings(api_versions)),
-        ],
+        options,
     };
     let rendered = render_request(
         sync.renderer.as_deref().unwrap_or("helm"),
@@ -749,6 +741,50 @@ async fn render(
         }
     }
     Ok(out)
+}
+
+/// The `helm` renderer's options for a revision of `hr` (without the
+/// cluster's capabilities, which the plugin then defaults).
+pub fn render_options(
+    hr: &HelmRelease,
+    values: &Map<String, Value>,
+    revision: u32,
+    upgrade: bool,
+) -> Vec<(String, OptionValue)> {
+    vec![
+        ("releaseName".into(), OptionValue::Str(hr.release_name())),
+        ("namespace".into(), OptionValue::Str(hr.namespace().into())),
+        (
+            "values".into(),
+            OptionValue::Str(Value::Object(values.clone()).to_string()),
+        ),
+        ("revision".into(), OptionValue::Int(i64::from(revision))),
+        ("isUpgrade".into(), OptionValue::Bool(upgrade)),
+    ]
+}
+
+/// The values of `hr` without a cluster (`weir build`): `valuesFiles` and
+/// `values` as a reconcile merges them; SOPS-encrypted files and
+/// `valuesFrom` are left out, each with a note saying so.
+///
+/// # Errors
+/// A values file or `values` that cannot be read, naming it.
+pub fn offline_values(
+    hr: &HelmRelease,
+    artifact_dir: &Path,
+) -> Result<(Map<String, Value>, Vec<String>), String> {
+    values::offline(hr, artifact_dir)
+}
+
+/// Gives namespaced objects without a namespace the release's (`weir
+/// build`, where `settle` would give them `default`).
+pub fn offline_namespace(objects: &mut [Object], hr: &HelmRelease) {
+    let snapshot = objects.to_vec();
+    for o in objects.iter_mut() {
+        if o.namespace().is_none() && crate::apply::offline_namespaced(&snapshot, o) {
+            o.set_namespace(Some(hr.namespace()));
+        }
+    }
 }
 
 /// A hook's events, when `o` is one.

@@ -12,9 +12,10 @@ use weir_core::apply::{Cluster, offline_namespaced, settle};
 use weir_core::engine::Engine;
 use weir_core::notify::{Notifications, SecretReader};
 use weir_core::object::Object;
+use weir_core::plugin::RenderRequest;
 use weir_core::plugin::{DecryptorRegistry, NotifierRegistry, RendererRegistry};
 use weir_core::plugin_source::{PluginSource, SourceRegistry};
-use weir_core::reconcile::render;
+use weir_core::reconcile::{render, render_request};
 use weir_core::source::Source;
 use weir_core::status::service_account_user;
 use weir_core::substitute::{Undefined, Variables, substitute_objects};
@@ -208,6 +209,34 @@ pub async fn build(
     let artifact = tokio::task::spawn_blocking(move || source.fetch(&AtomicBool::new(false)))
         .await
         .context("fetch task failed")??;
+    if let Some(hr) = &sync.helm {
+        // A release renders with its values, as revision 1 of an install;
+        // its hooks and CRDs are printed too.
+        let (values, notes) = weir_core::helm::offline_values(hr, &artifact.dir)
+            .map_err(|m| anyhow::anyhow!("release {:?}: {m}", sync.name.as_str()))?;
+        for n in notes {
+            eprintln!(
+                "note: release {:?}: {n}: weir build does not read the cluster",
+                sync.name.as_str()
+            );
+        }
+        let request = RenderRequest {
+            path: hr.chart.clone(),
+            options: weir_core::helm::render_options(hr, &values, 1, false),
+        };
+        let mut objects: Vec<Object> = render_request("helm", request, &artifact.dir, &plugins)
+            .await?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        weir_core::helm::offline_namespace(&mut objects, hr);
+        let snapshot = objects.clone();
+        for obj in &mut objects {
+            let namespaced = offline_namespaced(&snapshot, obj);
+            settle(obj, namespaced, sync.name.as_str(), None);
+        }
+        return Ok(objects);
+    }
     let objects = render(
         sync.renderer_in(&artifact.dir),
         &sync.path,

@@ -155,6 +155,47 @@ pub async fn compose(
     Ok(values)
 }
 
+/// [`compose`] without a cluster or keys: encrypted files and `valuesFrom`
+/// are skipped, each with a note.
+pub fn offline(
+    hr: &HelmRelease,
+    artifact_dir: &Path,
+) -> Result<(Map<String, Value>, Vec<String>), String> {
+    let mut values = Map::new();
+    let mut notes = Vec::new();
+    for f in &hr.values_files {
+        let text = std::fs::read_to_string(artifact_dir.join(f))
+            .map_err(|e| format!("valuesFiles {f:?}: cannot read it: {e}"))?;
+        let map = parse_values(&text).map_err(|m| format!("valuesFiles {f:?} {m}"))?;
+        if map.get("sops").is_some_and(Value::is_object) {
+            notes.push(format!(
+                "valuesFiles {f:?} is SOPS-encrypted and was left out"
+            ));
+            continue;
+        }
+        merge(&mut values, map);
+    }
+    for r in &hr.values_from {
+        notes.push(format!(
+            "valuesFrom {} was left out (it lives in the cluster)",
+            describe(hr, r)
+        ));
+    }
+    match &hr.values {
+        Some(Values::Table(t)) => {
+            if let Ok(Value::Object(m)) = serde_json::to_value(t) {
+                merge(&mut values, m);
+            }
+        }
+        Some(Values::Yaml(text)) => merge(
+            &mut values,
+            parse_values(text).map_err(|m| format!("values {m}"))?,
+        ),
+        None => {}
+    }
+    Ok((values, notes))
+}
+
 fn describe(hr: &HelmRelease, r: &ValuesReference) -> String {
     format!(
         "{}/{}/{}",
