@@ -768,3 +768,79 @@ fn drift_is_reported_in_warn_mode_and_ignored_fields_are_kept() {
     // The hook is not part of the manifest and is left alone.
     assert!(get_object("configmap", Some(&ns), &format!("{name}-hook")).is_some());
 }
+
+/// A sync may depend on a release and a release on a sync (Flux cannot:
+/// flux2#3364): they are ordered, and a failing release holds back the
+/// sync that depends on it, naming it.
+#[test]
+fn syncs_and_releases_depend_on_each_other() {
+    let ns = unique("e2e-helm-deps");
+    let name = unique("rel");
+    let repo = TestRepo::new("helm-deps");
+    let mut files = chart_files(&[("stuck.yaml", STUCK_HOOK)]);
+    files.push((
+        "infra/ns.yaml".to_owned(),
+        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+    ));
+    files.push((
+        "apps/cm.yaml".to_owned(),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after-release\n  namespace: {ns}\ndata: {{}}\n"),
+    ));
+    commit(&repo, &files, "layers");
+    let base = source(&name, &repo);
+    let config = |values: &str| {
+        format!(
+            r#"{base}
+[[sync]]
+name = "infra"
+source = "{name}"
+path = "infra"
+prune = true
+
+[[sync]]
+name = "apps"
+source = "{name}"
+path = "apps"
+prune = true
+dependsOn = ["{name}"]
+
+[[release]]
+name = "{name}"
+source = "{name}"
+chart = "charts/app"
+targetNamespace = "{ns}"
+releaseName = "{name}"
+timeout = "4s"
+dependsOn = ["infra"]
+values = {values}
+"#
+        )
+    };
+    let weir = Weir::new(&config("{ color = \"one\" }"));
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // The namespace came from `infra`, before the release needed it (no
+    // createNamespace); `apps` ran after the release.
+    assert_eq!(
+        data(&ns, &format!("{name}-cfg"), "color").as_deref(),
+        Some("one")
+    );
+    assert!(get_object("configmap", Some(&ns), "after-release").is_some());
+
+    // A failing release holds back `apps`, which names it.
+    std::fs::write(&weir.config, config("{ color = \"two\", stuck = true }")).expect("config");
+    let out = weir.run(&["reconcile"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let statuses = weir.statuses();
+    let apps = statuses
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "apps"))
+        .expect("apps status");
+    assert_eq!(apps["reason"], "DependencyNotReady", "{apps}");
+    assert!(
+        apps["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("dependency \"{name}\" is not ready"))),
+        "{apps}"
+    );
+}
