@@ -165,15 +165,15 @@ pub async fn build(
     config: &Arc<Config>,
     o: &Overrides,
     sync: Option<&str>,
-    dir: Option<&Path>,
+    dir: Option<(&Path, &str)>,
     renderer: &str,
 ) -> anyhow::Result<Vec<Object>> {
     let host = plugin_host(config, o)?;
     let plugins: Arc<dyn RendererRegistry> = Arc::clone(&host) as Arc<dyn RendererRegistry>;
-    if let Some(dir) = dir {
-        return render(renderer, "", dir, &plugins)
+    if let Some((dir, path)) = dir {
+        return render(renderer, path, dir, &plugins)
             .await
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()));
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(path).display()));
     }
     let sync = match sync {
         Some(name) => config
