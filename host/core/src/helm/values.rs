@@ -506,4 +506,41 @@ mod tests {
         std::fs::remove_file(c.join("Chart.yaml")).expect("rm");
         assert_eq!(chart_record(c).expect_err("fails"), "no Chart.yaml");
     }
+
+    #[test]
+    fn packaged_charts_are_read_from_their_archive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tgz = dir.path().join("web-1.2.3.tgz");
+        let file = std::fs::File::create(&tgz).expect("create");
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::default(),
+        ));
+        for (p, c) in [
+            (
+                "web/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 1.2.3\n",
+            ),
+            ("web/templates/cm.yaml", "kind: ConfigMap\n"),
+            ("web/charts/sub/Chart.yaml", "name: sub\n"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(c.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, p, c.as_bytes()).expect("append");
+        }
+        b.into_inner().expect("tar").finish().expect("gzip");
+        let r = chart_record(&tgz).expect("record");
+        assert_eq!(r["metadata"]["name"], "web");
+        assert_eq!(r["templates"][0]["name"], "templates/cm.yaml");
+        assert_eq!(r["templates"].as_array().map(Vec::len), Some(1));
+        assert_eq!(chart_name(&tgz), "web");
+        std::fs::write(&tgz, b"not gzip").expect("write");
+        assert!(
+            chart_record(&tgz)
+                .expect_err("fails")
+                .starts_with("not a chart archive")
+        );
+    }
 }
