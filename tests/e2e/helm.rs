@@ -384,6 +384,21 @@ fn failed_actions_are_remediated_and_pending_records_recovered() {
         .unwrap_or("")
         .to_owned();
     assert!(msg.contains("remediation retries (1) used up"), "{msg}");
+    // Stalled: the same chart and values are not tried again, and the
+    // message keeps naming the cause (once, however often it is read).
+    for _ in 0..2 {
+        let out = weir.run(&["reconcile"]);
+        assert_ne!(out.code, 0, "{out:?}");
+    }
+    let msg = weir.statuses()[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        msg.contains("failed 2 time(s)") && msg.contains("pre-install hook"),
+        "{msg}"
+    );
+    assert_eq!(msg.matches("last error").count(), 1, "{msg}");
 
     // A good install, then an upgrade that fails and is rolled back.
     write(

@@ -86,6 +86,9 @@ pub struct HelmState {
     /// See `failed_digest`.
     #[serde(default)]
     pub failed_attempts: u32,
+    /// The message of the last failed attempt.
+    #[serde(default)]
+    pub last_error: String,
     /// `uninstall.keepHistory` when it last reconciled.
     #[serde(default)]
     pub keep_history: bool,
@@ -213,8 +216,7 @@ async fn run(
             },
             format!(
                 "release {release:?} failed {} time(s) with this chart and these values, and remediation retries ({retries}) are used up: fix the chart or values (the next change retries); last error: {}",
-                state.failed_attempts,
-                last_error(status)
+                state.failed_attempts, state.last_error
             ),
             false,
         ));
@@ -326,6 +328,7 @@ async fn run(
             state.digest = digest;
             state.failed_digest.clear();
             state.failed_attempts = 0;
+            state.last_error.clear();
             status.last_applied_revision = Some(artifact.revision.clone());
             status.last_applied_at = Some(now_unix());
             status.ready = true;
@@ -373,6 +376,7 @@ async fn run(
                     Err(m) => format!("; remediation failed: {m}"),
                 }
             };
+            state.last_error.clone_from(&e.message);
             let more = state.failed_attempts <= retries;
             Err(step(
                 e.reason,
@@ -395,15 +399,6 @@ async fn run(
                 retries > 0 && more,
             ))
         }
-    }
-}
-
-/// The message of the last failure, for a stalled release.
-fn last_error(status: &SyncStatus) -> String {
-    if status.ready {
-        "none recorded".into()
-    } else {
-        status.message.clone()
     }
 }
 
