@@ -584,6 +584,10 @@ mode = "enabled"
                 "[[release]]\nname = \"web\"\nsource = \"charts\"\nchart = \"c\"\npostRenderers = []\n",
                 "unknown field `postRenderers`",
             ),
+            (
+                "[[release]]\nname = \"a\"\nsource = \"charts\"\nchart = \"c\"\nreleaseName = \"x\"\n[[release]]\nname = \"b\"\nsource = \"charts\"\nchart = \"d\"\nreleaseName = \"x\"\n",
+                "releases \"a\" and \"b\" are both Helm release \"x\" in namespace \"default\"",
+            ),
         ];
         for (release, want) in cases {
             let err = parse(release).expect_err(release).to_string();

@@ -831,11 +831,26 @@ impl Config {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("/"));
         config.file = file;
+        let mut helm_names = BTreeMap::new();
         for r in &config.release {
             r.check().map_err(|message| ConfigError::Invalid {
                 path: config.file.clone(),
                 message,
             })?;
+            // One Helm release, one owner: two entries writing the same
+            // records would fight over every revision.
+            let key = (r.storage_namespace().to_owned(), r.release_name());
+            if let Some(other) = helm_names.insert(key, r.name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    path: config.file.clone(),
+                    message: format!(
+                        "releases {other:?} and {:?} are both Helm release {:?} in namespace {:?}",
+                        r.name.as_str(),
+                        r.release_name(),
+                        r.storage_namespace()
+                    ),
+                });
+            }
         }
         for r in &config.release {
             if config.sync.iter().any(|s| s.name == r.name) {
