@@ -859,3 +859,139 @@ values = {values}
         "{apps}"
     );
 }
+
+/// Publishes chart `app` at `version` (its ConfigMap's default color is
+/// `color`) into the Helm repository directory `repo`, and rewrites the
+/// index with every archive there. `tamper` gives the new entry a wrong
+/// digest.
+fn publish(repo: &std::path::Path, version: &str, color: &str, tamper: bool) {
+    let build = tempfile::tempdir().expect("tmp");
+    let chart = build.path().join("app");
+    for (p, c) in chart_files(&[]) {
+        let rel = p.trim_start_matches("charts/app/");
+        let path = chart.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let c = c
+            .replace("version: 0.1.0", &format!("version: {version}"))
+            .replace("color: blue", &format!("color: {color}"));
+        std::fs::write(path, c).expect("write");
+    }
+    std::fs::create_dir_all(repo).expect("mkdir repo");
+    let tgz = repo.join(format!("app-{version}.tgz"));
+    let out = Command::new("tar")
+        .arg("czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(build.path())
+        .arg("app")
+        .output()
+        .expect("tar runs");
+    assert!(out.status.success(), "{out:?}");
+    let mut index = String::from("apiVersion: v1\nentries:\n  app:\n");
+    let mut archives: Vec<_> = std::fs::read_dir(repo)
+        .expect("read repo")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .collect();
+    archives.sort();
+    for a in archives {
+        let out = Command::new("sha256sum")
+            .arg(&a)
+            .output()
+            .expect("sha256sum");
+        let mut digest = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let file = a
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_owned();
+        let v = file
+            .trim_start_matches("app-")
+            .trim_end_matches(".tgz")
+            .to_owned();
+        if tamper && v == version {
+            digest = "0".repeat(64);
+        }
+        index.push_str(&format!(
+            "    - apiVersion: v2\n      name: app\n      version: {v}\n      urls: [{file}]\n      digest: {digest}\n"
+        ));
+    }
+    std::fs::write(repo.join("index.yaml"), index).expect("index");
+}
+
+#[test]
+fn a_release_pulls_its_chart_from_a_helm_repository_by_version_range() {
+    let ns = unique("e2e-helm-repo");
+    let name = unique("rel");
+    let env = git_server();
+    let dir = std::path::Path::new(var(env, "WEIR_FILES_DIR")).join(&name);
+    publish(&dir, "0.1.0", "from-0.1.0", false);
+    let url = format!("{}/basic/{name}", var(env, "WEIR_FILES_HTTP_URL"));
+    let weir = Weir::new("version = 1\n");
+    let user = weir.dir.path().join("user");
+    std::fs::write(&user, "weir\n").expect("user file");
+    let config = |password_file: &str| {
+        format!(
+            r#"version = 1
+
+[[source]]
+name = "{name}"
+plugin = "helm-repository"
+url = "{url}"
+settings = {{ chart = "app", version = "0.1.x" }}
+secretFiles = {{ username = "{}", password = "{password_file}" }}
+{}"#,
+            user.display(),
+            release(&name, &ns, "20s", "chart = \"app\"", "")
+                .replace("chart = \"charts/app\"\n", "")
+        )
+    };
+    std::fs::write(
+        &weir.config,
+        config(var(env, "WEIR_GIT_HTTP_PASSWORD_FILE")),
+    )
+    .expect("config");
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let cfg = format!("{name}-cfg");
+    assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("from-0.1.0"));
+    assert_eq!(helm(&ns, &["list"])[0]["chart_version"], "0.1.0");
+
+    // A newer version in range: upgraded. One outside it: ignored.
+    publish(&dir, "0.1.1", "from-0.1.1", false);
+    publish(&dir, "0.2.0", "from-0.2.0", false);
+    let out = weir.run(&["reconcile"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("from-0.1.1"));
+    assert_eq!(helm(&ns, &["list"])[0]["chart_version"], "0.1.1");
+    assert_eq!(history(&ns, &name).len(), 2);
+
+    // An archive that does not match the index's digest is refused; the
+    // release stays as it was.
+    publish(&dir, "0.1.2", "from-0.1.2", true);
+    let out = weir.run(&["reconcile"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("is not the index's digest"), "{text}");
+    assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("from-0.1.1"));
+
+    // Wrong credentials: the source fails naming itself, never the
+    // password; the release keeps its chart.
+    let wrong = weir.dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-password\n").expect("write");
+    std::fs::write(&weir.config, config(wrong.to_str().unwrap_or(""))).expect("config");
+    let out = weir.run(&["reconcile"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains(&format!("source \"{name}\"")) && text.contains("401"),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-password"), "{text}");
+    assert_eq!(data(&ns, &cfg, "color").as_deref(), Some("from-0.1.1"));
+}
