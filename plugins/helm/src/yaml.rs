@@ -62,14 +62,42 @@ pub fn parse_value(text: &str) -> Result<Value, String> {
 /// around each `---`), each document's leading whitespace dropped. Trailing
 /// whitespace of the last document stays, as in Helm 4.
 pub fn split_manifests(text: &str) -> Vec<String> {
-    static SEP: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let sep =
-        SEP.get_or_init(|| regex::Regex::new(r"(?:^|[\t\n\x0c\r ]*\n)---[\t\n\x0c\r ]*").ok());
     let t = text.trim_start();
-    let Some(sep) = sep else {
-        return vec![t.to_string()];
-    };
-    sep.split(t)
+    let b = t.as_bytes();
+    let ws = |c: u8| matches!(c, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ');
+    // A hand-written scan for the regex's leftmost-first matches: a match
+    // holds `\n---` (or `---` at the very start), begins at the start of
+    // the whitespace run before that newline (not before the previous
+    // match's end) and ends after the whitespace that follows.
+    let mut docs = Vec::new();
+    let mut last = 0;
+    let mut pos = 0;
+    loop {
+        let (start, dashes) = if pos == 0 && t.starts_with("---") {
+            (0, 0)
+        } else {
+            match t[pos..].find("\n---") {
+                Some(off) => {
+                    let nl = pos + off;
+                    let mut start = nl;
+                    while start > pos && ws(b[start - 1]) {
+                        start -= 1;
+                    }
+                    (start, nl + 1)
+                }
+                None => break,
+            }
+        };
+        let mut end = dashes + 3;
+        while end < b.len() && ws(b[end]) {
+            end += 1;
+        }
+        docs.push(&t[last..start]);
+        last = end;
+        pos = end;
+    }
+    docs.push(&t[last..]);
+    docs.into_iter()
         .filter(|d| !d.is_empty())
         .map(|d| d.trim_start().to_string())
         .collect()
@@ -92,6 +120,37 @@ mod tests {
         assert_eq!(split_manifests("a: 1\n  ---\n"), vec!["a: 1\n  ---\n"]);
         assert_eq!(split_manifests("a\n---\n\n---\nb"), vec!["a", "---\nb"]);
         assert_eq!(split_manifests("a: \"---\""), vec!["a: \"---\""]);
+    }
+
+    /// The scan agrees with Helm's separator regex on every string over a
+    /// small alphabet (all strings up to length 7).
+    #[test]
+    fn scan_matches_the_regex() {
+        let re = regex::Regex::new(r"(?:^|[\t\n\x0c\r ]*\n)---[\t\n\x0c\r ]*")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let by_regex = |text: &str| -> Vec<String> {
+            re.split(text.trim_start())
+                .filter(|d| !d.is_empty())
+                .map(|d| d.trim_start().to_string())
+                .collect()
+        };
+        let alphabet = ['a', '-', '\n', ' '];
+        let mut checked = 0;
+        for len in 0..=7u32 {
+            for n in 0..4usize.pow(len) {
+                let mut x = n;
+                let s: String = (0..len)
+                    .map(|_| {
+                        let c = alphabet[x % 4];
+                        x /= 4;
+                        c
+                    })
+                    .collect();
+                assert_eq!(split_manifests(&s), by_regex(&s), "{s:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 20_000);
     }
 
     #[test]
