@@ -311,7 +311,7 @@ print(f"{statistics.median(float(r[0]) for r in rows):.4f} {max(int(r[1]) for r 
 
 status=0
 idle_kib=$(measure "$WEIR_HELM_ORACLE_PYTHON" "$work/helm_render.py" "$work/charts/small" 0 | cut -d' ' -f2)
-printf '%-9s %10s %10s %7s %10s %10s %10s %7s %10s\n' chart "helm ms" "weir ms" ratio "native ms" \
+printf '%-9s %9s %9s %7s %9s %7s %9s %9s %7s %8s\n' chart "helm ms" "weir ms" ratio "native ms" ratio \
   "helm MiB" "weir MiB" ratio "cold ms"
 for c in small umbrella tpl; do
   dir="$work/charts/$c"
@@ -335,10 +335,17 @@ for c in small umbrella tpl; do
   python3 - "$c" "$hs" "$ws" "$ns" "$hk" "$wk" "${cold%% *}" <<'PY'
 import sys
 c, hs, ws, ns, hk, wk, cold = sys.argv[1], *map(float, sys.argv[2:])
-print(f"{c:<9} {hs*1000:10.1f} {ws*1000:10.1f} {ws/hs:6.2f}x {ns*1000:10.1f} "
-      f"{hk/1024:10.1f} {wk/1024:10.1f} {wk/hk:6.2f}x {cold*1000:10.0f}")
+print(f"{c:<9} {hs*1000:9.1f} {ws*1000:9.1f} {ws/hs:6.2f}x {ns*1000:9.1f} {ns/hs:6.2f}x "
+      f"{hk/1024:9.1f} {wk/1024:9.1f} {wk/hk:6.2f}x {cold*1000:8.0f}")
 PY
 done
+# weir's fixed cost: a chart with one tiny template.
+mkdir -p "$work/charts/empty/templates"
+printf 'apiVersion: v2\nname: empty\nversion: 0.1.0\n' > "$work/charts/empty/Chart.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n' > "$work/charts/empty/templates/cm.yaml"
+read -r es ek < <(median_of "$weir" -c "$work/weir.toml" build --dir "$work/charts/empty" --renderer helm --plugins-dir "$work/plugins" -o json)
+echo "weir's fixed cost (a one-template chart): $(python3 -c "print(f'{$es*1000:.1f} ms, {$ek/1024:.1f} MiB')")"
 echo "helm MiB includes the Python interpreter and SDK: idle $(python3 -c "print(f'{$idle_kib/1024:.1f}')") MiB"
-echo "ratio = weir / helm (below 1: weir faster / smaller); weir = a whole 'weir build' process"
+echo "ratio = weir / helm (below 1: weir faster / smaller); weir = a whole 'weir build' process,"
+echo "native = the same renderer as a native binary (no wasm, no host), helm = render only, in process"
 exit "$status"
