@@ -96,6 +96,18 @@ impl Shape {
                 path.len() > dir.len() && path[..dir.len()] == dir[..]
             })
     }
+
+    /// Whether nothing under the directory `path` (components relative to
+    /// the root) can be in the artifact because of `sparseCheckout`: no
+    /// sparse directory holds it, lies in it, or is it.
+    pub(crate) fn excludes_subtree(&self, path: &[&str]) -> bool {
+        !self.sparse.is_empty()
+            && !self.sparse.iter().any(|dir| {
+                let dir: Vec<&str> = dir.split('/').collect();
+                let n = dir.len().min(path.len());
+                path[..n] == dir[..n]
+            })
+    }
 }
 
 impl Shape {
@@ -152,6 +164,11 @@ impl Store {
             fingerprint: shape.fingerprint(),
             shape,
         }
+    }
+
+    /// The settings that shape this store's artifacts.
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.shape
     }
 
     /// The store's directory, `<state>/artifacts/<source>`.
@@ -538,6 +555,23 @@ mod tests {
         .expect("chmod");
         write(b.path(), "x/y.txt", "hellO", 0o644);
         assert_ne!(da, digest_dir(b.path()).expect("digest"), "content counts");
+    }
+
+    #[test]
+    fn a_subtree_is_excluded_only_when_no_sparse_directory_touches_it() {
+        let shape = Shape {
+            sparse: vec!["deploy/prod".into(), "infra".into()],
+            ..Shape::default()
+        };
+        assert!(!shape.excludes_subtree(&["deploy"]), "holds deploy/prod");
+        assert!(!shape.excludes_subtree(&["deploy", "prod"]));
+        assert!(!shape.excludes_subtree(&["infra", "lib"]));
+        assert!(shape.excludes_subtree(&["deploy", "dev"]));
+        assert!(shape.excludes_subtree(&["vendor"]));
+        assert!(
+            !Shape::default().excludes_subtree(&["vendor"]),
+            "no sparseCheckout"
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub struct GitSource {
     /// transport blocks in `read` and would otherwise wait for a silent
     /// server forever. Keyed by the thread running the fetch, since two
     /// fetches of one source may overlap (one waiting for the cache lock).
-    sockets: Mutex<Vec<(std::thread::ThreadId, TcpStream)>>,
+    /// Shared with the sources made for its submodules, whose connections
+    /// the same deadline must end.
+    sockets: Arc<Mutex<Vec<(std::thread::ThreadId, TcpStream)>>>,
     /// `verify`, with its key files resolved.
     verify: Option<Verification>,
     /// Set when a fetch failed reading the cache repository itself (an
@@ -221,7 +223,7 @@ impl GitSource {
             timeout_text: repo.timeout().to_string(),
             pack_fetches: AtomicU64::new(0),
             connections: AtomicU64::new(0),
-            sockets: Mutex::new(Vec::new()),
+            sockets: Arc::new(Mutex::new(Vec::new())),
             cache_suspect: AtomicBool::new(false),
             verify,
         })
@@ -985,6 +987,16 @@ impl GitSource {
             message,
             transient,
         };
+        // Outside every sparseCheckout directory it would be removed again:
+        // not worth a fetch.
+        if depth == 1
+            && self
+                .store
+                .shape()
+                .excludes_subtree(&path.split('/').collect::<Vec<_>>())
+        {
+            return Ok(());
+        }
         if depth > submodule::MAX_DEPTH {
             return Err(fail(
                 format!(
@@ -1124,7 +1136,7 @@ impl GitSource {
             timeout_text: self.timeout_text.clone(),
             pack_fetches: AtomicU64::new(0),
             connections: AtomicU64::new(0),
-            sockets: Mutex::new(Vec::new()),
+            sockets: Arc::clone(&self.sockets),
             cache_suspect: AtomicBool::new(false),
             verify: None,
         })

@@ -288,7 +288,7 @@ fn submodules_are_checked_out_recursively_with_the_parents_credentials() {
         "mid",
         &sibling(&mid),
         &mid_sha,
-        &[("top.yaml", "top\n")],
+        &[("top.yaml", "top\n"), ("docs/a.md", "a\n")],
     );
     // Behind basic auth: the relative submodule URLs are on the same
     // server, so the credentials go with them.
@@ -324,6 +324,30 @@ fn submodules_are_checked_out_recursively_with_the_parents_credentials() {
     // Unchanged: the artifact is reused, no submodule is fetched again.
     assert_eq!(fetch(&src), a);
     assert_eq!(src.pack_fetches(), fetches);
+
+    // A submodule outside every sparseCheckout directory is not fetched.
+    let sparse = host
+        .source(&git_table(
+            "sparse",
+            &url,
+            &format!(
+                "recurseSubmodules = true\nsparseCheckout = [\"docs\"]\n{}",
+                basic_auth()
+            ),
+        ))
+        .expect("source");
+    let a = fetch(&sparse);
+    assert_eq!(read(&a, "docs/a.md"), "a\n");
+    assert!(!a.dir.join("top.yaml").exists());
+    assert!(
+        names(&a.dir.join("mid")).is_empty(),
+        "left empty, as without recursion"
+    );
+    assert_eq!(
+        sparse.pack_fetches(),
+        0,
+        "the top commit is in the shared cache"
+    );
 }
 
 #[test]
@@ -627,4 +651,138 @@ fn a_wrong_proxy_or_proxy_password_fails_clearly_and_never_shows_the_password() 
         "{}",
         e.message
     );
+}
+
+// ------------------------------------------------------------- secrets ---
+
+/// Everything logged in this test process, at every level.
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf: &'static std::sync::Mutex<Vec<u8>> =
+            Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        struct Sink(&'static std::sync::Mutex<Vec<u8>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Sink(buf))
+            .try_init()
+            .expect("install the log capture");
+        buf
+    })
+}
+
+#[test]
+fn proxy_passwords_client_keys_and_submodule_credentials_are_never_logged() {
+    let logs = captured_logs();
+    let host = Host::new();
+    let repo = TestRepo::new("secret-sub");
+    let leaf = TestRepo::new("secret-leaf");
+    let leaf_sha = leaf.commit(&[("leaf.yaml", Some("leaf\n"))], "leaf");
+    commit_with_submodule(
+        &repo,
+        "leaf",
+        &sibling(&leaf),
+        &leaf_sha,
+        &[("a.yaml", "a\n")],
+    );
+    let proxy_password = std::fs::read_to_string(env("WEIR_GIT_PROXY_PASSWORD_FILE"))
+        .expect("proxy password")
+        .trim()
+        .to_owned();
+    let wrong = host.dir.path().join("wrong");
+    let wrong_password = "wrong-proxy-pw-9c3e1a";
+    std::fs::write(&wrong, wrong_password).expect("write");
+    let http_password = env("WEIR_GIT_HTTP_PASSWORD");
+    let key_pem = std::fs::read_to_string(env("WEIR_GIT_CLIENT_KEY")).expect("key");
+    let key_body: String = key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+
+    let mut errors = Vec::new();
+    let basic = format!("{}/basic/{}", env("WEIR_GIT_HTTP_URL"), repo.rel);
+    let runs = [
+        (
+            "sub-and-proxy",
+            basic.clone(),
+            format!(
+                "recurseSubmodules = true\n{}\n{}",
+                proxy_table(&env("WEIR_GIT_PROXY_PASSWORD_FILE")),
+                basic_auth()
+            ),
+            true,
+        ),
+        (
+            "wrong-proxy",
+            basic,
+            format!(
+                "{}\n{}",
+                proxy_table(&wrong.display().to_string()),
+                basic_auth()
+            ),
+            false,
+        ),
+        (
+            "mtls",
+            format!("{}/anon/{}", env("WEIR_GIT_MTLS_URL"), repo.rel),
+            tls_auth(Some((
+                &env("WEIR_GIT_CLIENT_CERT"),
+                &env("WEIR_GIT_CLIENT_KEY"),
+            ))),
+            true,
+        ),
+    ];
+    for (name, url, extra, ok) in runs {
+        let src = host.source(&git_table(name, &url, &extra)).expect("source");
+        let r = src.fetch(&AtomicBool::new(false));
+        assert_eq!(r.is_ok(), ok, "{name}: {r:?}");
+        if let Err(e) = r {
+            errors.push(e.message);
+        }
+        errors.push(format!("{src:?}"));
+    }
+
+    let encoded = |u: &str, p: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+    };
+    let secrets = [
+        proxy_password.clone(),
+        wrong_password.to_owned(),
+        http_password.clone(),
+        encoded(&env("WEIR_GIT_PROXY_USER"), &proxy_password),
+        encoded(&env("WEIR_GIT_PROXY_USER"), wrong_password),
+        encoded("weir", &http_password),
+        key_body,
+    ];
+    let logged = String::from_utf8_lossy(
+        &logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned();
+    assert!(
+        logged.contains("wrong-proxy"),
+        "the capture saw this test's fetches"
+    );
+    for secret in &secrets {
+        assert!(!logged.contains(secret.as_str()), "a secret was logged");
+        for e in &errors {
+            assert!(!e.contains(secret.as_str()), "a secret in an error: {e}");
+        }
+    }
 }
