@@ -243,6 +243,7 @@ check "proxy forwards http" has_main env -u NO_PROXY -u no_proxy \
 check "proxy log shows the forwarded request" grep -qF "GET $WEIR_GIT_HTTP_URL/anon/test.git/info/refs" "$WEIR_GIT_PROXY_LOG"
 check "proxy without credentials is 407" http_code 407 --noproxy '' -x "$WEIR_GIT_PROXY_URL" \
   "$WEIR_GIT_HTTP_URL/anon/test.git/info/refs?service=git-upload-pack"
+# shellcheck disable=SC2016  # $1 and $2 are for the inner bash
 check "proxy log holds no password" bash -c '! grep -qF -- "$1" "$2"' _ \
   "$(cat "$WEIR_GIT_PROXY_PASSWORD_FILE")" "$WEIR_GIT_PROXY_LOG"
 
