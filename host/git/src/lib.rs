@@ -1034,24 +1034,8 @@ impl GitSource {
                 .to_owned();
             fail(format!("commit {sub} from {shown}: {detail}"), e.transient)
         };
-        let result = (|| {
-            let lock;
-            let guard;
-            let opened;
-            let sub_repo: &gix::Repository = match held.iter().find(|(d, _)| *d == source.cache_dir)
-            {
-                Some((_, r)) => r,
-                None => {
-                    lock = cache::lock_for(&source.cache_dir);
-                    guard = source.acquire(&lock, stop).map_err(in_words)?;
-                    let _ = &guard;
-                    let mut r = cache::open_or_init(&source.cache_dir)
-                        .map_err(|e| fail(format!("{shown}: {e}"), true))?;
-                    source.configure(&mut r).map_err(in_words)?;
-                    opened = r;
-                    &opened
-                }
-            };
+        // Fetches the pinned commit into `sub_repo` and writes its tree.
+        let work = |sub_repo: &gix::Repository| {
             source
                 .fetch_commit(sub_repo, &sub, None, stop)
                 .map_err(in_words)?;
@@ -1059,6 +1043,7 @@ impl GitSource {
                 .find_commit(sub)
                 .and_then(|c| c.tree_id())
                 .map_err(|e| {
+                    source.cache_suspect.store(true, Ordering::Relaxed);
                     fail(
                         format!(
                             "cannot read commit {sub} of {shown} from the git cache: {}",
@@ -1073,7 +1058,44 @@ impl GitSource {
                 source.write_submodule(sub_repo, sub, p, id, d, stop, depth + 1, &inner)
             };
             artifact::write_tree(sub_repo, tree.detach(), dir, "", Some(&mut nested))
-        })();
+        };
+        let result = match held.iter().find(|(d, _)| *d == source.cache_dir) {
+            // The cache of a repository this fetch already holds.
+            Some((_, r)) => work(r),
+            None => (|| {
+                let lock = cache::lock_for(&source.cache_dir);
+                let _guard = source.acquire(&lock, stop).map_err(in_words)?;
+                let open = || {
+                    cache::open_or_init(&source.cache_dir)
+                        .map_err(|e| fail(format!("{shown}: {e}"), true))
+                };
+                let mut sub_repo = open()?;
+                source.configure(&mut sub_repo).map_err(in_words)?;
+                let r = work(&sub_repo);
+                // As for the source's own cache: a damaged one only holds
+                // what can be fetched again, so it is made anew next time.
+                if r.is_err()
+                    && !stop.load(Ordering::Relaxed)
+                    && let Some(damage) = cache::damage(&sub_repo).or_else(|| {
+                        source
+                            .cache_suspect
+                            .load(Ordering::Relaxed)
+                            .then(|| "an object could not be read".to_owned())
+                    })
+                {
+                    tracing::warn!(
+                        source = %self.name,
+                        submodule = %path,
+                        url = %shown,
+                        %damage,
+                        "submodule's git cache is damaged; it is made anew at the next fetch"
+                    );
+                    drop(sub_repo);
+                    let _ = cache::remove(&source.cache_dir);
+                }
+                r
+            })(),
+        };
         self.pack_fetches
             .fetch_add(source.pack_fetches(), Ordering::Relaxed);
         self.connections
@@ -1091,6 +1113,15 @@ impl GitSource {
             .map_err(|e| terminal(format!("invalid submodule url {display_url}: {e}")))?;
         let own = gix::url::parse(self.url.as_str())
             .map_err(|e| terminal(format!("invalid url {}: {e}", self.display_url)))?;
+        // As git does (CVE-2017-1000117): a host or user that ssh would
+        // read as an option is never passed on.
+        if parsed.host().is_some_and(|h| h.starts_with('-'))
+            || parsed.user().is_some_and(|u| u.starts_with('-'))
+        {
+            return Err(terminal(format!(
+                "submodule url {display_url} is refused: its host or user starts with '-'"
+            )));
+        }
         if !submodule::scheme_allowed(&own.scheme, &parsed.scheme) {
             return Err(terminal(format!(
                 "submodule url {display_url} is refused: a remote repository's submodules may only be fetched over http, https, ssh or git"
