@@ -5,13 +5,19 @@
 //! which is the whole sequence: lock the shared cache, list the remote's refs
 //! (an `ls-remote`), stop there when the wanted commit already has an
 //! artifact, otherwise fetch just that ref (shallow, depth 1) into the cache
-//! and export the commit's tree.
+//! and export the commit's tree (with its submodules when asked, see
+//! `GitSource::write_submodule`). A source with `include`s fetches the
+//! included sources first and copies their artifacts into a composed one.
+//! [`sources`] builds every source of a config, sharing included ones.
 //!
 //! The modules hold one concern each: `reference.rs` (Flux's `ref`
-//! precedence and revision strings), `auth.rs` (credentials and how gix gets
-//! them: read its header for the mechanism behind each auth mode),
-//! `cache.rs` (the bare repository per URL and identity), `artifact.rs`
-//! (export, digest format, retention) and `error.rs` (plain-words errors).
+//! precedence and revision strings), `auth.rs` (credentials, TLS trust and
+//! client certificates, proxies, and how gix gets them: read its header for
+//! the mechanism behind each), `cache.rs` (the bare repository per URL and
+//! identity), `artifact.rs` (export, digest format, retention),
+//! `compose.rs` (artifacts with includes), `submodule.rs` (`.gitmodules`,
+//! submodule URLs and whose credentials they get) and `error.rs`
+//! (plain-words errors).
 
 use std::collections::BTreeMap;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs as _};
@@ -267,6 +273,17 @@ impl GitSource {
     /// to fetch. A no-change check costs one. For metrics and tests.
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::Relaxed)
+    }
+
+    /// How long a fetch may take at most: the source's `timeout`, plus
+    /// that of each included source (fetched first, one after the other,
+    /// each within its own). A caller's outer deadline should not be
+    /// shorter.
+    pub fn total_timeout(&self) -> Duration {
+        self.includes
+            .iter()
+            .map(|inc| inc.source.total_timeout())
+            .fold(self.timeout, |a, b| a + b)
     }
 
     /// The bare cache repository this source shares with every source of the

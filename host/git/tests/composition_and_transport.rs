@@ -135,6 +135,8 @@ fn includes_copy_other_sources_in_and_their_changes_change_the_digest() {
     );
     let sources = host.sources(&body);
     let (src, lib_src) = (&sources["app"], &sources["lib"]);
+    // Each of the three may take its 20s.
+    assert_eq!(src.total_timeout(), std::time::Duration::from_secs(60));
 
     let a1 = fetch(src);
     // The revision is the including source's own, as Flux's.
@@ -324,6 +326,27 @@ fn submodules_are_checked_out_recursively_with_the_parents_credentials() {
     // Unchanged: the artifact is reused, no submodule is fetched again.
     assert_eq!(fetch(&src), a);
     assert_eq!(src.pack_fetches(), fetches);
+
+    // Over ssh: the relative URLs resolve to the same server, whose key and
+    // known_hosts the submodules use too.
+    let ssh_url = format!("{}/repos/{}", env("WEIR_GIT_SSH_URL"), top.rel);
+    let ssh = host
+        .source(&git_table(
+            "deep-ssh",
+            &ssh_url,
+            &format!(
+                "recurseSubmodules = true\n[git.auth]\nidentityFile = \"{}\"\nknownHostsFile = \"{}\"",
+                env("WEIR_GIT_SSH_KEY"),
+                env("WEIR_GIT_SSH_KNOWN_HOSTS")
+            ),
+        ))
+        .expect("source");
+    let a_ssh = fetch(&ssh);
+    assert_eq!(read(&a_ssh, "mid/deps/leaf/leaf.yaml"), "leaf\n");
+    assert_eq!(
+        a_ssh.digest, a.digest,
+        "the same tree over either transport"
+    );
 
     // A submodule outside every sparseCheckout directory is not fetched.
     let sparse = host
