@@ -2,10 +2,14 @@
 //! artifacts of other sources copied into sub-paths, as a new immutable
 //! snapshot under `<state>/artifacts/<source>/composed/<sha>-<key>/`.
 //!
-//! `<key>` hashes the own artifact's digest and, per include, the included
-//! source's name, `fromPath`, `toPath` and artifact digest: a change of any
-//! included source makes a new snapshot (and digest), while an unchanged
-//! set is reused without copying anything. The snapshots are copies, never
+//! `<key>` hashes the own artifact's digest, the source's `ignore` and, per
+//! include, the included source's name, `fromPath`, `toPath` and artifact
+//! digest: a change of any included source makes a new snapshot (and
+//! digest), while an unchanged set is reused without copying anything.
+//!
+//! As Flux archives the checkout after copying the includes in, the
+//! including source's ignore rules (its `ignore` and the `.sourceignore`
+//! files in the composed tree) apply to the included files too. The snapshots are copies, never
 //! links into the included sources' artifacts, so the retention of those
 //! artifacts never changes a snapshot a render may be reading.
 
@@ -102,12 +106,13 @@ impl Store {
         own: &Path,
         own_digest: &str,
         parts: &[Part<'_>],
+        ignore: Option<&str>,
     ) -> Result<(PathBuf, String), ComposeError> {
         let commit = own
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let name = format!("{commit}-{}", key(own_digest, parts));
+        let name = format!("{commit}-{}", key(own_digest, parts, ignore));
         let dest = self.dir.join(&name);
         let side = self.dir.join(format!("{name}.digest"));
         if dest.is_dir()
@@ -136,6 +141,9 @@ impl Store {
                 let dst = prepare_target(&tmp, part)?;
                 copy_tree(&src, &dst)?;
             }
+            let matcher = crate::ignore::Matcher::load(&tmp, ignore)
+                .map_err(io("cannot read ignore files in", &tmp))?;
+            crate::ignore::apply(&tmp, &matcher).map_err(io("cannot filter", &tmp))?;
             let digest = digest_dir(&tmp)?;
             if dest.exists() {
                 std::fs::remove_dir_all(&dest).map_err(io("cannot remove", &dest))?;
@@ -203,7 +211,7 @@ impl Store {
 /// The first 16 hex digits of a hash of everything that decides a
 /// composed snapshot's content (besides the own artifact's commit, which
 /// names it).
-fn key(own_digest: &str, parts: &[Part<'_>]) -> String {
+fn key(own_digest: &str, parts: &[Part<'_>], ignore: Option<&str>) -> String {
     let mut h = Sha256::new();
     h.update(b"weir-include-v1\n");
     let mut field = |s: &str| {
@@ -211,6 +219,13 @@ fn key(own_digest: &str, parts: &[Part<'_>]) -> String {
         h.update(s.as_bytes());
     };
     field(own_digest);
+    match ignore {
+        Some(text) => {
+            field("ignore");
+            field(text);
+        }
+        None => field("no ignore"),
+    }
     for p in parts {
         field(p.name);
         field(p.from);
@@ -351,6 +366,7 @@ mod tests {
                 &own,
                 "sha256:own",
                 &[part(&lib, "deploy", "vendor/lib", "sha256:1")],
+                None,
             )
             .expect("compose");
         assert_eq!(
@@ -377,6 +393,7 @@ mod tests {
                 &own,
                 "sha256:own",
                 &[part(&lib, "deploy", "vendor/lib", "sha256:1")],
+                None,
             )
             .expect("compose");
         assert_eq!((again.clone(), d_again), (dir1.clone(), d1.clone()));
@@ -389,6 +406,7 @@ mod tests {
                 &own,
                 "sha256:own",
                 &[part(&lib, "deploy", "vendor/lib", "sha256:2")],
+                None,
             )
             .expect("compose");
         assert_ne!(dir2, dir1);
@@ -404,6 +422,32 @@ mod tests {
     }
 
     #[test]
+    fn the_including_sources_ignore_rules_apply_to_included_files() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let own = t.path().join("own").join("c".repeat(40));
+        write(&own, "deploy/app.yaml", "app");
+        write(&own, ".sourceignore", "*.md\n");
+        let lib = t.path().join("lib");
+        write(&lib, "x.yaml", "x");
+        write(&lib, "README.md", "doc");
+        write(&lib, "secret.txt", "s");
+        let store = Store::new(&t.path().join("state"), "app");
+        let parts = [part(&lib, "", "vendor/lib", "sha256:1")];
+        let (dir, _) = store
+            .compose(&own, "sha256:o", &parts, Some("*.txt\n"))
+            .expect("compose");
+        assert!(dir.join("vendor/lib/x.yaml").exists());
+        assert!(!dir.join("vendor/lib/README.md").exists(), ".sourceignore");
+        assert!(!dir.join("vendor/lib/secret.txt").exists(), "ignore");
+        // Other ignore rules: another snapshot.
+        let (other, _) = store
+            .compose(&own, "sha256:o", &parts, None)
+            .expect("compose");
+        assert_ne!(other, dir);
+        assert!(other.join("vendor/lib/secret.txt").exists());
+    }
+
+    #[test]
     fn a_missing_from_path_and_symlinked_paths_are_refused() {
         let t = tempfile::tempdir().expect("tempdir");
         let own = t.path().join("own").join("b".repeat(40));
@@ -415,14 +459,24 @@ mod tests {
         let store = Store::new(&t.path().join("state"), "app");
 
         let err = store
-            .compose(&own, "sha256:o", &[part(&lib, "nope", "lib", "sha256:1")])
+            .compose(
+                &own,
+                "sha256:o",
+                &[part(&lib, "nope", "lib", "sha256:1")],
+                None,
+            )
             .expect_err("missing");
         assert_eq!(
             err.to_string(),
             "include of git source \"lib\": fromPath \"nope\" is not a directory in its artifact"
         );
         let err = store
-            .compose(&own, "sha256:o", &[part(&lib, "etc", "lib", "sha256:1")])
+            .compose(
+                &own,
+                "sha256:o",
+                &[part(&lib, "etc", "lib", "sha256:1")],
+                None,
+            )
             .expect_err("symlink from");
         assert!(
             err.to_string()
@@ -434,6 +488,7 @@ mod tests {
                 &own,
                 "sha256:o",
                 &[part(&lib, "", "escape/lib", "sha256:1")],
+                None,
             )
             .expect_err("symlink to");
         assert!(

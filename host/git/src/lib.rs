@@ -1548,7 +1548,12 @@ impl GitSource {
             .collect();
         let (dir, digest) = self
             .composed
-            .compose(&own.dir, &own.digest, &list)
+            .compose(
+                &own.dir,
+                &own.digest,
+                &list,
+                self.store.shape().ignore.as_deref(),
+            )
             .map_err(|e| {
                 let message = format!("git source {:?}: {e}", self.name);
                 match e {
