@@ -32,6 +32,10 @@
 #                auth user weir-proxy, password DIR/proxy-password; CONNECT
 #                to any port and plain-http forwarding; every request line
 #                is logged to $WEIR_GIT_PROXY_LOG (DIR/logs/tinyproxy.log).
+#   static files http(s)://127.0.0.1:$WEIR_GIT_HTTP(S)_PORT/files/<prefix>/<path>
+#                serve DIR/files/<path> (a Helm chart repository's index.yaml
+#                and .tgz, an archive…); prefixes anon and basic as above
+#                ($WEIR_FILES_DIR, $WEIR_FILES_HTTP_URL)
 #   ssh          ssh://root@127.0.0.1:$WEIR_GIT_SSH_PORT/<absolute DIR>/repos/x.git
 #                i.e. "$WEIR_GIT_SSH_URL/repos/x.git"; keys DIR/ssh/id_ed25519
 #                (no passphrase) and DIR/ssh/id_ed25519_pass (passphrase in
@@ -183,7 +187,7 @@ install_deps() {
 
 # Secrets, keys and certificates: made once per DIR, kept on restart.
 make_secrets() {
-  mkdir -p "$REPOS" "$RUN" "$LOGS" "$SSH" "$TLS" "$NGX/tmp"
+  mkdir -p "$REPOS" "$RUN" "$LOGS" "$SSH" "$TLS" "$NGX/tmp" "$D/files"
   chmod 700 "$SSH" "$TLS"
   [ -s "$D/http-password" ] || openssl rand -hex 16 >"$D/http-password"
   [ -s "$D/http-token" ] || openssl rand -hex 24 >"$D/http-token"
@@ -359,6 +363,14 @@ http {
       include $NGX/git-fastcgi.conf;
       fastcgi_param REMOTE_USER weir-bearer;
     }
+    location /files/anon/ {
+      alias $D/files/;
+    }
+    location /files/basic/ {
+      auth_basic "weir";
+      auth_basic_user_file $NGX/htpasswd;
+      alias $D/files/;
+    }
     location / { return 404; }
   }
 
@@ -442,6 +454,8 @@ WEIR_GIT_HTTP_PORT=$P_HTTP
 WEIR_GIT_HTTP_URL=http://127.0.0.1:$P_HTTP
 WEIR_GIT_HTTPS_PORT=$P_HTTPS
 WEIR_GIT_HTTPS_URL=https://127.0.0.1:$P_HTTPS
+WEIR_FILES_DIR=$D/files
+WEIR_FILES_HTTP_URL=http://127.0.0.1:$P_HTTP/files
 WEIR_GIT_HTTP_USER=weir
 WEIR_GIT_HTTP_PASSWORD=$(cat "$D/http-password")
 WEIR_GIT_HTTP_PASSWORD_FILE=$D/http-password

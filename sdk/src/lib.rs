@@ -40,6 +40,8 @@ pub mod http;
 pub mod manifests;
 pub mod notifier;
 pub mod renderer;
+#[cfg(feature = "semver")]
+pub mod semver;
 pub mod source;
 
 pub use decryptor::{DecryptRequest, Decryptor, Format, Key};

@@ -18,12 +18,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The repository root (where `scripts/` lives).
+/// The repository root (where `scripts/` lives): found from the running
+/// test's package directory (`CARGO_MANIFEST_DIR` at run time), so that a
+/// build cached from a clone at another path (a shared `CARGO_TARGET_DIR`)
+/// still finds this clone's files; the compile-time path is the fallback.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    runtime
+        .iter()
+        .flat_map(|d| d.ancestors())
+        .find(|d| d.join("scripts/kube.sh").is_file())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".."))
+        })
 }
 
 fn cache_dir() -> PathBuf {
@@ -259,6 +270,16 @@ pub struct Weir {
     pub config: PathBuf,
     /// The state directory (also holds the config).
     pub dir: tempfile::TempDir,
+    /// The plugins directory weir is run with.
+    pub plugins: PathBuf,
+}
+
+/// The test plugins (misbehaving ones, one per plugin kind) built by
+/// `scripts/test.sh` into `$WEIR_TEST_BAD_PLUGINS_DIR`.
+pub fn test_plugins_dir() -> PathBuf {
+    std::env::var_os("WEIR_TEST_BAD_PLUGINS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("test-plugins"))
 }
 
 impl Weir {
@@ -271,7 +292,19 @@ impl Weir {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let config = dir.path().join("weir.toml");
         std::fs::write(&config, toml).unwrap_or_else(|e| panic!("write config: {e}"));
-        Weir { config, dir }
+        Weir {
+            config,
+            dir,
+            plugins: plugins_dir(),
+        }
+    }
+
+    /// Runs weir with `dir` as its plugins directory (the built-in plugins
+    /// stay available).
+    #[must_use]
+    pub fn with_plugins_dir(mut self, dir: &Path) -> Self {
+        self.plugins = dir.to_path_buf();
+        self
     }
 
     /// A `weir` command with this config, the test cluster's kubeconfig and
@@ -281,7 +314,7 @@ impl Weir {
         c.arg("--config")
             .arg(&self.config)
             .arg("--plugins-dir")
-            .arg(plugins_dir())
+            .arg(&self.plugins)
             .env("WEIR_KUBECONFIG", var(kube(), "KUBECONFIG"))
             .env("WEIR_LOG", "info");
         c

@@ -16,7 +16,9 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+pub mod helm;
 mod notification;
+pub mod source;
 pub mod template;
 mod units;
 
@@ -121,6 +123,25 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
+/// The settings every kind of source has, as the engine schedules them.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSettings<'a> {
+    /// The source's name.
+    pub name: &'a Name,
+    /// Its URL.
+    pub url: &'a str,
+    /// Fetch interval.
+    pub interval: Duration,
+    /// Fetch timeout.
+    pub timeout: Duration,
+    /// Whether fetching is suspended.
+    pub suspend: bool,
+    /// Its labels, for alerts.
+    pub labels: &'a BTreeMap<String, String>,
+    /// `GitRepository` or `Source` (a plugin's), for events and alerts.
+    pub kind: &'static str,
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +168,13 @@ pub struct Config {
     /// Alerts: which events go to which provider (Flux's `Alert`).
     #[serde(default)]
     pub alert: Vec<Alert>,
+    /// Sources fetched by source plugins.
+    #[serde(default)]
+    pub source: Vec<source::PluginSource>,
+    /// Helm releases (Flux's `HelmRelease`). Each is also in [`Config::sync`]
+    /// (see [`helm::HelmRelease::to_sync`]), after the `[[sync]]` entries.
+    #[serde(default)]
+    pub release: Vec<helm::HelmRelease>,
     /// The directory of the config file; relative paths in it are resolved
     /// against this. Set by [`Config::load`].
     #[serde(skip)]
@@ -529,6 +557,10 @@ pub struct Sync {
     /// with a top-level `sops` map fails the reconcile instead of being
     /// applied encrypted.
     pub decryption: Option<Decryption>,
+    /// The Helm release this sync reconciles, for entries made from a
+    /// `[[release]]`; `None` for `[[sync]]` entries.
+    #[serde(skip)]
+    pub helm: Option<std::sync::Arc<helm::HelmRelease>>,
 }
 
 /// How a sync decrypts encrypted objects (Flux's `spec.decryption`).
@@ -881,6 +913,39 @@ impl Config {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("/"));
         config.file = file;
+        let mut helm_names = BTreeMap::new();
+        for r in &config.release {
+            r.check().map_err(|message| ConfigError::Invalid {
+                path: config.file.clone(),
+                message,
+            })?;
+            // One Helm release, one owner: two entries writing the same
+            // records would fight over every revision.
+            let key = (r.storage_namespace().to_owned(), r.release_name());
+            if let Some(other) = helm_names.insert(key, r.name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    path: config.file.clone(),
+                    message: format!(
+                        "releases {other:?} and {:?} are both Helm release {:?} in namespace {:?}",
+                        r.name.as_str(),
+                        r.release_name(),
+                        r.storage_namespace()
+                    ),
+                });
+            }
+        }
+        for r in &config.release {
+            if config.sync.iter().any(|s| s.name == r.name) {
+                return Err(ConfigError::Invalid {
+                    path: config.file.clone(),
+                    message: format!(
+                        "release {:?}: a sync or release of that name is already declared (they share one namespace of names)",
+                        r.name.0
+                    ),
+                });
+            }
+            config.sync.push(r.to_sync());
+        }
         config.check()?;
         Ok(config)
     }
@@ -961,14 +1026,26 @@ impl Config {
                 .map_err(|m| invalid(format!("git source {:?}: {m}", g.name.0)))?;
         }
         self.check_include_cycles().map_err(invalid)?;
+        let git_names: std::collections::BTreeSet<&Name> =
+            self.git.iter().map(|g| &g.name).collect();
+        let mut plugin_names = std::collections::BTreeSet::new();
+        for p in &self.source {
+            if git_names.contains(&p.name) || !plugin_names.insert(&p.name) {
+                return Err(invalid(format!(
+                    "source {:?} is declared twice (names are shared by [[git]] and [[source]])",
+                    p.name.0
+                )));
+            }
+            p.check().map_err(invalid)?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for s in &self.sync {
             if !seen.insert(&s.name) {
                 return Err(invalid(format!("sync {:?} is declared twice", s.name.0)));
             }
-            if !self.git.iter().any(|g| g.name == s.source) {
+            if self.source_settings(&s.source).is_none() {
                 return Err(invalid(format!(
-                    "sync {:?}: source {:?} is not declared (add a [[git]] with that name)",
+                    "sync {:?}: source {:?} is not declared (add a [[git]] or [[source]] with that name)",
                     s.name.0, s.source.0
                 )));
             }
@@ -1073,9 +1150,9 @@ impl Config {
                 )));
             }
             for src in &r.sources {
-                if self.git_source(src).is_none() {
+                if self.source_settings(src).is_none() {
                     return Err(invalid(format!(
-                        "receiver {:?}: source {:?} is not declared (add a [[git]] with that name)",
+                        "receiver {:?}: source {:?} is not declared (add a [[git]] or [[source]] with that name)",
                         r.name.0, src.0
                     )));
                 }
@@ -1380,6 +1457,43 @@ impl Config {
         self.git.iter().find(|g| &g.name == name)
     }
 
+    /// What the engine needs of any source, `[[git]]` or `[[source]]`.
+    pub fn source_settings(&self, name: &Name) -> Option<SourceSettings<'_>> {
+        if let Some(g) = self.git_source(name) {
+            return Some(SourceSettings {
+                name: &g.name,
+                url: &g.url,
+                interval: g.interval(),
+                timeout: g.timeout(),
+                suspend: g.suspend,
+                labels: &g.labels,
+                kind: "GitRepository",
+            });
+        }
+        self.source
+            .iter()
+            .find(|p| &p.name == name)
+            .map(|p| SourceSettings {
+                name: &p.name,
+                url: &p.url,
+                interval: p.interval(),
+                timeout: p.timeout(),
+                suspend: p.suspend,
+                labels: &p.labels,
+                kind: "Source",
+            })
+    }
+
+    /// Every source, `[[git]]` first, in declaration order.
+    pub fn sources(&self) -> Vec<SourceSettings<'_>> {
+        self.git
+            .iter()
+            .map(|g| &g.name)
+            .chain(self.source.iter().map(|p| &p.name))
+            .filter_map(|n| self.source_settings(n))
+            .collect()
+    }
+
     /// The limits for the named plugin, with defaults filled in.
     pub fn plugin_limits(&self, plugin: &str) -> EffectiveLimits {
         let l = self.host.plugins.get(plugin);
@@ -1394,6 +1508,14 @@ impl Config {
                 // its plugin: the operator wrote where it may deliver.
                 for p in self.provider.iter().filter(|p| p.plugin() == plugin) {
                     if let Some(h) = p.address.as_deref().and_then(url_authority)
+                        && !hosts.contains(&h)
+                    {
+                        hosts.push(h);
+                    }
+                }
+                // Likewise a [[source]]'s url for its source plugin.
+                for s in self.source.iter().filter(|s| s.plugin == plugin) {
+                    if let Some(h) = url_authority(&s.url)
                         && !hosts.contains(&h)
                     {
                         hosts.push(h);

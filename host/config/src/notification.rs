@@ -145,8 +145,8 @@ pub enum EventSeverity {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EventSource {
-    /// `Sync` (Flux's `Kustomization` is accepted), `GitRepository`, or
-    /// `*` for any kind.
+    /// `Sync` (Flux's `Kustomization` is accepted), `HelmRelease`,
+    /// `GitRepository`, `Source` (a `[[source]]`), or `*` for any kind.
     pub kind: String,
     /// The object's name, or `*` for all. Default: `*`.
     #[serde(default = "any")]
@@ -164,7 +164,7 @@ fn any() -> String {
 }
 
 /// The event-source kinds weir emits, with Flux's names accepted.
-pub const EVENT_KINDS: [&str; 2] = ["Sync", "GitRepository"];
+pub const EVENT_KINDS: [&str; 4] = ["Sync", "HelmRelease", "GitRepository", "Source"];
 
 impl EventSource {
     /// The kind, Flux's `Kustomization` read as `Sync`.

@@ -18,6 +18,11 @@ impl Duration {
         Duration(std::time::Duration::from_secs(s))
     }
 
+    /// A duration from the standard library's.
+    pub const fn from_std(d: std::time::Duration) -> Self {
+        Duration(d)
+    }
+
     /// The standard library duration.
     pub fn get(self) -> std::time::Duration {
         self.0

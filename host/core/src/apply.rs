@@ -140,6 +140,9 @@ pub struct ApplyOptions {
     /// immutable (the sync's `force`, Flux's `spec.force`). Objects opt in
     /// or out with [`FORCE_ANNOTATION`].
     pub force: bool,
+    /// Plan only: report what applying would do (`created`, `configured`,
+    /// `unchanged`, `skipped`) and write nothing.
+    pub dry_run: bool,
 }
 
 /// The policies of one object, read from its labels and annotations.
@@ -415,6 +418,78 @@ impl Cluster {
         self.kinds
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What the cluster serves, as Helm's `.Capabilities.APIVersions`
+    /// lists it: every `group/version` (`v1` for the core group) and every
+    /// `group/version/Kind` of a top-level resource.
+    ///
+    /// # Errors
+    /// The API server could not be reached or refused discovery.
+    pub async fn api_versions(&self) -> Result<Vec<String>, ApplyError> {
+        let fail = |e: kube::Error| {
+            if is_transient(&e) {
+                unavailable(&e)
+            } else {
+                ApplyError::Refused(format!("discovery failed: {}", api_message(&e)))
+            }
+        };
+        let mut out = Vec::new();
+        let mut versions: Vec<String> = self
+            .client
+            .list_core_api_versions()
+            .await
+            .map_err(fail)?
+            .versions;
+        for g in self.client.list_api_groups().await.map_err(fail)?.groups {
+            versions.extend(g.versions.into_iter().map(|v| v.group_version));
+        }
+        for gv in versions {
+            let resources = if gv.contains('/') {
+                self.client.list_api_group_resources(&gv).await
+            } else {
+                self.client.list_core_api_resources(&gv).await
+            };
+            // A group whose backend is down (an unavailable APIService)
+            // must not hide the rest.
+            if let Ok(list) = resources {
+                for r in list.resources {
+                    if !r.name.contains('/') {
+                        out.push(format!("{gv}/{}", r.kind));
+                    }
+                }
+            }
+            out.push(gv);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Deletes one object whoever owns it (background propagation), as Helm
+    /// deletes a hook before creating it again. A missing object or kind is
+    /// fine.
+    ///
+    /// # Errors
+    /// The API server refused or could not be reached.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), ApplyError> {
+        let Some(r) = self.resolve(&key.group, &key.version, &key.kind).await? else {
+            return Ok(());
+        };
+        let api = self.api(&r, key.namespace.as_deref());
+        let dp = kube::api::DeleteParams {
+            propagation_policy: Some(kube::api::PropagationPolicy::Background),
+            ..kube::api::DeleteParams::default()
+        };
+        match api.delete(&key.name, &dp).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) if is_transient(&e) => Err(unavailable(&e)),
+            Err(e) => Err(ApplyError::Refused(format!(
+                "cannot delete {key}: {}",
+                api_message(&e)
+            ))),
+        }
     }
 
     fn api(&self, r: &Resolved, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -743,6 +818,18 @@ impl Cluster {
         }
         if !failures.is_empty() {
             return Err(ApplyError::Invalid(failures.join("; ")));
+        }
+        if options.dry_run {
+            // Objects of kinds not served yet cannot be planned: they would
+            // be created.
+            let mut order: Vec<usize> = (0..objects.len()).collect();
+            order.sort_by_key(|&i| (stage_of(&objects[i]), objects[i].key()));
+            let mut outcome = ApplyOutcome::default();
+            for i in order {
+                let action = plans[i].as_ref().map_or(Action::Created, Plan::action);
+                outcome.changes.push((objects[i].key(), action));
+            }
+            return Ok(outcome);
         }
 
         // 3. Staged apply.

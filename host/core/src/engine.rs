@@ -134,7 +134,7 @@ impl Engine {
         );
         let targets = config.sync.iter().map(|_| Arc::clone(&cluster)).collect();
         let fetch_now = config
-            .git
+            .sources()
             .iter()
             .map(|g| (g.name.clone(), Arc::new(Notify::new())))
             .collect();
@@ -198,7 +198,16 @@ impl Engine {
             &reason,
             &message,
             revision,
-            (SYNC_API_VERSION, "Sync", n.namespace(), &after.name),
+            (
+                SYNC_API_VERSION,
+                self.config
+                    .sync
+                    .iter()
+                    .find(|s| s.name.as_str() == after.name)
+                    .map_or("Sync", crate::notify::sync_kind),
+                n.namespace(),
+                &after.name,
+            ),
             n.cluster(),
         ));
     }
@@ -249,7 +258,9 @@ impl Engine {
             revision,
             (
                 SOURCE_API_VERSION,
-                "GitRepository",
+                self.config
+                    .source_settings(name)
+                    .map_or("GitRepository", |s| s.kind),
                 n.namespace(),
                 name.as_str(),
             ),
@@ -310,8 +321,8 @@ impl Engine {
         };
         let (timeout, url) = self
             .config
-            .git_source(name)
-            .map(|g| (g.timeout().get(), g.url.clone()))
+            .source_settings(name)
+            .map(|g| (g.timeout.get(), g.url.to_owned()))
             .unwrap_or((Duration::from_secs(60), String::new()));
         // The source enforces its own `timeout` and says which source timed
         // out; this outer deadline, a little later, only catches a source
@@ -575,12 +586,12 @@ impl Engine {
         }
         let mut tasks = tokio::task::JoinSet::new();
         let mut channels: BTreeMap<Name, watch::Receiver<FetchResult>> = BTreeMap::new();
-        for g in &self.config.git {
+        for g in self.config.sources() {
             let (tx, rx) = watch::channel::<FetchResult>(None);
             channels.insert(g.name.clone(), rx);
             let engine = Arc::clone(&self);
             let name = g.name.clone();
-            let interval = g.interval().get();
+            let interval = g.interval.get();
             let suspended = g.suspend;
             let now = self
                 .fetch_now

@@ -294,13 +294,13 @@ impl Notifications {
         }
         let mut labels = BTreeMap::new();
         for s in &config.sync {
-            labels.insert(("Sync".to_owned(), s.name.to_string()), s.labels.clone());
-        }
-        for g in &config.git {
             labels.insert(
-                ("GitRepository".to_owned(), g.name.to_string()),
-                g.labels.clone(),
+                (sync_kind(s).to_owned(), s.name.to_string()),
+                s.labels.clone(),
             );
+        }
+        for g in config.sources() {
+            labels.insert((g.kind.to_owned(), g.name.to_string()), g.labels.clone());
         }
         Ok(Notifications {
             cluster: config.cluster_name().to_owned(),
@@ -709,6 +709,16 @@ pub fn event(
         cluster: cluster.to_owned(),
         timestamp: rfc3339(now_unix()),
         metadata: Vec::new(),
+    }
+}
+
+/// The event kind of a sync: `HelmRelease` for a `[[release]]`, else
+/// `Sync`.
+pub fn sync_kind(sync: &weir_config::Sync) -> &'static str {
+    if sync.helm.is_some() {
+        "HelmRelease"
+    } else {
+        "Sync"
     }
 }
 

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use weir_config::{HealthCheck, SubstituteKind, SubstituteReference, Sync};
 
-use crate::apply::{ApplyError, ApplyOptions, Cluster};
+use crate::apply::{ApplyError, ApplyOptions, ApplyOutcome, Cluster};
 use crate::decrypt::{DecryptContext, decrypt};
 use crate::health::{Health, health};
 use crate::inventory;
@@ -68,6 +68,23 @@ pub async fn render_with_json(
     artifact_dir: &Path,
     renderers: &Arc<dyn RendererRegistry>,
 ) -> Result<Vec<(Object, String)>, StepError> {
+    let request = RenderRequest {
+        path: path.to_owned(),
+        options: Vec::new(),
+    };
+    render_request(renderer, request, artifact_dir, renderers).await
+}
+
+/// [`render_with_json`] with a whole request (renderer options).
+///
+/// # Errors
+/// As [`render`].
+pub async fn render_request(
+    renderer: &str,
+    request: RenderRequest,
+    artifact_dir: &Path,
+    renderers: &Arc<dyn RendererRegistry>,
+) -> Result<Vec<(Object, String)>, StepError> {
     let build_failed = |message: String, transient: bool| StepError {
         reason: Reason::BuildFailed,
         message,
@@ -77,10 +94,6 @@ pub async fn render_with_json(
         .renderer(renderer)
         .map_err(|e| build_failed(e.to_string(), false))?;
     let dir = artifact_dir.to_path_buf();
-    let request = RenderRequest {
-        path: path.to_owned(),
-        options: Vec::new(),
-    };
     let rendered = tokio::task::spawn_blocking(move || plugin.render(&dir, &request))
         .await
         .map_err(|e| build_failed(format!("renderer task failed: {e}"), true))?
@@ -286,6 +299,12 @@ async fn run_steps(
     cluster: &Cluster,
     status: &mut SyncStatus,
 ) -> Result<(), StepError> {
+    if let Some(release) = &sync.helm {
+        return crate::helm::reconcile_release(
+            sync, release, artifact, renderers, decryption, cluster, status,
+        )
+        .await;
+    }
     let rendered = render_with_json(
         sync.renderer_in(&artifact.dir),
         &sync.path,
@@ -299,12 +318,78 @@ async fn run_steps(
     let objects = crate::transform::customize(sync, objects);
     let objects = post_build(sync, objects, cluster).await?;
     let count = objects.len();
-    let options = ApplyOptions { force: sync.force };
+    let applied = apply_and_prune(
+        sync,
+        objects,
+        sync.target_namespace.as_deref(),
+        cluster,
+        status,
+    )
+    .await?;
+    status.last_applied_revision = Some(artifact.revision.clone());
+    status.last_applied_at = Some(now_unix());
+    // The revision counts as applied even when its objects do not become
+    // ready, as in Flux (lastAppliedRevision moves, Ready=False).
+    if sync.checks_health() {
+        // Skipped objects (`ssa: Ignore`, `IfNotPresent`) were not applied
+        // by this reconcile, so `wait` does not wait for them.
+        let mut targets = if sync.wait {
+            waitable(&applied)
+        } else {
+            Vec::new()
+        };
+        for h in &sync.health_checks {
+            targets.push(health_check_key(cluster, h, sync.target_namespace.as_deref()).await?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|k| seen.insert(k.id()));
+        wait_healthy(cluster, targets, sync.timeout()).await?;
+    }
+    status.ready = true;
+    status.reason = Reason::ReconciliationSucceeded;
+    status.message = format!(
+        "applied revision {}: {}",
+        artifact.revision,
+        summarize(&status.changes, count)
+    );
+    Ok(())
+}
+
+/// The objects of an apply that `wait` waits for: all but the skipped
+/// ones (`ssa: Ignore`, `IfNotPresent`), which this apply did not write.
+pub fn waitable(applied: &ApplyOutcome) -> Vec<ObjectKey> {
+    applied
+        .changes
+        .iter()
+        .filter(|(_, a)| *a != Action::Skipped)
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Applies `objects` as `sync` owns them, then prunes (when the sync
+/// prunes) what its inventory holds and this set does not; records the
+/// change set, inventory and apply digests in `status`.
+///
+/// # Errors
+/// [`Reason::ApplyFailed`] (the inventory keeps what was written) or
+/// [`Reason::PruneFailed`] (the objects not confirmed deleted stay in the
+/// inventory).
+pub async fn apply_and_prune(
+    sync: &Sync,
+    objects: Vec<Object>,
+    target_namespace: Option<&str>,
+    cluster: &Cluster,
+    status: &mut SyncStatus,
+) -> Result<ApplyOutcome, StepError> {
+    let options = ApplyOptions {
+        force: sync.force,
+        ..ApplyOptions::default()
+    };
     let applied = match cluster
         .apply_known(
             objects,
             sync.name.as_str(),
-            sync.target_namespace.as_deref(),
+            target_namespace,
             options,
             &status.applied,
         )
@@ -367,42 +452,11 @@ async fn run_steps(
     }
     dedup_inventory(&mut inventory);
     status.inventory = inventory;
-    status.last_applied_revision = Some(artifact.revision.clone());
-    status.last_applied_at = Some(now_unix());
     status.changes = changes;
-    if let Some(e) = prune_error {
-        return Err(e);
+    match prune_error {
+        Some(e) => Err(e),
+        None => Ok(applied),
     }
-    // The revision counts as applied even when its objects do not become
-    // ready, as in Flux (lastAppliedRevision moves, Ready=False).
-    if sync.checks_health() {
-        // Skipped objects (`ssa: Ignore`, `IfNotPresent`) were not applied
-        // by this reconcile, so `wait` does not wait for them.
-        let mut targets = if sync.wait {
-            applied
-                .changes
-                .iter()
-                .filter(|(_, a)| *a != Action::Skipped)
-                .map(|(k, _)| k.clone())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        for h in &sync.health_checks {
-            targets.push(health_check_key(cluster, h, sync.target_namespace.as_deref()).await?);
-        }
-        let mut seen = std::collections::HashSet::new();
-        targets.retain(|k| seen.insert(k.id()));
-        wait_healthy(cluster, targets, sync.timeout()).await?;
-    }
-    status.ready = true;
-    status.reason = Reason::ReconciliationSucceeded;
-    status.message = format!(
-        "applied revision {}: {}",
-        artifact.revision,
-        summarize(&status.changes, count)
-    );
-    Ok(())
 }
 
 /// How often health checks poll the objects that are not ready yet.

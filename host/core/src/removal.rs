@@ -43,7 +43,9 @@ pub async fn remove(mut status: SyncStatus, host: &Arc<Cluster>) -> Option<SyncS
         tracing::warn!(sync = %name, "sync removed from the config; its status does not say how to clean up, so its objects are left in the cluster");
         return None;
     };
-    if !deletes(removal.deletion_policy, removal.prune) || status.inventory.is_empty() {
+    if !deletes(removal.deletion_policy, removal.prune)
+        || (status.inventory.is_empty() && status.helm.is_none())
+    {
         tracing::info!(sync = %name, policy = %removal.deletion_policy, objects = status.inventory.len(), "sync removed from the config; its objects are left in the cluster");
         return None;
     }
@@ -60,6 +62,22 @@ pub async fn remove(mut status: SyncStatus, host: &Arc<Cluster>) -> Option<SyncS
     } else {
         Arc::clone(host)
     };
+    if status.helm.is_some() {
+        // A Helm release: uninstalled as Helm does (hooks, objects,
+        // records).
+        return match crate::helm::uninstall(&mut status, &cluster).await {
+            Ok(()) if status.inventory.is_empty() => {
+                tracing::info!(sync = %name, "release removed from the config: uninstalled");
+                None
+            }
+            Ok(()) => {
+                let names: Vec<String> = status.inventory.iter().map(ToString::to_string).collect();
+                let message = format!("deletion not confirmed yet: {}", names.join(", "));
+                Some(failed(status, message))
+            }
+            Err(m) => Some(failed(status, format!("uninstall: {m}"))),
+        };
+    }
     let mut pending = inventory::stale(&status.inventory, &[]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(removal.timeout_secs);
     loop {

@@ -42,6 +42,13 @@ pub enum Reason {
     DependencyNotReady,
     /// The sync is suspended.
     Suspended,
+    /// A Helm install failed: rendering aside, a hook, an object or the
+    /// wait for readiness failed (Flux's `InstallFailed`).
+    InstallFailed,
+    /// A Helm upgrade failed (Flux's `UpgradeFailed`).
+    UpgradeFailed,
+    /// A Helm test hook failed (Flux's `TestFailed`).
+    TestFailed,
 }
 
 impl fmt::Display for Reason {
@@ -133,6 +140,9 @@ pub struct SyncStatus {
     /// next one skips objects that cannot have changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub applied: BTreeMap<String, Applied>,
+    /// For a Helm release: the release and what weir last did to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<crate::helm::HelmState>,
 }
 
 /// What weir knows of one object it applied.
@@ -236,6 +246,7 @@ impl SyncStatus {
             failures: 0,
             removal: None,
             applied: BTreeMap::new(),
+            helm: None,
         }
     }
 

@@ -391,6 +391,13 @@ impl DecryptorRegistry for PluginHost {
     }
 }
 
+impl weir_core::plugin_source::SourceRegistry for PluginHost {
+    fn source(&self, name: &str) -> Result<Arc<dyn SourcePlugin>, PluginError> {
+        self.load(name, PluginKind::Source)
+            .map(|r| r as Arc<dyn SourcePlugin>)
+    }
+}
+
 impl NotifierRegistry for PluginHost {
     fn notifier(&self, name: &str) -> Result<Arc<dyn Notifier>, PluginError> {
         self.load(name, PluginKind::Notifier)

@@ -47,14 +47,14 @@ pub fn print_status(config: &Config, what: What, output: Output) -> anyhow::Resu
         }
         What::Sources => {
             let mut statuses = Vec::new();
-            for g in &config.git {
+            for g in config.sources() {
                 let path = state.join("sources").join(format!("{}.json", g.name));
                 let st = match std::fs::read(&path) {
                     Ok(b) => serde_json::from_slice(&b)
                         .with_context(|| format!("{} is corrupt", path.display()))?,
                     Err(_) => SourceStatus {
                         name: g.name.to_string(),
-                        url: g.url.clone(),
+                        url: g.url.to_owned(),
                         ready: false,
                         message: "not fetched yet".into(),
                         artifact: None,

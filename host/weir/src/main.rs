@@ -88,6 +88,10 @@ enum Command {
         /// Renderer for `--dir`.
         #[arg(long, default_value = "plain", requires = "dir")]
         renderer: String,
+        /// The path inside `--dir` to render (it may refer to files
+        /// elsewhere in `--dir`, as a kustomize overlay does to its base).
+        #[arg(long, default_value = "", requires = "dir")]
+        path: String,
         /// Output format (human = YAML).
         #[arg(short, long, value_enum, default_value_t = Output::Yaml)]
         output: Output,
@@ -222,7 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             tracing::info!(
                 syncs = config.sync.len(),
-                sources = config.git.len(),
+                sources = config.git.len() + config.source.len(),
                 cluster = config.cluster_name(),
                 "weir running"
             );
@@ -276,13 +280,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sync,
             dir,
             renderer,
+            path,
             output,
         } => {
             let objects = wiring::build(
                 &config,
                 &overrides,
                 sync.as_deref(),
-                dir.as_deref(),
+                dir.as_deref().map(|d| (d, path.as_str())),
                 &renderer,
             )
             .await?;

@@ -12,8 +12,10 @@ use weir_core::apply::{Cluster, offline_namespaced, settle};
 use weir_core::engine::Engine;
 use weir_core::notify::{Notifications, SecretReader};
 use weir_core::object::Object;
+use weir_core::plugin::RenderRequest;
 use weir_core::plugin::{DecryptorRegistry, NotifierRegistry, RendererRegistry};
-use weir_core::reconcile::render;
+use weir_core::plugin_source::{PluginSource, SourceRegistry};
+use weir_core::reconcile::{render, render_request};
 use weir_core::source::Source;
 use weir_core::status::service_account_user;
 use weir_core::substitute::{Undefined, Variables, substitute_objects};
@@ -46,12 +48,26 @@ fn plugin_host(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<Plugin
     Ok(Arc::new(host))
 }
 
-fn sources(config: &Config) -> anyhow::Result<BTreeMap<Name, Arc<dyn Source>>> {
+fn sources(
+    config: &Config,
+    plugins: &Arc<PluginHost>,
+    cluster: &Cluster,
+) -> anyhow::Result<BTreeMap<Name, Arc<dyn Source>>> {
     let mut out: BTreeMap<Name, Arc<dyn Source>> = BTreeMap::new();
     for g in &config.git {
         let s = GitSource::new(config, g)
             .with_context(|| format!("git source {:?}", g.name.as_str()))?;
         out.insert(g.name.clone(), Arc::new(s));
+    }
+    for p in &config.source {
+        let s = PluginSource::new(
+            p,
+            Arc::clone(plugins) as Arc<dyn SourceRegistry>,
+            &config.base_dir,
+            &config.state_dir().join("artifacts"),
+            Some((cluster.client().clone(), tokio::runtime::Handle::current())),
+        );
+        out.insert(p.name.clone(), Arc::new(s));
     }
     Ok(out)
 }
@@ -96,7 +112,7 @@ pub async fn engine(config: &Arc<Config>, o: &Overrides) -> anyhow::Result<Arc<E
     let plugins = plugin_host(config, o)?;
     let mut engine = Engine::new(
         Arc::clone(config),
-        sources(config)?,
+        sources(config, &plugins, &cluster)?,
         Arc::clone(&plugins) as Arc<dyn RendererRegistry>,
         Arc::clone(&cluster),
     )
@@ -149,14 +165,15 @@ pub async fn build(
     config: &Arc<Config>,
     o: &Overrides,
     sync: Option<&str>,
-    dir: Option<&Path>,
+    dir: Option<(&Path, &str)>,
     renderer: &str,
 ) -> anyhow::Result<Vec<Object>> {
-    let plugins: Arc<dyn RendererRegistry> = plugin_host(config, o)?;
-    if let Some(dir) = dir {
-        return render(renderer, "", dir, &plugins)
+    let host = plugin_host(config, o)?;
+    let plugins: Arc<dyn RendererRegistry> = Arc::clone(&host) as Arc<dyn RendererRegistry>;
+    if let Some((dir, path)) = dir {
+        return render(renderer, path, dir, &plugins)
             .await
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()));
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(path).display()));
     }
     let sync = match sync {
         Some(name) => config
@@ -174,13 +191,52 @@ pub async fn build(
             ),
         },
     };
-    let repo = config
-        .git_source(&sync.source)
-        .with_context(|| format!("sync {:?}: source not declared", sync.name.as_str()))?;
-    let source = GitSource::new(config, repo)?;
+    let source: Arc<dyn Source> = match (
+        config.git_source(&sync.source),
+        config.source.iter().find(|p| p.name == sync.source),
+    ) {
+        (Some(repo), _) => Arc::new(GitSource::new(config, repo)?),
+        // Without a cluster connection: a `secretRef` cannot be read here.
+        (None, Some(p)) => Arc::new(PluginSource::new(
+            p,
+            host as Arc<dyn SourceRegistry>,
+            &config.base_dir,
+            &config.state_dir().join("artifacts"),
+            None,
+        )),
+        (None, None) => bail!("sync {:?}: source not declared", sync.name.as_str()),
+    };
     let artifact = tokio::task::spawn_blocking(move || source.fetch(&AtomicBool::new(false)))
         .await
         .context("fetch task failed")??;
+    if let Some(hr) = &sync.helm {
+        // A release renders with its values, as revision 1 of an install;
+        // its hooks and CRDs are printed too.
+        let (values, notes) = weir_core::helm::offline_values(hr, &artifact.dir)
+            .map_err(|m| anyhow::anyhow!("release {:?}: {m}", sync.name.as_str()))?;
+        for n in notes {
+            eprintln!(
+                "note: release {:?}: {n}: weir build does not read the cluster",
+                sync.name.as_str()
+            );
+        }
+        let request = RenderRequest {
+            path: hr.chart.clone(),
+            options: weir_core::helm::render_options(hr, &values, 1, false),
+        };
+        let mut objects: Vec<Object> = render_request("helm", request, &artifact.dir, &plugins)
+            .await?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        weir_core::helm::offline_namespace(&mut objects, hr);
+        let snapshot = objects.clone();
+        for obj in &mut objects {
+            let namespaced = offline_namespaced(&snapshot, obj);
+            settle(obj, namespaced, sync.name.as_str(), None);
+        }
+        return Ok(objects);
+    }
     let objects = render(
         sync.renderer_in(&artifact.dir),
         &sync.path,

@@ -104,6 +104,7 @@ impl Value {
                         .collect(),
                 ),
                 Value::List(l) => Shape::List(l.to_vec()),
+                Value::Str(s) => Shape::Str(s.to_string()),
                 _ => Shape::Null,
             },
         }

@@ -15,7 +15,14 @@ use crate::template::exec::{Exec, FuncError};
 use crate::template::gofmt::{go_quote, sprintf};
 use crate::template::value::{Map, Obj, Value};
 
+mod crypto;
+mod dates;
+mod der;
+pub mod gotime;
+mod random;
 mod semver;
+mod tomlfmt;
+mod urls;
 
 type R = Result<Value, FuncError>;
 
@@ -223,7 +230,8 @@ const NAMES: &[&str] = &[
     // Semver.
     "semver",
     "semverCompare",
-    // Non-deterministic or unsupported here (they exist, so charts parse).
+    // Random, dates, crypto, URLs (src/funcs/*.rs); getHostByName is an
+    // error (no network in the sandbox).
     "randAlphaNum",
     "randAlpha",
     "randNumeric",
@@ -502,7 +510,7 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
     let args: Vec<Value> = match name {
         "typeOf" | "kindOf" | "typeIs" | "typeIsLike" | "kindIs" | "printf" | "deepEqual"
         | "list" | "tuple" | "dict" | "set" | "default" | "coalesce" | "ternary" | "first"
-        | "last" | "append" | "push" | "prepend" => args,
+        | "last" | "append" | "push" | "prepend" | "duration" | "durationRound" => args,
         _ => args.into_iter().map(Value::normalized).collect(),
     };
     let a = &args;
@@ -730,6 +738,14 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
                 Err(e) => Value::list(vec![Value::str(e.to_string())]),
             }
         }
+        "toToml" => {
+            arity(name, a, 1)?;
+            Value::str(tomlfmt::to_toml(&a[0])?)
+        }
+        "fromToml" => {
+            arity(name, a, 1)?;
+            tomlfmt::from_toml(&s(&a[0])?)
+        }
         "lookup" => {
             arity(name, a, 4)?;
             // As in `helm template`: no cluster, so nothing is found.
@@ -888,11 +904,16 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "camelcase" => Value::str(camel(&s(&one(name, a)?)?)),
         "wrap" => {
             arity(name, a, 2)?;
-            Value::str(wrap(&s(&a[1])?, i(&a[0])?.max(1) as usize, "\n"))
+            Value::str(wrap(&s(&a[1])?, i(&a[0])?.max(1) as usize, "\n", false))
         }
         "wrapWith" => {
             arity(name, a, 3)?;
-            Value::str(wrap(&s(&a[2])?, i(&a[0])?.max(1) as usize, &s(&a[1])?))
+            Value::str(wrap(
+                &s(&a[2])?,
+                i(&a[0])?.max(1) as usize,
+                &s(&a[1])?,
+                true,
+            ))
         }
         "toString" => Value::str(strval(&one(name, a)?)),
         "toStrings" => Value::list(
@@ -938,7 +959,6 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             l.sort();
             Value::list(l.into_iter().map(Value::str).collect())
         }
-        "shuffle" => Value::str(s(&one(name, a)?)?.to_string()),
 
         // ------------------------------------- conversions and defaults
         "atoi" => Value::Int(s(&one(name, a)?)?.trim().parse().unwrap_or(0)),
@@ -1406,8 +1426,15 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "isAbs" | "osIsAbs" => Value::Bool(s(&one(name, a)?)?.starts_with('/')),
 
         other => {
+            if let Some(r) = random::call(other, a)
+                .or_else(|| dates::call(other, a))
+                .or_else(|| urls::call(other, a))
+                .or_else(|| crypto::call(other, a))
+            {
+                return r;
+            }
             return Err(FuncError::Msg(format!(
-                "function {other:?} is not supported by weir's helm renderer (it is random, time-dependent or needs a network); see plugins/helm/README.md"
+                "function {other:?} is not supported by weir's helm renderer (the sandbox has no network); see plugins/helm/README.md"
             )));
         }
     })
@@ -1559,22 +1586,51 @@ fn camel(x: &str) -> String {
     out
 }
 
-/// goutils' WrapCustom without long-word wrapping.
-fn wrap(x: &str, width: usize, nl: &str) -> String {
-    let mut out = Vec::new();
-    for line in x.split('\n') {
-        let mut cur = String::new();
-        for word in line.split(' ') {
-            if !cur.is_empty() && cur.len() + 1 + word.len() > width {
-                out.push(std::mem::take(&mut cur));
-            } else if !cur.is_empty() {
-                cur.push(' ');
-            }
-            cur.push_str(word);
-        }
-        out.push(cur);
+/// goutils' `WrapCustom(str, width, nl, long)`: breaks at the last space
+/// that fits; words longer than `width` are cut at `width` bytes when
+/// `long`, else kept whole up to the next space. Existing newlines are
+/// ordinary characters (goutils counts bytes, not characters).
+fn wrap(x: &str, width: usize, nl: &str, long: bool) -> String {
+    if x.is_empty() {
+        return String::new();
     }
-    out.join(nl)
+    let nl = if nl.is_empty() { "\n" } else { nl };
+    let b = x.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len() + b.len() / width.max(1));
+    let mut offset = 0;
+    while b.len() - offset > width {
+        if b[offset] == b' ' {
+            offset += 1;
+            continue;
+        }
+        let end = width + offset + 1;
+        match b[offset..end].iter().rposition(|&c| c == b' ') {
+            Some(p) => {
+                out.extend_from_slice(&b[offset..offset + p]);
+                out.extend_from_slice(nl.as_bytes());
+                offset += p + 1;
+            }
+            None if long => {
+                out.extend_from_slice(&b[offset..offset + width]);
+                out.extend_from_slice(nl.as_bytes());
+                offset += width;
+            }
+            None => match b[offset + width..].iter().position(|&c| c == b' ') {
+                None => {
+                    out.extend_from_slice(&b[offset..]);
+                    offset = b.len();
+                }
+                Some(p) => {
+                    let at = offset + width + p;
+                    out.extend_from_slice(&b[offset..at]);
+                    out.extend_from_slice(nl.as_bytes());
+                    offset = at + 1;
+                }
+            },
+        }
+    }
+    out.extend_from_slice(&b[offset..]);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn html_escape(x: &str) -> String {
@@ -1678,7 +1734,7 @@ pub fn base64_encode(data: &[u8]) -> String {
     out
 }
 
-fn base64_decode(x: &str) -> Option<Vec<u8>> {
+pub fn base64_decode(x: &str) -> Option<Vec<u8>> {
     let x = x.trim_end_matches('=');
     let mut out = Vec::new();
     let mut buf = 0u32;
@@ -1693,6 +1749,79 @@ fn base64_decode(x: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The methods of Helm's `common.Values` (`.Values`) that templates can
+/// call; Go looks methods up before map keys.
+pub const VALUES_METHODS: &[&str] = &["AsMap", "YAML", "Table", "PathValue"];
+
+/// Calls method `name` (one of [`VALUES_METHODS`]) of a `common.Values`.
+///
+/// # Errors
+/// Wrong arguments, and `Table`/`PathValue` on a missing path (Helm's
+/// words).
+pub fn values_method(v: &Value, name: &str, args: Vec<Value>) -> Result<Value, String> {
+    let want = usize::from(matches!(name, "Table" | "PathValue"));
+    if args.len() != want {
+        return Err(format!(
+            "wrong number of args for {name}: want {want} got {}",
+            args.len()
+        ));
+    }
+    let path = |ix: usize| -> Result<String, String> {
+        match &args[ix] {
+            Value::Str(x) => Ok(x.to_string()),
+            other => Err(format!(
+                "wrong type for value; expected string; got {}",
+                other.type_name()
+            )),
+        }
+    };
+    // Helm's tableLookup along a dotted path.
+    let table = |p: &str| -> Result<Value, String> {
+        let mut cur = v.clone();
+        for part in p.split('.') {
+            let next = match &cur {
+                Value::Map(m) => m.borrow().get(part).cloned(),
+                _ => None,
+            };
+            cur = match next {
+                Some(t @ Value::Map(_)) => t,
+                _ => return Err(format!("{} is not a table", go_quote(part))),
+            };
+        }
+        Ok(cur)
+    };
+    match name {
+        "AsMap" => Ok(match v {
+            Value::Map(m) => Value::map(m.borrow().clone()),
+            other => other.clone(),
+        }),
+        "YAML" => Ok(Value::str(encode::to_yaml(v))),
+        "Table" => {
+            let t = table(&path(0)?)?;
+            crate::template::value::mark_values(&t);
+            Ok(t)
+        }
+        _ => {
+            let p = path(0)?;
+            if p.is_empty() {
+                return Err("YAML path cannot be empty".into());
+            }
+            let (parent, key) = match p.rsplit_once('.') {
+                Some((parent, key)) => (table(parent).ok(), key),
+                None => (Some(v.clone()), p.as_str()),
+            };
+            let found = match parent {
+                Some(Value::Map(m)) => m.borrow().get(key).cloned(),
+                _ => None,
+            };
+            match found {
+                Some(x) if !matches!(x, Value::Map(_)) => Ok(x),
+                _ => Err(format!("{} is not a value", go_quote(key))),
+            }
+        }
+    }
 }
 
 /// Calls method `name` of a Helm object; `None` when it has none (nor a
@@ -1718,6 +1847,8 @@ pub fn method(o: &Obj, name: &str, args: Vec<Value>) -> Option<Result<Value, Str
         (Obj::KubeVersion { version, .. }, "Version" | "GitVersion" | "String") => {
             Ok(Value::str(version.as_str()))
         }
+        (Obj::Cert { cert, .. }, "Cert") => Ok(Value::str(cert.as_str())),
+        (Obj::Cert { key, .. }, "Key") => Ok(Value::str(key.as_str())),
         (Obj::KubeVersion { major, .. }, "Major") => Ok(Value::str(major.as_str())),
         (Obj::KubeVersion { minor, .. }, "Minor") => Ok(Value::str(minor.as_str())),
         (Obj::ApiVersions(v), "Has") => arg_str(0).map(|x| Value::Bool(v.contains(&x))),

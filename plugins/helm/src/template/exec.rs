@@ -523,6 +523,23 @@ impl<'a> Exec<'a> {
                         format!("nil pointer evaluating interface {{}}.{name}"),
                     ));
                 }
+                Value::Map(_)
+                    if super::value::is_values(&recv)
+                        && funcs::VALUES_METHODS.contains(&name.as_str()) =>
+                {
+                    let mut vals = Vec::new();
+                    if is_last {
+                        for a in args {
+                            vals.push(self.eval_arg(a, dot)?);
+                        }
+                        if let Some(l) = &last {
+                            vals.push(l.clone());
+                        }
+                    }
+                    funcs::values_method(&recv, name, vals).map_err(|e| {
+                        self.error(&node.to_string(), format!("error calling {name}: {e}"))
+                    })?
+                }
                 Value::Map(m) => {
                     if has_args {
                         return Err(self.error(

@@ -91,6 +91,16 @@ pub enum Obj {
     ApiVersions(Vec<String>),
     /// `.Files`, or what `.Files.Glob` returns: path → content.
     Files(BTreeMap<String, Rc<[u8]>>),
+    /// A Go `time.Time` (`now`, `toDate`, `dateModify`).
+    Time(crate::funcs::gotime::Time),
+    /// Sprig's `certificate` (`genCA`, `genSignedCert`, …): `.Cert` and
+    /// `.Key`, PEM.
+    Cert {
+        /// The certificate, PEM.
+        cert: String,
+        /// Its private key, PEM.
+        key: String,
+    },
 }
 
 impl Value {
@@ -144,6 +154,8 @@ impl Value {
                 Obj::KubeVersion { .. } => "common.KubeVersion",
                 Obj::ApiVersions(_) => "common.VersionSet",
                 Obj::Files(_) => "engine.files",
+                Obj::Time(_) => "time.Time",
+                Obj::Cert { .. } => "sprig.certificate",
             },
         }
     }
@@ -270,6 +282,14 @@ impl Value {
                     }
                     out.push(']');
                 }
+                Obj::Time(t) => out.push_str(&t.go_string()),
+                Obj::Cert { cert, key } => {
+                    out.push('{');
+                    out.push_str(cert);
+                    out.push(' ');
+                    out.push_str(key);
+                    out.push('}');
+                }
                 Obj::Capabilities {
                     kube_version,
                     api_versions,
@@ -341,6 +361,8 @@ impl Value {
                         .map(|k| (k.clone(), serde_json::Value::Null))
                         .collect(),
                 ),
+                Obj::Time(t) => serde_json::Value::String(t.rfc3339_nano()),
+                Obj::Cert { cert, key } => serde_json::json!({"Cert": cert, "Key": key}),
                 Obj::Capabilities {
                     kube_version,
                     api_versions,
