@@ -2,7 +2,8 @@
 # Self-test of scripts/git-server.sh: starts fresh temporary instances (under
 # a mktemp directory, removed at the end) and checks every server with the git
 # CLI: git daemon; smart HTTP /anon, /basic, /bearer over http and https (test
-# CA); ssh with the plain and the passphrase key and a wrong known_hosts; a
+# CA); the mTLS port with, without and with a foreign client cert; the proxy
+# (CONNECT, forwarding, its log, 407); ssh with the plain and the passphrase key and a wrong known_hosts; a
 # push; two instances at once; idempotent start; restart after a crash; stop.
 # Exits non-zero on any failure; the last line is `N passed, N failed`.
 #
@@ -142,7 +143,10 @@ check "status A is up" "$GS" status "$A"
 . "$A/env"
 for v in WEIR_GIT_ROOT WEIR_GIT_DAEMON_URL WEIR_GIT_HTTP_URL WEIR_GIT_HTTPS_URL WEIR_GIT_HTTP_USER \
          WEIR_GIT_HTTP_PASSWORD WEIR_GIT_HTTP_TOKEN WEIR_GIT_CA WEIR_GIT_SSH_URL WEIR_GIT_SSH_KEY \
-         WEIR_GIT_SSH_KEY_PASS WEIR_GIT_SSH_PASSPHRASE WEIR_GIT_SSH_KNOWN_HOSTS WEIR_GIT_SSH_KNOWN_HOSTS_WRONG; do
+         WEIR_GIT_SSH_KEY_PASS WEIR_GIT_SSH_PASSPHRASE WEIR_GIT_SSH_KNOWN_HOSTS WEIR_GIT_SSH_KNOWN_HOSTS_WRONG \
+         WEIR_GIT_MTLS_URL WEIR_GIT_CLIENT_CERT WEIR_GIT_CLIENT_KEY WEIR_GIT_OTHER_CLIENT_CERT \
+         WEIR_GIT_OTHER_CLIENT_KEY WEIR_GIT_PROXY_URL WEIR_GIT_PROXY_PORT WEIR_GIT_PROXY_USER \
+         WEIR_GIT_PROXY_PASSWORD_FILE WEIR_GIT_PROXY_LOG; do
   [ -n "${!v:-}" ] || { : >"$OUT"; bad "env defines $v"; }
 done
 check "env files exist" test -d "$WEIR_GIT_ROOT" -a -s "$WEIR_GIT_CA" -a -s "$WEIR_GIT_SSH_KEY" \
@@ -218,6 +222,30 @@ check_fails "https basic wrong password fails (CA)" 'Authentication failed|401' 
   g -c http.sslCAInfo="$WEIR_GIT_CA" ls-remote "https://weir:wrong@127.0.0.1:$SP/basic/test.git"
 check "https curl --cacert verifies" http_code 200 --cacert "$WEIR_GIT_CA" \
   "$WEIR_GIT_HTTPS_URL/anon/test.git/info/refs?service=git-upload-pack"
+
+# mTLS: nginx finishes the handshake without a (valid) client cert, then
+# answers 400
+MTLS_REPO="$WEIR_GIT_MTLS_URL/anon/test.git"
+check "mtls ls-remote (client cert)" has_main g -c http.sslCAInfo="$WEIR_GIT_CA" \
+  -c http.sslCert="$WEIR_GIT_CLIENT_CERT" -c http.sslKey="$WEIR_GIT_CLIENT_KEY" ls-remote "$MTLS_REPO"
+check_fails "mtls without a client cert is 400" '400' g -c http.sslCAInfo="$WEIR_GIT_CA" ls-remote "$MTLS_REPO"
+check_fails "mtls with a foreign client cert is 400" '400' g -c http.sslCAInfo="$WEIR_GIT_CA" \
+  -c http.sslCert="$WEIR_GIT_OTHER_CLIENT_CERT" -c http.sslKey="$WEIR_GIT_OTHER_CLIENT_KEY" ls-remote "$MTLS_REPO"
+
+# proxy (NO_PROXY above would let curl bypass it for 127.0.0.1)
+PROXY_AUTH="http://$WEIR_GIT_PROXY_USER:$(cat "$WEIR_GIT_PROXY_PASSWORD_FILE")@127.0.0.1:$WEIR_GIT_PROXY_PORT"
+check "proxy tunnels https (CONNECT)" has_main env -u NO_PROXY -u no_proxy \
+  git -c credential.helper= -c http.proxy="$PROXY_AUTH" -c http.sslCAInfo="$WEIR_GIT_CA" \
+  ls-remote "$WEIR_GIT_HTTPS_URL/anon/test.git"
+check "proxy log shows the CONNECT" grep -q "CONNECT 127.0.0.1:$SP " "$WEIR_GIT_PROXY_LOG"
+check "proxy forwards http" has_main env -u NO_PROXY -u no_proxy \
+  git -c credential.helper= -c http.proxy="$PROXY_AUTH" ls-remote "$WEIR_GIT_HTTP_URL/anon/test.git"
+check "proxy log shows the forwarded request" grep -qF "GET $WEIR_GIT_HTTP_URL/anon/test.git/info/refs" "$WEIR_GIT_PROXY_LOG"
+check "proxy without credentials is 407" http_code 407 --noproxy '' -x "$WEIR_GIT_PROXY_URL" \
+  "$WEIR_GIT_HTTP_URL/anon/test.git/info/refs?service=git-upload-pack"
+# shellcheck disable=SC2016  # $1 and $2 are for the inner bash
+check "proxy log holds no password" bash -c '! grep -qF -- "$1" "$2"' _ \
+  "$(cat "$WEIR_GIT_PROXY_PASSWORD_FILE")" "$WEIR_GIT_PROXY_LOG"
 
 # ssh
 SSH_BASE=(ssh -o UserKnownHostsFile="$WEIR_GIT_SSH_KNOWN_HOSTS" -o StrictHostKeyChecking=yes

@@ -23,6 +23,15 @@
 #                      fetch and push; else 401 + WWW-Authenticate: Basic
 #       prefix bearer  header "Authorization: Bearer $(cat DIR/http-token)";
 #                      fetch and push; else 401 + WWW-Authenticate: Bearer
+#   mTLS HTTPS   https://127.0.0.1:$WEIR_GIT_MTLS_PORT/anon/x.git: as smart
+#                HTTPS, but nginx requires a TLS client certificate signed by
+#                the test CA (DIR/tls/client.{crt,key}); without one it
+#                answers 400. DIR/tls/other-client.{crt,key} is a
+#                self-signed client cert it refuses.
+#   HTTP proxy   tinyproxy on http://127.0.0.1:$WEIR_GIT_PROXY_PORT, basic
+#                auth user weir-proxy, password DIR/proxy-password; CONNECT
+#                to any port and plain-http forwarding; every request line
+#                is logged to $WEIR_GIT_PROXY_LOG (DIR/logs/tinyproxy.log).
 #   static files http(s)://127.0.0.1:$WEIR_GIT_HTTP(S)_PORT/files/<prefix>/<path>
 #                serve DIR/files/<path> (a Helm chart repository's index.yaml
 #                and .tgz, an archive…); prefixes anon and basic as above
@@ -39,7 +48,7 @@
 # (the previous ones are kept when still free), secrets, keys and certs are
 # made once per DIR and kept across restarts. Several DIRs can run at once.
 #
-# Layout: DIR/{repos,env,ca.crt,http-password,http-token,sshd_config}
+# Layout: DIR/{repos,env,ca.crt,http-password,http-token,proxy-password,sshd_config,tinyproxy.conf}
 #         DIR/ssh/  client keys, known_hosts*, authorized_keys, host key
 #         DIR/tls/  CA key, server key and cert
 #         DIR/nginx/ nginx.conf, htpasswd, temp dirs
@@ -82,7 +91,7 @@ alive() {
 # our servers (a leader that died, e.g. by kill -9, can leave its workers).
 group_alive() {
   ps -eo pgid=,stat=,args= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/' |
-    grep -Eq 'nginx|sshd|fcgiwrap|git-daemon|git-http-backend|git-upload-pack|git-receive-pack'
+    grep -Eq 'nginx|sshd|fcgiwrap|tinyproxy|git-daemon|git-http-backend|git-upload-pack|git-receive-pack'
 }
 
 # stop_group FILE: stop the process group led by the pid in FILE (each server
@@ -139,7 +148,7 @@ set_dir() {
 
 # The servers, by pid file. git daemon, fcgiwrap and sshd are started with
 # setsid (own process group); nginx daemonizes itself and writes its pid file.
-pidfiles() { printf '%s\n' "$RUN/git-daemon.pid" "$RUN/fcgiwrap.pid" "$RUN/nginx.pid" "$RUN/sshd.pid"; }
+pidfiles() { printf '%s\n' "$RUN/git-daemon.pid" "$RUN/fcgiwrap.pid" "$RUN/nginx.pid" "$RUN/sshd.pid" "$RUN/tinyproxy.pid"; }
 
 # --------------------------------------------------------------- commands ---
 
@@ -152,7 +161,8 @@ is_up() {
   p=$(env_get WEIR_GIT_FCGI_PORT)
   if [ -n "$p" ]; then port_open "$p" || return 1; else [ -S "$SOCK" ] || return 1; fi
   for p in "$(env_get WEIR_GIT_DAEMON_PORT)" "$(env_get WEIR_GIT_HTTP_PORT)" \
-           "$(env_get WEIR_GIT_HTTPS_PORT)" "$(env_get WEIR_GIT_SSH_PORT)"; do
+           "$(env_get WEIR_GIT_HTTPS_PORT)" "$(env_get WEIR_GIT_SSH_PORT)" \
+           "$(env_get WEIR_GIT_MTLS_PORT)" "$(env_get WEIR_GIT_PROXY_PORT)"; do
     if [ -z "$p" ] || ! port_open "$p"; then return 1; fi
   done
 }
@@ -160,16 +170,19 @@ is_up() {
 stop_all() {
   local f
   # nginx first (it talks to fcgiwrap), then the rest.
-  for f in "$RUN/nginx.pid" "$RUN/git-daemon.pid" "$RUN/fcgiwrap.pid" "$RUN/sshd.pid"; do stop_group "$f"; done
+  for f in "$RUN/nginx.pid" "$RUN/git-daemon.pid" "$RUN/fcgiwrap.pid" "$RUN/sshd.pid" "$RUN/tinyproxy.pid"; do stop_group "$f"; done
   rm -f "$SOCK"
 }
 
 install_deps() {
-  need_apt git nginx-light fcgiwrap openssh-server openssh-client openssl python3 util-linux
+  # tinyproxy-bin: the proxy alone, without the tinyproxy package's system
+  # service.
+  need_apt git nginx-light fcgiwrap openssh-server openssh-client openssl python3 util-linux tinyproxy-bin
   command -v git >/dev/null || die "git not found"
   [ -x /usr/sbin/sshd ] || die "/usr/sbin/sshd not found"
   command -v nginx >/dev/null || die "nginx not found"
   command -v fcgiwrap >/dev/null || die "fcgiwrap not found"
+  command -v tinyproxy >/dev/null || die "tinyproxy not found"
 }
 
 # Secrets, keys and certificates: made once per DIR, kept on restart.
@@ -179,6 +192,7 @@ make_secrets() {
   [ -s "$D/http-password" ] || openssl rand -hex 16 >"$D/http-password"
   [ -s "$D/http-token" ] || openssl rand -hex 24 >"$D/http-token"
   [ -s "$SSH/passphrase" ] || openssl rand -hex 12 >"$SSH/passphrase"
+  [ -s "$D/proxy-password" ] || openssl rand -hex 16 >"$D/proxy-password"
   printf 'weir:%s\n' "$(openssl passwd -apr1 "$(cat "$D/http-password")")" >"$NGX/htpasswd"
 
   # SSH: server host key, an unrelated key for known_hosts_wrong, client keys.
@@ -202,7 +216,7 @@ make_secrets() {
       -addext "basicConstraints=critical,CA:TRUE" \
       -addext "keyUsage=critical,keyCertSign,cRLSign" \
       -addext "subjectKeyIdentifier=hash" 2>/dev/null
-    rm -f "$TLS/server.crt"
+    rm -f "$TLS/server.crt" "$TLS/client.crt"
   fi
   if [ ! -s "$TLS/server.key" ] || [ ! -s "$TLS/server.crt" ]; then
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
@@ -219,7 +233,31 @@ EOF
       -CAserial "$TLS/ca.srl" -CAcreateserial -out "$TLS/server.crt" -days 3650 -sha256 -extfile "$TLS/server.ext" 2>/dev/null
     rm -f "$TLS/server.csr"
   fi
-  chmod 600 "$TLS/ca.key" "$TLS/server.key"
+  # mTLS: a client cert signed by the test CA, and a self-signed one the
+  # server must refuse.
+  if [ ! -s "$TLS/client.key" ] || [ ! -s "$TLS/client.crt" ]; then
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout "$TLS/client.key" -out "$TLS/client.csr" -subj "/O=weir test/CN=weir test client" 2>/dev/null
+    cat >"$TLS/client.ext" <<EOF
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+EOF
+    openssl x509 -req -in "$TLS/client.csr" -CA "$D/ca.crt" -CAkey "$TLS/ca.key" \
+      -CAserial "$TLS/ca.srl" -CAcreateserial -out "$TLS/client.crt" -days 3650 -sha256 -extfile "$TLS/client.ext" 2>/dev/null
+    rm -f "$TLS/client.csr"
+  fi
+  if [ ! -s "$TLS/other-client.key" ] || [ ! -s "$TLS/other-client.crt" ]; then
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout "$TLS/other-client.key" -out "$TLS/other-client.crt" -days 3650 -sha256 \
+      -subj "/O=weir test/CN=weir test other client" \
+      -addext "basicConstraints=critical,CA:FALSE" \
+      -addext "keyUsage=critical,digitalSignature" \
+      -addext "extendedKeyUsage=clientAuth" 2>/dev/null
+  fi
+  chmod 600 "$TLS/ca.key" "$TLS/server.key" "$TLS/client.key" "$TLS/other-client.key"
 }
 
 # pick_port KEY USED...: the port KEY had in DIR/env when it is still free,
@@ -247,7 +285,7 @@ write_configs() {
   if [ ${#SOCK} -lt 100 ]; then
     FCGI_LISTEN="unix:$SOCK" FCGI_PASS="unix:$SOCK"
   else
-    P_FCGI=$(pick_port WEIR_GIT_FCGI_PORT "$P_DAEMON" "$P_HTTP" "$P_HTTPS" "$P_SSH")
+    P_FCGI=$(pick_port WEIR_GIT_FCGI_PORT "$P_DAEMON" "$P_HTTP" "$P_HTTPS" "$P_SSH" "$P_MTLS" "$P_PROXY")
     FCGI_LISTEN="tcp:127.0.0.1:$P_FCGI" FCGI_PASS="127.0.0.1:$P_FCGI"
   fi
   FCGI_BACKEND="$http_backend"
@@ -335,7 +373,38 @@ http {
     }
     location / { return 404; }
   }
+
+  # mTLS: the same repositories, only for clients with a certificate
+  # signed by the test CA.
+  server {
+    listen 127.0.0.1:$P_MTLS ssl;
+    server_name 127.0.0.1 localhost;
+    ssl_certificate $TLS/server.crt;
+    ssl_certificate_key $TLS/server.key;
+    ssl_client_certificate $D/ca.crt;
+    ssl_verify_client on;
+
+    location ~ ^/anon(?<weir_path>/.*)\$ {
+      include $NGX/git-fastcgi.conf;
+    }
+    location / { return 404; }
+  }
 }
+EOF
+
+  cat >"$D/tinyproxy.conf" <<EOF
+# Generated by scripts/git-server.sh for $D
+User root
+Group root
+Port $P_PROXY
+Listen 127.0.0.1
+Timeout 120
+LogFile "$LOGS/tinyproxy.log"
+LogLevel Connect
+MaxClients 64
+Allow 127.0.0.1
+BasicAuth weir-proxy $(cat "$D/proxy-password")
+DisableViaHeader Yes
 EOF
 
   cat >"$D/sshd_config" <<EOF
@@ -393,6 +462,17 @@ WEIR_GIT_HTTP_PASSWORD_FILE=$D/http-password
 WEIR_GIT_HTTP_TOKEN=$(cat "$D/http-token")
 WEIR_GIT_HTTP_TOKEN_FILE=$D/http-token
 WEIR_GIT_CA=$D/ca.crt
+WEIR_GIT_MTLS_PORT=$P_MTLS
+WEIR_GIT_MTLS_URL=https://127.0.0.1:$P_MTLS
+WEIR_GIT_CLIENT_CERT=$TLS/client.crt
+WEIR_GIT_CLIENT_KEY=$TLS/client.key
+WEIR_GIT_OTHER_CLIENT_CERT=$TLS/other-client.crt
+WEIR_GIT_OTHER_CLIENT_KEY=$TLS/other-client.key
+WEIR_GIT_PROXY_PORT=$P_PROXY
+WEIR_GIT_PROXY_URL=http://127.0.0.1:$P_PROXY
+WEIR_GIT_PROXY_USER=weir-proxy
+WEIR_GIT_PROXY_PASSWORD_FILE=$D/proxy-password
+WEIR_GIT_PROXY_LOG=$LOGS/tinyproxy.log
 WEIR_GIT_SSH_PORT=$P_SSH
 WEIR_GIT_SSH_USER=root
 WEIR_GIT_SSH_URL=ssh://root@127.0.0.1:$P_SSH$D
@@ -440,12 +520,15 @@ start_servers() {
   sshd_log="$LOGS/sshd.log"
   /usr/sbin/sshd -t -f "$D/sshd_config" >>"$sshd_log" 2>&1 || fail "sshd config test failed; see $sshd_log"
   launch "$RUN/sshd.pid" "$LOGS/sshd-stdout.log" /usr/sbin/sshd -D -f "$D/sshd_config" -E "$sshd_log"
+  # 4. tinyproxy, in the foreground, leading its own process group.
+  launch "$RUN/tinyproxy.pid" "$LOGS/tinyproxy-stdout.log" tinyproxy -d -c "$D/tinyproxy.conf"
+
   if grep -q '^root:!' /etc/shadow 2>/dev/null; then
     log "warning: root's password is locked ('!' in /etc/shadow); sshd with UsePAM no refuses locked accounts"
   fi
 
   local name port port_var
-  for name in DAEMON HTTP HTTPS SSH; do
+  for name in DAEMON HTTP HTTPS SSH MTLS PROXY; do
     port_var="P_$name"; port=${!port_var}
     wait_for port_open "$port" || { fail "server for $name (port $port) did not come up; see $LOGS/"; }
   done
@@ -468,11 +551,13 @@ cmd_start() {
   P_HTTP=$(pick_port WEIR_GIT_HTTP_PORT "$P_DAEMON")
   P_HTTPS=$(pick_port WEIR_GIT_HTTPS_PORT "$P_DAEMON" "$P_HTTP")
   P_SSH=$(pick_port WEIR_GIT_SSH_PORT "$P_DAEMON" "$P_HTTP" "$P_HTTPS")
+  P_MTLS=$(pick_port WEIR_GIT_MTLS_PORT "$P_DAEMON" "$P_HTTP" "$P_HTTPS" "$P_SSH")
+  P_PROXY=$(pick_port WEIR_GIT_PROXY_PORT "$P_DAEMON" "$P_HTTP" "$P_HTTPS" "$P_SSH" "$P_MTLS")
   P_FCGI=""
   write_configs
   start_servers
   write_env
-  log "git servers for $D up: daemon :$P_DAEMON, http :$P_HTTP, https :$P_HTTPS, ssh :$P_SSH (see $D/env)"
+  log "git servers for $D up: daemon :$P_DAEMON, http :$P_HTTP, https :$P_HTTPS, mtls :$P_MTLS, proxy :$P_PROXY, ssh :$P_SSH (see $D/env)"
   echo "$D/env"
 }
 

@@ -305,6 +305,83 @@ pub struct GitRepository {
     /// (Flux's `spec.sparseCheckout`). Default: the whole tree.
     #[serde(default)]
     pub sparse_checkout: Vec<String>,
+    /// Other git sources whose artifacts are copied into sub-paths of this
+    /// source's artifact (Flux's `spec.include`). A change of an included
+    /// source changes this source's artifact digest. Default: none.
+    #[serde(default)]
+    pub include: Vec<GitInclude>,
+    /// Check out the commit's submodules, recursively, into the artifact
+    /// (Flux's `spec.recurseSubmodules`). Default: false (a submodule is an
+    /// empty directory, as `git clone` without `--recurse-submodules` leaves
+    /// it).
+    #[serde(default)]
+    pub recurse_submodules: bool,
+    /// An HTTP(S) proxy for `http://` and `https://` URLs (Flux's
+    /// `spec.proxySecretRef`). Default: no proxy (proxy variables of the
+    /// environment are never used).
+    pub proxy: Option<GitProxy>,
+}
+
+/// One entry of [`GitRepository::include`] (Flux's `spec.include[]`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitInclude {
+    /// The included git source.
+    pub repository: GitIncludeRepository,
+    /// Directory of the included artifact to copy. Default: its root.
+    pub from_path: Option<String>,
+    /// Directory of this artifact to copy it to; replaces whatever this
+    /// source's own tree has there. Default: the included source's name,
+    /// as in Flux.
+    pub to_path: Option<String>,
+}
+
+/// The source an include refers to (Flux's `repository`, a
+/// `LocalObjectReference`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GitIncludeRepository {
+    /// The name of a `[[git]]` source.
+    pub name: Name,
+}
+
+impl GitInclude {
+    /// `fromPath` normalised: no `./`, no trailing `/`; empty for the root.
+    pub fn from_path(&self) -> String {
+        normal_rel_path(self.from_path.as_deref().unwrap_or(""))
+    }
+
+    /// `toPath` normalised, with its default (the included source's name).
+    pub fn to_path(&self) -> String {
+        match self.to_path.as_deref() {
+            Some(p) => normal_rel_path(p),
+            None => self.repository.name.as_str().to_owned(),
+        }
+    }
+}
+
+/// `p` without empty and `.` components (`./a//b/` → `a/b`).
+fn normal_rel_path(p: &str) -> String {
+    p.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A proxy for a git source (Flux's `proxySecretRef`, whose Secret holds
+/// `address`, `username` and `password`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitProxy {
+    /// `http://host:port` or `https://host:port` of the proxy. https
+    /// sources go through it with `CONNECT`, http ones are forwarded.
+    pub address: String,
+    /// Proxy basic auth user name.
+    pub username: Option<String>,
+    /// Proxy basic auth password.
+    pub password: Option<String>,
+    /// File holding the proxy password. Read at every fetch.
+    pub password_file: Option<PathBuf>,
 }
 
 /// Signature verification of a git source (Flux's `spec.verify`).
@@ -371,6 +448,11 @@ pub struct GitAuth {
     pub bearer_token_file: Option<PathBuf>,
     /// PEM file of CA certificates to trust for https (Flux's `ca.crt`).
     pub ca_file: Option<PathBuf>,
+    /// PEM file of the TLS client certificate (chain) for https sources
+    /// that require one (Flux's `tls.crt`, mTLS). Needs `keyFile`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM file of the private key of `certFile` (Flux's `tls.key`).
+    pub key_file: Option<PathBuf>,
     /// SSH private key file (Flux's `identity`).
     pub identity_file: Option<PathBuf>,
     /// File holding the passphrase of `identityFile` when it is encrypted
@@ -938,7 +1020,12 @@ impl Config {
                     g.name.0
                 )));
             }
+            self.check_git_transport(g)
+                .map_err(|m| invalid(format!("git source {:?}: {m}", g.name.0)))?;
+            self.check_git_includes(g)
+                .map_err(|m| invalid(format!("git source {:?}: {m}", g.name.0)))?;
         }
+        self.check_include_cycles().map_err(invalid)?;
         let git_names: std::collections::BTreeSet<&Name> =
             self.git.iter().map(|g| &g.name).collect();
         let mut plugin_names = std::collections::BTreeSet::new();
@@ -1474,6 +1561,137 @@ impl Default for EffectiveLimits {
     }
 }
 
+impl Config {
+    /// `auth.certFile`/`keyFile` and `proxy` of one git source.
+    fn check_git_transport(&self, g: &GitRepository) -> Result<(), String> {
+        let https = g.url.starts_with("https://");
+        let http = https || g.url.starts_with("http://");
+        match (&g.auth.cert_file, &g.auth.key_file) {
+            (Some(_), None) => return Err("auth.certFile needs auth.keyFile".to_owned()),
+            (None, Some(_)) => return Err("auth.keyFile needs auth.certFile".to_owned()),
+            (Some(_), Some(_)) if !https => {
+                return Err(format!(
+                    "auth.certFile and auth.keyFile (a TLS client certificate) apply to https urls only, and url is {:?}",
+                    g.url
+                ));
+            }
+            _ => {}
+        }
+        if let Some(p) = &g.proxy {
+            if !http {
+                return Err(format!(
+                    "proxy applies to http and https urls only (as in Flux), and url is {:?}",
+                    g.url
+                ));
+            }
+            let scheme_ok = ["http://", "https://"]
+                .iter()
+                .any(|s| p.address.starts_with(s));
+            if !scheme_ok {
+                return Err(format!(
+                    "proxy.address {:?} must start with http:// or https:// (socks5 proxies are not supported yet)",
+                    p.address
+                ));
+            }
+            if p.address.split("://").nth(1).is_some_and(|rest| {
+                rest.split('/')
+                    .next()
+                    .is_some_and(|authority| authority.contains('@'))
+            }) {
+                return Err(
+                    "proxy.address must not hold credentials: use proxy.username and proxy.passwordFile"
+                        .to_owned(),
+                );
+            }
+            if p.password.is_some() && p.password_file.is_some() {
+                return Err("set proxy.password or proxy.passwordFile, not both".to_owned());
+            }
+            let has_password = p.password.is_some() || p.password_file.is_some();
+            if has_password != p.username.is_some() {
+                return Err(
+                    "proxy.username and proxy.password (or proxy.passwordFile) go together"
+                        .to_owned(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `include` of one git source: declared sources, paths inside the
+    /// artifacts.
+    fn check_git_includes(&self, g: &GitRepository) -> Result<(), String> {
+        for (i, inc) in g.include.iter().enumerate() {
+            let name = &inc.repository.name;
+            if name == &g.name {
+                return Err(format!("include[{i}] names the source itself"));
+            }
+            if self.git_source(name).is_none() {
+                return Err(format!(
+                    "include[{i}].repository.name {:?} is not declared (add a [[git]] with that name)",
+                    name.0
+                ));
+            }
+            for (field, value) in [
+                ("fromPath", inc.from_path.as_deref()),
+                ("toPath", inc.to_path.as_deref()),
+            ] {
+                if let Some(v) = value
+                    && (v.starts_with('/') || v.split('/').any(|c| c == ".."))
+                {
+                    return Err(format!(
+                        "include[{i}].{field} {v:?} must be a path inside the artifact, such as \"deploy/base\" (not absolute, no \"..\")"
+                    ));
+                }
+            }
+            if inc.to_path().is_empty() {
+                return Err(format!(
+                    "include[{i}].toPath {:?} names the artifact's root; name a directory inside it",
+                    inc.to_path.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses sources that include themselves through other sources,
+    /// naming the cycle (`a -> b -> a`).
+    fn check_include_cycles(&self) -> Result<(), String> {
+        fn visit<'a>(
+            c: &'a Config,
+            g: &'a GitRepository,
+            path: &mut Vec<&'a Name>,
+            done: &mut std::collections::BTreeSet<&'a Name>,
+        ) -> Result<(), String> {
+            if let Some(start) = path.iter().position(|n| *n == &g.name) {
+                let mut names: Vec<&str> = path[start..].iter().map(|n| n.as_str()).collect();
+                names.push(g.name.as_str());
+                return Err(format!(
+                    "git source {:?}: include cycle {}",
+                    g.name.0,
+                    names.join(" -> ")
+                ));
+            }
+            if done.contains(&g.name) {
+                return Ok(());
+            }
+            path.push(&g.name);
+            for inc in &g.include {
+                if let Some(dep) = c.git_source(&inc.repository.name) {
+                    visit(c, dep, path, done)?;
+                }
+            }
+            path.pop();
+            done.insert(&g.name);
+            Ok(())
+        }
+        let mut done = std::collections::BTreeSet::new();
+        for g in &self.git {
+            visit(self, g, &mut Vec::new(), &mut done)?;
+        }
+        Ok(())
+    }
+}
+
 impl GitRepository {
     /// Fetch interval with its default.
     pub fn interval(&self) -> Duration {
@@ -1838,6 +2056,157 @@ keyFiles = ["keys/age.agekey", "/etc/weir/ops.asc"]
         let err =
             parse(&with("verify = { mode = \"Commit\", keyFiles = [\"k\"] }")).expect_err("mode");
         assert!(err.to_string().contains("Commit"), "{err}");
+    }
+
+    /// `GOOD` with more `[[git]]` sources (`lib`, `base`) and `extra` keys
+    /// on the first one.
+    fn with_includes(extra: &str, more: &str) -> String {
+        GOOD.replace(
+            "interval = \"1m30s\"",
+            &format!(
+                "interval = \"1m30s\"\n{extra}\n\n[[git]]\nname = \"lib\"\nurl = \"https://127.0.0.1/lib.git\"\n{more}\n\n[[git]]\nname = \"base\"\nurl = \"https://127.0.0.1/base.git\"\n"
+            ),
+        )
+    }
+
+    #[test]
+    fn git_include_takes_flux_fields_and_defaults_to_the_source_name() {
+        let c = parse(&with_includes(
+            "include = [{ repository = { name = \"lib\" } }, { repository = { name = \"base\" }, fromPath = \"./deploy/\", toPath = \"vendor//base\" }]",
+            "",
+        ))
+        .expect("valid");
+        let inc = &c.git[0].include;
+        assert_eq!(inc.len(), 2);
+        assert_eq!(inc[0].from_path(), "");
+        assert_eq!(inc[0].to_path(), "lib");
+        assert_eq!(inc[1].from_path(), "deploy");
+        assert_eq!(inc[1].to_path(), "vendor/base");
+    }
+
+    #[test]
+    fn git_includes_of_unknown_sources_cycles_and_escaping_paths_are_refused() {
+        let err = parse(&with_includes(
+            "include = [{ repository = { name = \"nope\" } }]",
+            "",
+        ))
+        .expect_err("unknown");
+        assert!(
+            err.to_string().contains(
+                "git source \"apps\": include[0].repository.name \"nope\" is not declared"
+            ),
+            "{err}"
+        );
+        let err = parse(&with_includes(
+            "include = [{ repository = { name = \"lib\" } }]",
+            "include = [{ repository = { name = \"apps\" } }]",
+        ))
+        .expect_err("cycle");
+        assert!(
+            err.to_string()
+                .contains("include cycle apps -> lib -> apps"),
+            "{err}"
+        );
+        let err = parse(&with_includes(
+            "include = [{ repository = { name = \"apps\" } }]",
+            "",
+        ))
+        .expect_err("self");
+        assert!(err.to_string().contains("names the source itself"), "{err}");
+        for bad in [
+            "fromPath = \"../x\"",
+            "toPath = \"/etc\"",
+            "toPath = \"a/../../b\"",
+        ] {
+            let err = parse(&with_includes(
+                &format!("include = [{{ repository = {{ name = \"lib\" }}, {bad} }}]"),
+                "",
+            ))
+            .expect_err(bad);
+            assert!(
+                err.to_string()
+                    .contains("must be a path inside the artifact"),
+                "{err}"
+            );
+        }
+        let err = parse(&with_includes(
+            "include = [{ repository = { name = \"lib\" }, toPath = \"./\" }]",
+            "",
+        ))
+        .expect_err("root");
+        assert!(
+            err.to_string().contains("names the artifact's root"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn git_client_certs_and_proxies_are_checked() {
+        let with = |extra: &str| with_includes(extra, "");
+        let c = parse(&with(
+            "recurseSubmodules = true\nproxy = { address = \"http://127.0.0.1:3128\", username = \"u\", passwordFile = \"p\" }\nauth = { certFile = \"c.crt\", keyFile = \"c.key\" }",
+        ))
+        .expect("valid");
+        let g = &c.git[0];
+        assert!(g.recurse_submodules);
+        assert_eq!(
+            g.proxy.as_ref().map(|p| p.address.as_str()),
+            Some("http://127.0.0.1:3128")
+        );
+        assert_eq!(g.auth.cert_file.as_deref(), Some(Path::new("c.crt")));
+        let cases = [
+            (
+                "auth = { certFile = \"c\" }",
+                "auth.certFile needs auth.keyFile",
+            ),
+            (
+                "auth = { keyFile = \"k\" }",
+                "auth.keyFile needs auth.certFile",
+            ),
+            (
+                "proxy = { address = \"socks5://127.0.0.1:1080\" }",
+                "socks5 proxies are not supported",
+            ),
+            (
+                "proxy = { address = \"http://u:p@127.0.0.1:1\" }",
+                "must not hold credentials",
+            ),
+            (
+                "proxy = { address = \"http://127.0.0.1:1\", username = \"u\" }",
+                "go together",
+            ),
+            (
+                "proxy = { address = \"http://127.0.0.1:1\", username = \"u\", password = \"p\", passwordFile = \"f\" }",
+                "not both",
+            ),
+        ];
+        for (extra, want) in cases {
+            let err = parse(&with(extra)).expect_err(extra);
+            assert!(err.to_string().contains(want), "{extra}: {err}");
+        }
+        let ssh = GOOD
+            .replace("https://127.0.0.1/apps.git", "ssh://git@127.0.0.1/apps.git")
+            .replace(
+                "interval = \"1m30s\"",
+                "interval = \"1m30s\"\nproxy = { address = \"http://127.0.0.1:1\" }\nauth = { knownHostsFile = \"kh\" }",
+            );
+        let err = parse(&ssh).expect_err("ssh proxy");
+        assert!(
+            err.to_string()
+                .contains("proxy applies to http and https urls only"),
+            "{err}"
+        );
+        let plain = GOOD
+            .replace("https://127.0.0.1/apps.git", "http://127.0.0.1/apps.git")
+            .replace(
+                "interval = \"1m30s\"",
+                "interval = \"1m30s\"\nauth = { certFile = \"c\", keyFile = \"k\" }",
+            );
+        let err = parse(&plain).expect_err("http cert");
+        assert!(
+            err.to_string().contains("apply to https urls only"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -44,7 +44,23 @@ pub(crate) enum ArtifactError {
     /// The tree holds a name that must not be written to disk.
     #[error("the commit's tree holds an unsafe path {0:?} (empty, '.', '..', '.git' or with '/')")]
     UnsafePath(String),
+    /// A submodule could not be checked out (`recurseSubmodules`).
+    #[error("submodule {path:?}: {message}")]
+    Submodule {
+        /// Where the submodule is in the tree.
+        path: String,
+        /// What went wrong, naming the submodule's URL.
+        message: String,
+        /// Whether a retry may help.
+        transient: bool,
+    },
 }
+
+/// Writes a submodule into an artifact being exported: called with the
+/// submodule's path in the tree (`/`-separated), the commit it is pinned
+/// at and the (empty) directory to write its tree into.
+pub(crate) type SubmoduleWriter<'a> =
+    &'a mut dyn FnMut(&str, gix::ObjectId, &Path) -> Result<(), ArtifactError>;
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ArtifactError + 'a {
     move |source| ArtifactError::Io {
@@ -66,6 +82,8 @@ pub(crate) struct Shape {
     /// The directories of `sparseCheckout`, normalised (`deploy/prod`, no
     /// `./` or trailing `/`); empty for the whole tree.
     pub(crate) sparse: Vec<String>,
+    /// Whether submodules are checked out (`recurseSubmodules`).
+    pub(crate) submodules: bool,
 }
 
 impl Shape {
@@ -76,6 +94,18 @@ impl Shape {
             && !self.sparse.iter().any(|dir| {
                 let dir: Vec<&str> = dir.split('/').collect();
                 path.len() > dir.len() && path[..dir.len()] == dir[..]
+            })
+    }
+
+    /// Whether nothing under the directory `path` (components relative to
+    /// the root) can be in the artifact because of `sparseCheckout`: no
+    /// sparse directory holds it, lies in it, or is it.
+    pub(crate) fn excludes_subtree(&self, path: &[&str]) -> bool {
+        !self.sparse.is_empty()
+            && !self.sparse.iter().any(|dir| {
+                let dir: Vec<&str> = dir.split('/').collect();
+                let n = dir.len().min(path.len());
+                path[..n] == dir[..n]
             })
     }
 }
@@ -108,6 +138,11 @@ impl Shape {
             h.update((dir.len() as u64).to_be_bytes());
             h.update(dir.as_bytes());
         }
+        // Only when set, so artifacts made before submodule support keep
+        // their fingerprint.
+        if self.submodules {
+            h.update(b"submodules\n");
+        }
         crate::cache::hex(&h.finalize())[..16].to_owned()
     }
 }
@@ -129,6 +164,11 @@ impl Store {
             fingerprint: shape.fingerprint(),
             shape,
         }
+    }
+
+    /// The settings that shape this store's artifacts.
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.shape
     }
 
     /// The store's directory, `<state>/artifacts/<source>`.
@@ -165,11 +205,13 @@ impl Store {
     }
 
     /// Exports the tree of `commit` from `repo` into the artifact directory
-    /// for `commit` and returns its digest.
+    /// for `commit` and returns its digest. Submodules are written by
+    /// `submodules` when given, else left as empty directories.
     pub(crate) fn export(
         &self,
         repo: &gix::Repository,
         commit: &gix::oid,
+        submodules: Option<SubmoduleWriter<'_>>,
     ) -> Result<String, ArtifactError> {
         std::fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;
         let tmp = self
@@ -187,7 +229,7 @@ impl Store {
                     message: crate::error::chain_text(&e),
                 })?;
             std::fs::create_dir(&tmp).map_err(io("cannot create", &tmp))?;
-            write_tree(repo, tree.detach(), &tmp)?;
+            write_tree(repo, tree.detach(), &tmp, "", submodules)?;
             // Flux's sparseCheckout: only these directories are in the
             // artifact (their .sourceignore files apply below).
             crate::ignore::remove_where(&tmp, &|p| self.shape.outside_sparse(p))
@@ -280,20 +322,24 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), ArtifactError> {
     std::fs::rename(&tmp, path).map_err(io("cannot write", path))
 }
 
-/// Writes the tree `tree` into the existing, empty directory `dir`.
+/// Writes the tree `tree` into the existing, empty directory `dir`, which
+/// is at `prefix` in the artifact (empty for its root).
 ///
 /// Files get mode 0644 or 0755 (independent of the umask), symlinks are
-/// written as symlinks with their target as stored, submodules become empty
-/// directories (as `git checkout` leaves them). Every file and directory is
-/// created exclusively, so a malformed tree (duplicate names, a symlink and a
-/// directory of the same name) fails instead of writing through a symlink.
-fn write_tree(
+/// written as symlinks with their target as stored, submodules become
+/// directories, empty (as `git checkout` leaves them) unless `submodules`
+/// writes them. Every file and directory is created exclusively, so a
+/// malformed tree (duplicate names, a symlink and a directory of the same
+/// name) fails instead of writing through a symlink.
+pub(crate) fn write_tree(
     repo: &gix::Repository,
     tree: gix::ObjectId,
     dir: &Path,
+    prefix: &str,
+    mut submodules: Option<SubmoduleWriter<'_>>,
 ) -> Result<(), ArtifactError> {
-    let mut stack = vec![(tree, dir.to_owned())];
-    while let Some((tree_id, dir)) = stack.pop() {
+    let mut stack = vec![(tree, dir.to_owned(), prefix.to_owned())];
+    while let Some((tree_id, dir, rel)) = stack.pop() {
         let tree = repo.find_tree(tree_id).map_err(|e| ArtifactError::Object {
             what: format!("tree {tree_id}"),
             message: crate::error::chain_text(&e),
@@ -317,13 +363,24 @@ fn write_tree(
             }
             let path = dir.join(std::ffi::OsStr::from_bytes(name));
             let id = entry.oid.to_owned();
+            let entry_rel = || {
+                let name = String::from_utf8_lossy(name);
+                if rel.is_empty() {
+                    name.into_owned()
+                } else {
+                    format!("{rel}/{name}")
+                }
+            };
             match entry.mode.kind() {
                 EntryKind::Tree => {
                     std::fs::create_dir(&path).map_err(io("cannot create", &path))?;
-                    stack.push((id, path));
+                    stack.push((id, path, entry_rel()));
                 }
                 EntryKind::Commit => {
                     std::fs::create_dir(&path).map_err(io("cannot create", &path))?;
+                    if let Some(write) = submodules.as_mut() {
+                        write(&entry_rel(), id, &path)?;
+                    }
                 }
                 EntryKind::Blob | EntryKind::BlobExecutable => {
                     let mode = if entry.mode.kind() == EntryKind::BlobExecutable {
@@ -498,6 +555,23 @@ mod tests {
         .expect("chmod");
         write(b.path(), "x/y.txt", "hellO", 0o644);
         assert_ne!(da, digest_dir(b.path()).expect("digest"), "content counts");
+    }
+
+    #[test]
+    fn a_subtree_is_excluded_only_when_no_sparse_directory_touches_it() {
+        let shape = Shape {
+            sparse: vec!["deploy/prod".into(), "infra".into()],
+            ..Shape::default()
+        };
+        assert!(!shape.excludes_subtree(&["deploy"]), "holds deploy/prod");
+        assert!(!shape.excludes_subtree(&["deploy", "prod"]));
+        assert!(!shape.excludes_subtree(&["infra", "lib"]));
+        assert!(shape.excludes_subtree(&["deploy", "dev"]));
+        assert!(shape.excludes_subtree(&["vendor"]));
+        assert!(
+            !Shape::default().excludes_subtree(&["vendor"]),
+            "no sparseCheckout"
+        );
     }
 
     #[test]

@@ -13,6 +13,12 @@
 //!   for Flux's `ca.crt`), through gix's reqwest `configure_client` hook.
 //!   gix's reqwest backend ignores `http.sslCAInfo`, and the repositories are
 //!   opened isolated, so `GIT_SSL_CAINFO` and friends never apply.
+//!   `auth.certFile`/`keyFile` (Flux's `tls.crt`/`tls.key`) become the
+//!   client certificate of that same configuration (mTLS).
+//! - **Proxy**: `proxy` (Flux's `proxySecretRef`) is set on the reqwest
+//!   client through the same hook: `CONNECT` for https, forwarding for
+//!   http, with proxy basic auth. Proxy variables of the environment never
+//!   apply (the client is built with exactly this proxy or none).
 //! - **SSH**: the `ssh` binary via `core.sshCommand` with an explicit option
 //!   set (key, known_hosts, no agent, no prompts, no user ssh config).
 
@@ -22,9 +28,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
-use weir_config::{Config, GitAuth};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use weir_config::{Config, GitAuth, GitProxy};
 
 /// Credentials and trust settings of one source, with secrets loaded.
 pub(crate) struct Auth {
@@ -35,7 +41,31 @@ pub(crate) struct Auth {
     identity_file: Option<PathBuf>,
     identity_passphrase_file: Option<PathBuf>,
     known_hosts_file: Option<PathBuf>,
+    client_cert: Option<ClientCert>,
+    proxy: Option<Proxy>,
     tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+}
+
+/// A TLS client certificate chain and its key (mTLS).
+struct ClientCert {
+    cert_file: PathBuf,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl PartialEq for ClientCert {
+    fn eq(&self, other: &Self) -> bool {
+        self.cert_file == other.cert_file && self.chain == other.chain && self.key == other.key
+    }
+}
+
+/// `proxy` with its password loaded.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Proxy {
+    /// `http://host:port` or `https://host:port`, without credentials.
+    pub(crate) address: String,
+    /// User name and password for proxy basic auth.
+    basic: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -48,6 +78,11 @@ impl std::fmt::Debug for Auth {
             .field("identity_file", &self.identity_file)
             .field("identity_passphrase_file", &self.identity_passphrase_file)
             .field("known_hosts_file", &self.known_hosts_file)
+            .field(
+                "cert_file",
+                &self.client_cert.as_ref().map(|c| c.cert_file.clone()),
+            )
+            .field("proxy", &self.proxy.as_ref().map(|p| p.address.clone()))
             .finish()
     }
 }
@@ -60,7 +95,7 @@ impl Auth {
     ///
     /// # Errors
     /// A message naming the field and, for files, the path and the I/O error.
-    pub(crate) fn from_spec(a: &GitAuth) -> Result<Self, String> {
+    pub(crate) fn from_spec(a: &GitAuth, proxy: Option<&GitProxy>) -> Result<Self, String> {
         let read = |field: &str, p: &Path| -> Result<String, String> {
             let path = p.to_owned();
             std::fs::read_to_string(&path)
@@ -148,6 +183,13 @@ impl Auth {
             return Err("auth.identityPassphraseFile needs auth.identityFile".to_owned());
         }
         let known_hosts_file = check_readable("knownHostsFile", &a.known_hosts_file)?;
+        let client_cert = match (&a.cert_file, &a.key_file) {
+            (Some(cert), Some(key)) => Some(load_client_cert(cert, key)?),
+            (None, None) => None,
+            (Some(_), None) => return Err("auth.certFile needs auth.keyFile".to_owned()),
+            (None, Some(_)) => return Err("auth.keyFile needs auth.certFile".to_owned()),
+        };
+        let proxy = proxy.map(load_proxy).transpose()?;
 
         Ok(Auth {
             basic,
@@ -157,6 +199,8 @@ impl Auth {
             identity_file,
             identity_passphrase_file,
             known_hosts_file,
+            client_cert,
+            proxy,
             tls: OnceLock::new(),
         })
     }
@@ -165,7 +209,7 @@ impl Auth {
     /// key: the user name, whether a token is used and the key file's path.
     /// Never a secret itself.
     pub(crate) fn cache_identity(&self) -> String {
-        format!(
+        let mut id = format!(
             "user={}\nbearer={}\nidentityFile={}",
             self.basic.as_ref().map(|(u, _)| u.as_str()).unwrap_or(""),
             self.bearer.is_some(),
@@ -173,7 +217,13 @@ impl Auth {
                 .as_deref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
-        )
+        );
+        // A client certificate is a credential too; added only when set, so
+        // that caches made before mTLS support keep their names.
+        if let Some(c) = &self.client_cert {
+            let _ = write!(id, "\ncertFile={}", c.cert_file.display());
+        }
+        id
     }
 
     /// The secret strings, to scrub from any text that leaves this crate.
@@ -188,7 +238,44 @@ impl Auth {
         if let Some(t) = &self.bearer {
             s.push(t.clone());
         }
+        if let Some((u, p)) = self.proxy.as_ref().and_then(|p| p.basic.as_ref()) {
+            s.push(basic_value(u, p));
+            if !p.is_empty() {
+                s.push(p.clone());
+            }
+        }
         s
+    }
+
+    /// `auth.certFile`, resolved, if set.
+    pub(crate) fn cert_file(&self) -> Option<&Path> {
+        self.client_cert.as_ref().map(|c| c.cert_file.as_path())
+    }
+
+    /// The proxy, if one is configured.
+    pub(crate) fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+
+    /// The reqwest proxy for this source's client, if one is configured.
+    ///
+    /// # Errors
+    /// When reqwest does not take the address.
+    pub(crate) fn reqwest_proxy(&self) -> Result<Option<reqwest::Proxy>, String> {
+        let Some(p) = &self.proxy else {
+            return Ok(None);
+        };
+        let proxy = reqwest::Proxy::all(p.address.as_str())
+            .map_err(|e| format!("invalid proxy.address {:?}: {e}", p.address))?;
+        Ok(Some(match &p.basic {
+            Some((u, pw)) => proxy.basic_auth(u, pw),
+            None => proxy,
+        }))
+    }
+
+    /// Whether proxy credentials are configured.
+    pub(crate) fn has_proxy_credentials(&self) -> bool {
+        self.proxy.as_ref().is_some_and(|p| p.basic.is_some())
     }
 
     /// `auth.caFile`, resolved, if set.
@@ -233,7 +320,9 @@ impl Auth {
     /// When no root certificate at all could be loaded.
     pub(crate) fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
         self.tls
-            .get_or_init(|| build_tls_config(&self.ca_certs).map(Arc::new))
+            .get_or_init(|| {
+                build_tls_config(&self.ca_certs, self.client_cert.as_ref()).map(Arc::new)
+            })
             .clone()
     }
 
@@ -311,11 +400,106 @@ pub(crate) fn resolved(config: &Config, auth: &GitAuth) -> GitAuth {
         password_file: r(&auth.password_file),
         bearer_token_file: r(&auth.bearer_token_file),
         ca_file: r(&auth.ca_file),
+        cert_file: r(&auth.cert_file),
+        key_file: r(&auth.key_file),
         identity_file: r(&auth.identity_file),
         identity_passphrase_file: r(&auth.identity_passphrase_file),
         known_hosts_file: r(&auth.known_hosts_file),
         ..auth.clone()
     }
+}
+
+/// `proxy` with its password file resolved against the config file's
+/// directory.
+pub(crate) fn resolved_proxy(config: &Config, proxy: &GitProxy) -> GitProxy {
+    GitProxy {
+        password_file: proxy.password_file.as_deref().map(|p| config.resolve(p)),
+        ..proxy.clone()
+    }
+}
+
+/// Reads the client certificate chain and key, and checks that they belong
+/// together and that the key's type is supported.
+fn load_client_cert(cert_file: &Path, key_file: &Path) -> Result<ClientCert, String> {
+    let chain = CertificateDer::pem_file_iter(cert_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read auth.certFile {}: {e}", cert_file.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "auth.certFile {} holds no PEM certificate",
+            cert_file.display()
+        ));
+    }
+    // The key's bytes never appear in a message: only its file's name.
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
+        format!(
+            "cannot read auth.keyFile {}: {}",
+            key_file.display(),
+            pem_error_text(&e)
+        )
+    })?;
+    let provider = rustls::crypto::ring::default_provider();
+    rustls::sign::CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider).map_err(
+        |e| {
+            format!(
+                "auth.keyFile {} does not fit auth.certFile {}: {e}",
+                key_file.display(),
+                cert_file.display()
+            )
+        },
+    )?;
+    Ok(ClientCert {
+        cert_file: cert_file.to_owned(),
+        chain,
+        key,
+    })
+}
+
+/// A PEM reading error in words, without any of the file's content.
+fn pem_error_text(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::NoItemsFound => "no PEM private key found".to_owned(),
+        E::Io(io) => io.to_string(),
+        _ => "not a valid PEM private key".to_owned(),
+    }
+}
+
+/// `proxy` with its password read.
+fn load_proxy(p: &GitProxy) -> Result<Proxy, String> {
+    let password = match (&p.password, &p.password_file) {
+        (Some(pw), _) => Some(pw.clone()),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read proxy.passwordFile {}: {e}", f.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let basic = match (&p.username, password) {
+        (Some(u), Some(pw)) => Some((u.clone(), pw)),
+        (None, None) => None,
+        _ => {
+            return Err(
+                "proxy.username and proxy.password (or proxy.passwordFile) go together".to_owned(),
+            );
+        }
+    };
+    if let Some((u, pw)) = &basic {
+        if u.contains(':') {
+            return Err("proxy.username must not contain ':' (HTTP basic auth)".to_owned());
+        }
+        if u.contains(['\r', '\n']) || pw.contains(['\r', '\n']) {
+            return Err(
+                "proxy.username and proxy password must not contain line breaks".to_owned(),
+            );
+        }
+    }
+    Ok(Proxy {
+        address: p.address.trim_end_matches('/').to_owned(),
+        basic,
+    })
 }
 
 impl Auth {
@@ -328,6 +512,8 @@ impl Auth {
             && self.identity_file == other.identity_file
             && self.identity_passphrase_file == other.identity_passphrase_file
             && self.known_hosts_file == other.known_hosts_file
+            && self.client_cert == other.client_cert
+            && self.proxy == other.proxy
     }
 }
 
@@ -351,7 +537,10 @@ fn basic_value(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
 }
 
-fn build_tls_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, String> {
+fn build_tls_config(
+    extra: &[CertificateDer<'static>],
+    client_cert: Option<&ClientCert>,
+) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -360,10 +549,12 @@ fn build_tls_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientC
         extra.iter().cloned(),
         provider,
     ) {
-        Ok(verifier) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth(),
+        Ok(verifier) => with_client_auth(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier)),
+            client_cert,
+        )?,
         // No system roots at all (a minimal container) and no caFile:
         // plain http still works, and https fails verification with a
         // message that points at auth.caFile.
@@ -371,12 +562,30 @@ fn build_tls_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientC
             tracing::warn!(error = %e, "no TLS root certificates found on this system");
             let mut roots = rustls::RootCertStore::empty();
             roots.add_parsable_certificates(extra.iter().cloned());
-            builder.with_root_certificates(roots).with_no_client_auth()
+            with_client_auth(builder.with_root_certificates(roots), client_cert)?
         }
     };
     // gix speaks HTTP/1.1 (it sets title-case headers); say so in ALPN.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Finishes `builder` with the client certificate, or without one.
+fn with_client_auth(
+    builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+    client_cert: Option<&ClientCert>,
+) -> Result<rustls::ClientConfig, String> {
+    match client_cert {
+        Some(c) => builder
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .map_err(|e| {
+                format!(
+                    "cannot use auth.certFile {} as TLS client certificate: {e}",
+                    c.cert_file.display()
+                )
+            }),
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 /// Quotes `p` for `sh` with single quotes.
@@ -399,7 +608,7 @@ mod tests {
 
     fn load(auth: &str) -> Result<Auth, String> {
         let (c, _dir) = config(auth);
-        Auth::from_spec(&resolved(&c, &c.git[0].auth))
+        Auth::from_spec(&resolved(&c, &c.git[0].auth), None)
     }
 
     #[test]
@@ -418,7 +627,7 @@ mod tests {
     fn files_are_read_relative_to_the_config_and_trimmed() {
         let (c, dir) = config("username = \"u\"\npasswordFile = \"pw\"");
         std::fs::write(dir.path().join("pw"), "s3cret\n").expect("write");
-        let a = Auth::from_spec(&resolved(&c, &c.git[0].auth)).expect("auth");
+        let a = Auth::from_spec(&resolved(&c, &c.git[0].auth), None).expect("auth");
         assert_eq!(
             a.http_headers(),
             vec![format!(
@@ -458,6 +667,8 @@ mod tests {
             identity_file: Some("/k/it's key".into()),
             identity_passphrase_file: None,
             known_hosts_file: Some("/k/known_hosts".into()),
+            client_cert: None,
+            proxy: None,
             tls: OnceLock::new(),
         };
         let cmd = a.ssh_command(Path::new("/s/err"), Duration::from_secs(30), None);

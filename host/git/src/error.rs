@@ -27,6 +27,14 @@ pub(crate) struct Context<'a> {
     pub(crate) ca_file: Option<&'a Path>,
     /// Whether HTTP credentials are configured.
     pub(crate) has_credentials: bool,
+    /// `auth.certFile` (a TLS client certificate).
+    pub(crate) cert_file: Option<&'a Path>,
+    /// Whether the URL is `https://`.
+    pub(crate) https: bool,
+    /// The proxy's address (it holds no credentials).
+    pub(crate) proxy: Option<&'a str>,
+    /// Whether proxy credentials are configured.
+    pub(crate) has_proxy_credentials: bool,
 }
 
 /// A non-transient error (bad config, bad credentials, missing ref).
@@ -180,6 +188,50 @@ const NOT_A_REPOSITORY: &[&str] = &[
     "repository not found",
 ];
 
+/// A failure that the source's proxy reported: it wants (other)
+/// credentials, or could not open the tunnel to the server.
+fn proxy_error(
+    errors: &[&(dyn StdError + 'static)],
+    msgs: &[String],
+    unauthenticated: bool,
+    cx: &Context<'_>,
+) -> Option<SourceError> {
+    let proxy = cx.proxy?;
+    let url = cx.url;
+    let has = |needle: &str| msgs.iter().any(|m| m.contains(needle));
+    let status = http_status(errors, msgs);
+    if status == Some(407) || has("proxy authorization required") {
+        let why = if cx.has_proxy_credentials {
+            "it rejected proxy.username and the proxy password"
+        } else {
+            "it requires credentials and none are configured (proxy.username and proxy.passwordFile)"
+        };
+        return Some(terminal(format!(
+            "proxy {proxy} refused to forward to {url} (HTTP 407): {why}"
+        )));
+    }
+    // Any other answer to CONNECT than 200 or 407: some proxies (tinyproxy)
+    // answer wrong credentials with 401, others refuse destinations.
+    if has("tunnel error: unsuccessful") || has("unsuccessful tunnel") {
+        let why = if cx.has_proxy_credentials {
+            "check proxy.username and the proxy password, and that the proxy allows this destination"
+        } else {
+            "check that the proxy allows this destination without credentials"
+        };
+        return Some(terminal(format!(
+            "proxy {proxy} refused to open a tunnel (CONNECT) to {url}: {why}"
+        )));
+    }
+    // A forwarded plain-http request answered 401: from the server, or from
+    // a proxy that answers wrong credentials so.
+    if (status == Some(401) || unauthenticated) && !cx.https {
+        return Some(terminal(format!(
+            "authentication failed for {url} through proxy {proxy} (HTTP 401): the server wants other credentials than configured, or the proxy rejected proxy.username and the proxy password (some proxies answer 401 rather than 407)"
+        )));
+    }
+    None
+}
+
 /// Explains a failed network operation (ls-remote or fetch) against the
 /// source's URL.
 pub(crate) fn classify(err: &gix::Error, cx: &Context<'_>) -> SourceError {
@@ -241,9 +293,41 @@ pub(crate) fn classify(err: &gix::Error, cx: &Context<'_>) -> SourceError {
         }
     }
 
+    if let Some(e) = proxy_error(&errors, &msgs, err.is_unauthenticated(), cx) {
+        return e;
+    }
+
     let tls = errors
         .iter()
         .find_map(|e| e.downcast_ref::<rustls::Error>());
+    // An alert from the server during the handshake: it did not accept the
+    // client's certificate (or the lack of one).
+    if let Some(rustls::Error::AlertReceived(alert)) = tls {
+        use rustls::AlertDescription as A;
+        if matches!(
+            alert,
+            A::CertificateRequired
+                | A::BadCertificate
+                | A::UnknownCA
+                | A::CertificateUnknown
+                | A::CertificateExpired
+                | A::CertificateRevoked
+                | A::UnsupportedCertificate
+                | A::AccessDenied
+                | A::HandshakeFailure
+        ) {
+            let why = match cx.cert_file {
+                Some(f) => format!(
+                    "it did not accept the TLS client certificate in auth.certFile {}",
+                    f.display()
+                ),
+                None => "it requires a TLS client certificate and none is configured; set auth.certFile and auth.keyFile".to_owned(),
+            };
+            return terminal(format!(
+                "TLS handshake with {url} failed ({alert:?} alert from the server): {why}"
+            ));
+        }
+    }
     let tls_text = msgs
         .iter()
         .find(|m| m.to_ascii_lowercase().contains("certificate"));
@@ -278,6 +362,18 @@ pub(crate) fn classify(err: &gix::Error, cx: &Context<'_>) -> SourceError {
     if status == Some(404) {
         return terminal(format!("repository not found at {url} (HTTP 404)"));
     }
+    if status == Some(400) && cx.https {
+        // nginx (and others) finish the handshake without a client
+        // certificate they require, then answer 400.
+        let why = match cx.cert_file {
+            Some(f) => format!(
+                "the server refused the request; a server that requires a TLS client certificate answers so when it does not accept the one in auth.certFile {}",
+                f.display()
+            ),
+            None => "the server refused the request; a server that requires a TLS client certificate answers so when none is sent: set auth.certFile and auth.keyFile".to_owned(),
+        };
+        return terminal(format!("HTTP 400 from {url}: {why}"));
+    }
     if let Some(s) = status.filter(|s| *s >= 500) {
         return transient(format!("server error from {url}: HTTP {s}"));
     }
@@ -289,6 +385,9 @@ pub(crate) fn classify(err: &gix::Error, cx: &Context<'_>) -> SourceError {
                 .is_some_and(|r| r.is_connect() || r.is_timeout())
     });
     if unreachable {
+        if let Some(p) = cx.proxy {
+            return transient(format!("cannot reach proxy {p} (for {url}): {deepest}"));
+        }
         return transient(format!("cannot reach {url}: {deepest}"));
     }
     if let Some(m) = msgs
@@ -344,6 +443,10 @@ mod tests {
             passphrase_file: None,
             ca_file: None,
             has_credentials: false,
+            cert_file: None,
+            https: false,
+            proxy: None,
+            has_proxy_credentials: false,
         };
         let e = classify(&err, &cx);
         assert!(e.transient);
@@ -367,6 +470,10 @@ mod tests {
             passphrase_file: None,
             ca_file: None,
             has_credentials: false,
+            cert_file: None,
+            https: false,
+            proxy: None,
+            has_proxy_credentials: false,
         };
         let e = classify(&err, &cx);
         assert!(!e.transient);

@@ -5,14 +5,21 @@
 //! which is the whole sequence: lock the shared cache, list the remote's refs
 //! (an `ls-remote`), stop there when the wanted commit already has an
 //! artifact, otherwise fetch just that ref (shallow, depth 1) into the cache
-//! and export the commit's tree.
+//! and export the commit's tree (with its submodules when asked, see
+//! `GitSource::write_submodule`). A source with `include`s fetches the
+//! included sources first and copies their artifacts into a composed one.
+//! [`sources`] builds every source of a config, sharing included ones.
 //!
 //! The modules hold one concern each: `reference.rs` (Flux's `ref`
-//! precedence and revision strings), `auth.rs` (credentials and how gix gets
-//! them: read its header for the mechanism behind each auth mode),
-//! `cache.rs` (the bare repository per URL and identity), `artifact.rs`
-//! (export, digest format, retention) and `error.rs` (plain-words errors).
+//! precedence and revision strings), `auth.rs` (credentials, TLS trust and
+//! client certificates, proxies, and how gix gets them: read its header for
+//! the mechanism behind each), `cache.rs` (the bare repository per URL and
+//! identity), `artifact.rs` (export, digest format, retention),
+//! `compose.rs` (artifacts with includes), `submodule.rs` (`.gitmodules`,
+//! submodule URLs and whose credentials they get) and `error.rs`
+//! (plain-words errors).
 
+use std::collections::BTreeMap;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs as _};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -28,10 +35,12 @@ use weir_core::source::{Artifact, Source, SourceError};
 mod artifact;
 mod auth;
 mod cache;
+mod compose;
 mod error;
 mod ignore;
 mod reference;
 mod semver_range;
+mod submodule;
 mod verify;
 
 use auth::Auth;
@@ -57,6 +66,8 @@ pub struct GitSource {
     auth: Mutex<Arc<Auth>>,
     /// `auth` as configured, paths resolved.
     auth_spec: weir_config::GitAuth,
+    /// `proxy` as configured, paths resolved.
+    proxy_spec: Option<weir_config::GitProxy>,
     cache_dir: PathBuf,
     store: artifact::Store,
     timeout: Duration,
@@ -69,13 +80,33 @@ pub struct GitSource {
     /// transport blocks in `read` and would otherwise wait for a silent
     /// server forever. Keyed by the thread running the fetch, since two
     /// fetches of one source may overlap (one waiting for the cache lock).
-    sockets: Mutex<Vec<(std::thread::ThreadId, TcpStream)>>,
+    /// Shared with the sources made for its submodules, whose connections
+    /// the same deadline must end.
+    sockets: Arc<Mutex<Vec<(std::thread::ThreadId, TcpStream)>>>,
     /// `verify`, with its key files resolved.
     verify: Option<Verification>,
     /// Set when a fetch failed reading the cache repository itself (an
     /// object that should be there and is not, or does not decode), so the
     /// cache is made anew. Only touched with the cache lock held.
     cache_suspect: AtomicBool,
+    /// `include`: the included sources, in order, and where their
+    /// artifacts go.
+    includes: Vec<Included>,
+    /// Where the artifacts with includes copied in are kept.
+    composed: compose::Store,
+    /// `recurseSubmodules`.
+    recurse_submodules: bool,
+    /// The state directory (submodules get caches of their own there).
+    state_dir: PathBuf,
+}
+
+/// One entry of `include`, with the included source built.
+struct Included {
+    /// `fromPath`, normalised (empty for the root).
+    from: String,
+    /// `toPath`, normalised, with its default.
+    to: String,
+    source: Arc<GitSource>,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -101,16 +132,32 @@ impl GitSource {
     /// A non-transient [`SourceError`] naming the source and the offending
     /// field or file (unsupported `ref.semver`, unreadable `passwordFile`,
     /// a CA file without certificates, an unparsable URL, …).
+    ///
+    /// The sources that `repo` includes are built too, each once (see
+    /// [`sources`] to share them with the rest of the config).
     pub fn new(
         config: &weir_config::Config,
         repo: &weir_config::GitRepository,
+    ) -> Result<Self, SourceError> {
+        Self::build(config, repo, &mut BTreeMap::new(), &mut Vec::new())
+    }
+
+    /// [`GitSource::new`], taking included sources from `built` and adding
+    /// those it builds; `stack` holds the sources being built around this
+    /// one, to refuse include cycles (the config refuses them already).
+    fn build(
+        config: &weir_config::Config,
+        repo: &weir_config::GitRepository,
+        built: &mut BTreeMap<String, Arc<GitSource>>,
+        stack: &mut Vec<String>,
     ) -> Result<Self, SourceError> {
         let name = repo.name.as_str().to_owned();
         let display_url = error::strip_userinfo(&repo.url);
         let config_err = |m: String| terminal(format!("git source {name:?}: {m}"));
         let wanted = Wanted::from_config(&repo.reference).map_err(config_err)?;
         let auth_spec = auth::resolved(config, &repo.auth);
-        let auth = Auth::from_spec(&auth_spec).map_err(config_err)?;
+        let proxy_spec = repo.proxy.as_ref().map(|p| auth::resolved_proxy(config, p));
+        let auth = Auth::from_spec(&auth_spec, proxy_spec.as_ref()).map_err(config_err)?;
         let url = gix::url::parse(repo.url.as_str())
             .map_err(|e| config_err(format!("invalid url {display_url}: {e}")))?;
         let state = config.state_dir();
@@ -126,7 +173,37 @@ impl GitSource {
             }
             verify::Keys::load(&v.key_files).map_err(config_err)?;
         }
+        stack.push(name.clone());
+        let includes = repo
+            .include
+            .iter()
+            .map(|inc| {
+                let dep = inc.repository.name.as_str();
+                let source = Self::included(config, dep, built, stack).map_err(|e| {
+                    let detail = e
+                        .message
+                        .strip_prefix(&format!("git source {dep:?}: "))
+                        .unwrap_or(&e.message)
+                        .to_owned();
+                    SourceError {
+                        message: format!(
+                            "git source {name:?}: included git source {dep:?}: {detail}"
+                        ),
+                        transient: e.transient,
+                    }
+                })?;
+                Ok(Included {
+                    from: inc.from_path(),
+                    to: inc.to_path(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, SourceError>>();
+        stack.pop();
+        let includes = includes?;
         Ok(GitSource {
+            composed: compose::Store::new(&state, &name),
+            includes,
             cache_dir: cache::dir(&state, &repo.url, &auth.cache_identity()),
             store: artifact::Store::new(
                 &state,
@@ -135,8 +212,11 @@ impl GitSource {
                     ignore: repo.ignore.clone(),
                     verify: verify.as_ref().map(Verification::describe),
                     sparse: sparse_dirs(&repo.sparse_checkout).map_err(config_err)?,
+                    submodules: repo.recurse_submodules,
                 },
             ),
+            recurse_submodules: repo.recurse_submodules,
+            state_dir: state.clone(),
             name,
             url: repo.url.clone(),
             display_url,
@@ -144,14 +224,41 @@ impl GitSource {
             wanted,
             auth: Mutex::new(Arc::new(auth)),
             auth_spec,
+            proxy_spec,
             timeout: repo.timeout().get(),
             timeout_text: repo.timeout().to_string(),
             pack_fetches: AtomicU64::new(0),
             connections: AtomicU64::new(0),
-            sockets: Mutex::new(Vec::new()),
+            sockets: Arc::new(Mutex::new(Vec::new())),
             cache_suspect: AtomicBool::new(false),
             verify,
         })
+    }
+
+    /// The included source `dep`, from `built` or built now.
+    fn included(
+        config: &weir_config::Config,
+        dep: &str,
+        built: &mut BTreeMap<String, Arc<GitSource>>,
+        stack: &mut Vec<String>,
+    ) -> Result<Arc<GitSource>, SourceError> {
+        if let Some(s) = built.get(dep) {
+            return Ok(Arc::clone(s));
+        }
+        if stack.iter().any(|n| n == dep) {
+            return Err(terminal(format!(
+                "include cycle {} -> {dep}",
+                stack.join(" -> ")
+            )));
+        }
+        let repo = config
+            .git
+            .iter()
+            .find(|g| g.name.as_str() == dep)
+            .ok_or_else(|| terminal("no such git source is declared".to_owned()))?;
+        let source = Arc::new(Self::build(config, repo, built, stack)?);
+        built.insert(dep.to_owned(), Arc::clone(&source));
+        Ok(source)
     }
 
     /// How many times this source has received objects from the remote (a
@@ -168,6 +275,17 @@ impl GitSource {
         self.connections.load(Ordering::Relaxed)
     }
 
+    /// How long a fetch may take at most: the source's `timeout`, plus
+    /// that of each included source (fetched first, one after the other,
+    /// each within its own). A caller's outer deadline should not be
+    /// shorter.
+    pub fn total_timeout(&self) -> Duration {
+        self.includes
+            .iter()
+            .map(|inc| inc.source.total_timeout())
+            .fold(self.timeout, |a, b| a + b)
+    }
+
     /// The bare cache repository this source shares with every source of the
     /// same URL and credential identity.
     pub fn cache_dir(&self) -> &std::path::Path {
@@ -182,7 +300,7 @@ impl GitSource {
     /// Reads the credential files again; keeps the loaded credentials (and
     /// their TLS configuration) when nothing changed.
     fn refresh_auth(&self) -> Result<(), SourceError> {
-        let fresh = Auth::from_spec(&self.auth_spec).map_err(|e| {
+        let fresh = Auth::from_spec(&self.auth_spec, self.proxy_spec.as_ref()).map_err(|e| {
             terminal(format!(
                 "git source {:?}: {e} (for {})",
                 self.name, self.display_url
@@ -304,10 +422,16 @@ impl GitSource {
         if let Some(v) = &self.verify {
             self.verify_revision(&repo, v, wanted, &id, tag)?;
         }
-        let digest = self
-            .store
-            .export(&repo, &id)
-            .map_err(|e| self.artifact_err(e))?;
+        let digest = if self.recurse_submodules {
+            let held = [(self.cache_dir.clone(), &repo)];
+            let mut write = |path: &str, sub: gix::ObjectId, dir: &std::path::Path| {
+                self.write_submodule(&repo, id, path, sub, dir, stop, 1, &held)
+            };
+            self.store.export(&repo, &id, Some(&mut write))
+        } else {
+            self.store.export(&repo, &id, None)
+        }
+        .map_err(|e| self.artifact_err(e))?;
         tracing::info!(
             source = %self.name,
             url = %self.display_url,
@@ -731,10 +855,10 @@ impl GitSource {
     }
 
     /// gix's HTTP options for this source: the `Authorization` header, and a
-    /// reqwest client with weir's TLS trust and timeouts. Proxy variables of
-    /// the environment are ignored like every other ambient setting (Flux
-    /// has an explicit `proxySecretRef` for this; weir's config has no such
-    /// field yet).
+    /// reqwest client with weir's TLS trust (and client certificate),
+    /// timeouts and the source's `proxy`. Proxy variables of the environment
+    /// are ignored like every other ambient setting (Flux has an explicit
+    /// `proxySecretRef` for this, which `proxy` follows).
     fn http_options(&self, repo: &gix::Repository) -> Result<http::Options, SourceError> {
         let mut options = repo
             .transport_options(self.url.as_str(), None)
@@ -753,12 +877,32 @@ impl GitSource {
                 self.name, self.display_url
             ))
         })?;
+        let proxy = auth.reqwest_proxy().map_err(|e| {
+            terminal(format!(
+                "git source {:?}: {e} (for {})",
+                self.name, self.display_url
+            ))
+        })?;
         let (timeout, connect_timeout) = (self.timeout, self.connect_timeout());
+        // Forwarded plain-http requests: some proxies (tinyproxy) close the
+        // client connection after each response without saying so, and a
+        // POST sent on such a pooled connection fails ("connection closed
+        // before message completed"); so each request gets a connection of
+        // its own. A CONNECT tunnel (https) stays open and is reused.
+        let no_reuse = proxy.is_some() && self.scheme == gix::url::Scheme::Http;
         let backend = http::reqwest::Options {
             configure_client: Some(Box::new(
                 move |builder: reqwest::blocking::ClientBuilder| {
+                    let builder = match &proxy {
+                        Some(p) => builder.proxy(p.clone()),
+                        None => builder.no_proxy(),
+                    };
+                    let builder = if no_reuse {
+                        builder.pool_max_idle_per_host(0)
+                    } else {
+                        builder
+                    };
                     Ok(builder
-                        .no_proxy()
                         // A little past the fetch's deadline, so that the
                         // deadline (which names itself) is what ends it.
                         .timeout(timeout + Duration::from_secs(1))
@@ -831,7 +975,219 @@ impl GitSource {
             artifact::ArtifactError::UnsafePath(_) => terminal(message),
             artifact::ArtifactError::Object { .. } => self.cache_err(message),
             artifact::ArtifactError::Io { .. } => transient(message),
+            artifact::ArtifactError::Submodule { transient: t, .. } => SourceError {
+                message,
+                transient: t,
+            },
         }
+    }
+
+    /// Writes the submodule at `path` of `commit` (a commit in `repo`, this
+    /// source's cache), pinned at `sub`, into `dir`, with its own
+    /// submodules (down to [`submodule::MAX_DEPTH`] levels). `held` lists
+    /// the cache repositories whose locks this fetch holds already, so a
+    /// submodule sharing one uses it rather than waiting for its lock.
+    #[allow(clippy::too_many_arguments)]
+    fn write_submodule(
+        &self,
+        repo: &gix::Repository,
+        commit: gix::ObjectId,
+        path: &str,
+        sub: gix::ObjectId,
+        dir: &std::path::Path,
+        stop: &AtomicBool,
+        depth: usize,
+        held: &[(PathBuf, &gix::Repository)],
+    ) -> Result<(), artifact::ArtifactError> {
+        let fail = |message: String, transient: bool| artifact::ArtifactError::Submodule {
+            path: path.to_owned(),
+            message,
+            transient,
+        };
+        // Outside every sparseCheckout directory it would be removed again:
+        // not worth a fetch.
+        if depth == 1
+            && self
+                .store
+                .shape()
+                .excludes_subtree(&path.split('/').collect::<Vec<_>>())
+        {
+            return Ok(());
+        }
+        if depth > submodule::MAX_DEPTH {
+            return Err(fail(
+                format!(
+                    "submodules nest deeper than {} levels",
+                    submodule::MAX_DEPTH
+                ),
+                false,
+            ));
+        }
+        let modules = read_gitmodules(repo, commit).map_err(|m| {
+            fail(
+                format!("{m} (commit {commit} of {})", self.display_url),
+                false,
+            )
+        })?;
+        let module = modules.iter().find(|m| m.path == path).ok_or_else(|| {
+            fail(
+                format!(
+                    "no url for it in .gitmodules of commit {commit} of {}",
+                    self.display_url
+                ),
+                false,
+            )
+        })?;
+        let url = submodule::resolve(&self.url, &module.url).map_err(|m| fail(m, false))?;
+        let source = self
+            .submodule_source(path, &url)
+            .map_err(|e| fail(e.message, e.transient))?;
+        let shown = source.display_url.clone();
+        let in_words = |e: SourceError| {
+            let detail = e
+                .message
+                .strip_prefix(&format!("git source {:?}: ", source.name))
+                .unwrap_or(&e.message)
+                .to_owned();
+            fail(format!("commit {sub} from {shown}: {detail}"), e.transient)
+        };
+        // Fetches the pinned commit into `sub_repo` and writes its tree.
+        let work = |sub_repo: &gix::Repository| {
+            source
+                .fetch_commit(sub_repo, &sub, None, stop)
+                .map_err(in_words)?;
+            let tree = sub_repo
+                .find_commit(sub)
+                .and_then(|c| c.tree_id())
+                .map_err(|e| {
+                    source.cache_suspect.store(true, Ordering::Relaxed);
+                    fail(
+                        format!(
+                            "cannot read commit {sub} of {shown} from the git cache: {}",
+                            error::chain_text(&e)
+                        ),
+                        true,
+                    )
+                })?;
+            let mut inner: Vec<(PathBuf, &gix::Repository)> = held.to_vec();
+            inner.push((source.cache_dir.clone(), sub_repo));
+            let mut nested = |p: &str, id: gix::ObjectId, d: &std::path::Path| {
+                source.write_submodule(sub_repo, sub, p, id, d, stop, depth + 1, &inner)
+            };
+            artifact::write_tree(sub_repo, tree.detach(), dir, "", Some(&mut nested))
+        };
+        let result = match held.iter().find(|(d, _)| *d == source.cache_dir) {
+            // The cache of a repository this fetch already holds.
+            Some((_, r)) => work(r),
+            None => (|| {
+                let lock = cache::lock_for(&source.cache_dir);
+                let _guard = source.acquire(&lock, stop).map_err(in_words)?;
+                let open = || {
+                    cache::open_or_init(&source.cache_dir)
+                        .map_err(|e| fail(format!("{shown}: {e}"), true))
+                };
+                let mut sub_repo = open()?;
+                source.configure(&mut sub_repo).map_err(in_words)?;
+                let r = work(&sub_repo);
+                // As for the source's own cache: a damaged one only holds
+                // what can be fetched again, so it is made anew next time.
+                if r.is_err()
+                    && !stop.load(Ordering::Relaxed)
+                    && let Some(damage) = cache::damage(&sub_repo).or_else(|| {
+                        source
+                            .cache_suspect
+                            .load(Ordering::Relaxed)
+                            .then(|| "an object could not be read".to_owned())
+                    })
+                {
+                    tracing::warn!(
+                        source = %self.name,
+                        submodule = %path,
+                        url = %shown,
+                        %damage,
+                        "submodule's git cache is damaged; it is made anew at the next fetch"
+                    );
+                    drop(sub_repo);
+                    let _ = cache::remove(&source.cache_dir);
+                }
+                r
+            })(),
+        };
+        self.pack_fetches
+            .fetch_add(source.pack_fetches(), Ordering::Relaxed);
+        self.connections
+            .fetch_add(source.connections(), Ordering::Relaxed);
+        result
+    }
+
+    /// A source for the submodule at `path`, fetched from `url`: this
+    /// source's credentials when `url` has the same scheme, host and port,
+    /// otherwise only its trust settings (`caFile`, `knownHostsFile`); its
+    /// proxy for http(s) URLs; its timeout.
+    fn submodule_source(&self, path: &str, url: &str) -> Result<GitSource, SourceError> {
+        let display_url = error::strip_userinfo(url);
+        let parsed = gix::url::parse(url)
+            .map_err(|e| terminal(format!("invalid submodule url {display_url}: {e}")))?;
+        let own = gix::url::parse(self.url.as_str())
+            .map_err(|e| terminal(format!("invalid url {}: {e}", self.display_url)))?;
+        // As git does (CVE-2017-1000117): a host or user that ssh would
+        // read as an option is never passed on.
+        if parsed.host().is_some_and(|h| h.starts_with('-'))
+            || parsed.user().is_some_and(|u| u.starts_with('-'))
+        {
+            return Err(terminal(format!(
+                "submodule url {display_url} is refused: its host or user starts with '-'"
+            )));
+        }
+        if !submodule::scheme_allowed(&own.scheme, &parsed.scheme) {
+            return Err(terminal(format!(
+                "submodule url {display_url} is refused: a remote repository's submodules may only be fetched over http, https, ssh or git"
+            )));
+        }
+        let auth_spec = if submodule::same_origin(&own, &parsed) {
+            self.auth_spec.clone()
+        } else {
+            weir_config::GitAuth {
+                ca_file: self.auth_spec.ca_file.clone(),
+                known_hosts_file: self.auth_spec.known_hosts_file.clone(),
+                ..Default::default()
+            }
+        };
+        let proxy_spec = matches!(
+            parsed.scheme,
+            gix::url::Scheme::Http | gix::url::Scheme::Https
+        )
+        .then(|| self.proxy_spec.clone())
+        .flatten();
+        let auth = Auth::from_spec(&auth_spec, proxy_spec.as_ref())
+            .map_err(|e| terminal(format!("{e} (for submodule {display_url})")))?;
+        let name = format!("{}/{path}", self.name);
+        Ok(GitSource {
+            cache_dir: cache::dir(&self.state_dir, url, &auth.cache_identity()),
+            store: artifact::Store::new(&self.state_dir, &name, artifact::Shape::default()),
+            composed: compose::Store::new(&self.state_dir, &name),
+            includes: Vec::new(),
+            recurse_submodules: true,
+            state_dir: self.state_dir.clone(),
+            name,
+            url: url.to_owned(),
+            display_url,
+            scheme: parsed.scheme,
+            wanted: Wanted::Commit {
+                id: gix::ObjectId::null(gix::hash::Kind::Sha1),
+                branch: None,
+            },
+            auth: Mutex::new(Arc::new(auth)),
+            auth_spec,
+            proxy_spec,
+            timeout: self.timeout,
+            timeout_text: self.timeout_text.clone(),
+            pack_fetches: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            sockets: Arc::clone(&self.sockets),
+            cache_suspect: AtomicBool::new(false),
+            verify: None,
+        })
     }
 
     /// Checks the signatures that `verification` asks for on commit `id`
@@ -926,6 +1282,10 @@ impl GitSource {
             passphrase_file: auth.identity_passphrase_file(),
             ca_file: auth.ca_file(),
             has_credentials: auth.has_http_credentials(),
+            cert_file: auth.cert_file(),
+            https: self.scheme == gix::url::Scheme::Https,
+            proxy: auth.proxy().map(|p| p.address.as_str()),
+            has_proxy_credentials: auth.has_proxy_credentials(),
         };
         let err = error::classify(e, &cx);
         tracing::debug!(
@@ -1086,6 +1446,28 @@ fn find_ref_and_tag(
     })
 }
 
+/// The submodules that `.gitmodules` of `commit` declares (none when the
+/// commit has no such file).
+fn read_gitmodules(
+    repo: &gix::Repository,
+    commit: gix::ObjectId,
+) -> Result<Vec<submodule::Module>, String> {
+    let cannot = |e: &dyn std::fmt::Display| format!("cannot read .gitmodules: {e}");
+    let tree = repo
+        .find_commit(commit)
+        .map_err(|e| cannot(&e))?
+        .tree()
+        .map_err(|e| cannot(&e))?;
+    let Some(entry) = tree
+        .lookup_entry_by_path(".gitmodules")
+        .map_err(|e| cannot(&e))?
+    else {
+        return Ok(Vec::new());
+    };
+    let blob = entry.object().map_err(|e| cannot(&e))?;
+    submodule::parse(&blob.data)
+}
+
 /// Fetch everything down to the root: undo the shallow boundary of earlier
 /// depth-1 fetches if there is one.
 fn full_history(repo: &gix::Repository) -> Shallow {
@@ -1096,15 +1478,101 @@ fn full_history(repo: &gix::Repository) -> Shallow {
     }
 }
 
-impl Source for GitSource {
-    fn name(&self) -> &str {
-        &self.name
+/// Every git source of `config`, each built once: a source that others
+/// include is one shared instance (one set of counters, one credential
+/// refresh), as the engine should hold them.
+///
+/// # Errors
+/// The first source that cannot be built, as [`GitSource::new`] says.
+pub fn sources(
+    config: &weir_config::Config,
+) -> Result<BTreeMap<weir_config::Name, Arc<GitSource>>, SourceError> {
+    let mut built: BTreeMap<String, Arc<GitSource>> = BTreeMap::new();
+    for g in &config.git {
+        GitSource::included(config, g.name.as_str(), &mut built, &mut Vec::new())?;
+    }
+    Ok(config
+        .git
+        .iter()
+        .filter_map(|g| {
+            built
+                .get(g.name.as_str())
+                .map(|s| (g.name.clone(), Arc::clone(s)))
+        })
+        .collect())
+}
+
+impl GitSource {
+    /// The artifacts of the included sources, in `include` order, each
+    /// fetched (or found unchanged) by its own source with its own timeout.
+    fn fetch_includes(&self, interrupt: &AtomicBool) -> Result<Vec<Artifact>, SourceError> {
+        self.includes
+            .iter()
+            .map(|inc| {
+                inc.source.fetch(interrupt).map_err(|e| {
+                    let dep = &inc.source.name;
+                    let detail = e
+                        .message
+                        .strip_prefix(&format!("git source {dep:?}: "))
+                        .unwrap_or(&e.message)
+                        .to_owned();
+                    SourceError {
+                        message: format!(
+                            "git source {:?}: included git source {dep:?} failed: {detail}",
+                            self.name
+                        ),
+                        transient: e.transient,
+                    }
+                })
+            })
+            .collect()
     }
 
-    /// Lists the remote's refs and returns the artifact of the commit the
-    /// source follows, fetching and exporting it only when it has none yet.
-    /// Gives up after the source's `timeout` or when `interrupt` is set.
-    fn fetch(&self, interrupt: &AtomicBool) -> Result<Artifact, SourceError> {
+    /// `own` with the included artifacts copied in (see `compose.rs`); the
+    /// revision stays `own`'s, as Flux's does, and the digest is the
+    /// composed snapshot's.
+    fn compose(&self, own: Artifact, parts: &[Artifact]) -> Result<Artifact, SourceError> {
+        let store_lock = cache::lock_for(self.composed.root());
+        let _guard = store_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let list: Vec<compose::Part<'_>> = self
+            .includes
+            .iter()
+            .zip(parts)
+            .map(|(inc, a)| compose::Part {
+                name: &inc.source.name,
+                from: &inc.from,
+                to: &inc.to,
+                dir: &a.dir,
+                digest: &a.digest,
+            })
+            .collect();
+        let (dir, digest) = self
+            .composed
+            .compose(
+                &own.dir,
+                &own.digest,
+                &list,
+                self.store.shape().ignore.as_deref(),
+            )
+            .map_err(|e| {
+                let message = format!("git source {:?}: {e}", self.name);
+                match e {
+                    compose::ComposeError::Artifact(_) => transient(message),
+                    _ => terminal(message),
+                }
+            })?;
+        Ok(Artifact {
+            revision: own.revision,
+            dir,
+            digest,
+        })
+    }
+
+    /// This source's own artifact: lists the remote's refs and returns the
+    /// artifact of the commit the source follows, fetching and exporting it
+    /// only when it has none yet. Gives up after the source's `timeout` or
+    /// when `interrupt` is set.
+    fn fetch_own(&self, interrupt: &AtomicBool) -> Result<Artifact, SourceError> {
         let stop = AtomicBool::new(false);
         let finished = AtomicBool::new(false);
         let timed_out = AtomicBool::new(false);
@@ -1153,6 +1621,27 @@ impl Source for GitSource {
             let e = self.named(e);
             tracing::debug!(source = %self.name, error = %e.message, transient = e.transient, "git fetch failed");
             e
+        })
+    }
+}
+
+impl Source for GitSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The artifact of the commit the source follows (fetched only when
+    /// it moved), with the artifacts of its `include`s copied in: those
+    /// are fetched first, each by its own source, so an include that fails
+    /// fails this fetch, naming both sources.
+    fn fetch(&self, interrupt: &AtomicBool) -> Result<Artifact, SourceError> {
+        let parts = self.fetch_includes(interrupt)?;
+        let own = self.fetch_own(interrupt)?;
+        if self.includes.is_empty() {
+            return Ok(own);
+        }
+        self.compose(own, &parts).inspect_err(|e| {
+            tracing::debug!(source = %self.name, error = %e.message, "composing includes failed");
         })
     }
 }
