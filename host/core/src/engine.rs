@@ -324,6 +324,7 @@ impl Engine {
             .source_settings(name)
             .map(|g| (g.timeout.get(), g.url.to_owned()))
             .unwrap_or((Duration::from_secs(60), String::new()));
+        let timeout = source.total_timeout().unwrap_or(timeout).max(timeout);
         // The source enforces its own `timeout` and says which source timed
         // out; this outer deadline, a little later, only catches a source
         // that does not stop.

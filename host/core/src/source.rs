@@ -40,4 +40,11 @@ pub trait Source: Send + Sync {
     /// # Errors
     /// [`SourceError`] naming the URL and the cause.
     fn fetch(&self, interrupt: &AtomicBool) -> Result<Artifact, SourceError>;
+
+    /// How long one fetch may take in all, when more than the source's
+    /// configured `timeout` (a git source fetches its includes first).
+    /// Callers' outer deadlines must not be shorter.
+    fn total_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

@@ -1630,6 +1630,10 @@ impl Source for GitSource {
         &self.name
     }
 
+    fn total_timeout(&self) -> Option<Duration> {
+        Some(GitSource::total_timeout(self))
+    }
+
     /// The artifact of the commit the source follows (fetched only when
     /// it moved), with the artifacts of its `include`s copied in: those
     /// are fetched first, each by its own source, so an include that fails

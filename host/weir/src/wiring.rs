@@ -54,10 +54,9 @@ fn sources(
     cluster: &Cluster,
 ) -> anyhow::Result<BTreeMap<Name, Arc<dyn Source>>> {
     let mut out: BTreeMap<Name, Arc<dyn Source>> = BTreeMap::new();
-    for g in &config.git {
-        let s = GitSource::new(config, g)
-            .with_context(|| format!("git source {:?}", g.name.as_str()))?;
-        out.insert(g.name.clone(), Arc::new(s));
+    // Built together, so a source included by others is one object.
+    for (name, s) in weir_git::sources(config)? {
+        out.insert(name, s as Arc<dyn Source>);
     }
     for p in &config.source {
         let s = PluginSource::new(
