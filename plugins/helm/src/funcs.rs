@@ -20,7 +20,7 @@ mod dates;
 mod der;
 pub mod gotime;
 mod random;
-mod semver;
+use weir_sdk::semver;
 mod tomlfmt;
 mod urls;
 
