@@ -88,25 +88,7 @@ fn commit(repo: &TestRepo, files: &[(String, String)], message: &str) {
 }
 
 fn source(name: &str, repo: &TestRepo) -> String {
-    let env = git_server();
-    format!(
-        r#"version = 1
-
-[[git]]
-name = "{name}"
-url = "{}/basic/{}"
-ref = {{ branch = "main" }}
-timeout = "20s"
-
-[git.auth]
-username = "{}"
-passwordFile = "{}"
-"#,
-        var(env, "WEIR_GIT_HTTP_URL"),
-        repo.rel,
-        var(env, "WEIR_GIT_HTTP_USER"),
-        var(env, "WEIR_GIT_HTTP_PASSWORD_FILE")
-    )
+    format!("version = 1\n{}", repo.git_toml(name))
 }
 
 /// A `[[release]]` of the test chart: `keys` are more `key = value`

@@ -4,33 +4,12 @@
 //! kustomize`; other paths are read as plain manifests.
 
 use serde_json::Value;
-use weir_e2e::{TestRepo, Weir, get_object, git_server, kubectl, unique, var, yaml_to_json};
+use weir_e2e::{TestRepo, Weir, get_object, kubectl, unique, yaml_to_json};
 
 fn config(name: &str, repo: &TestRepo) -> String {
-    let env = git_server();
     format!(
-        r#"version = 1
-
-[[git]]
-name = "{name}"
-url = "{}/basic/{}"
-ref = {{ branch = "main" }}
-timeout = "20s"
-
-[git.auth]
-username = "{}"
-passwordFile = "{}"
-
-[[sync]]
-name = "{name}"
-source = "{name}"
-path = "./deploy"
-prune = true
-"#,
-        var(env, "WEIR_GIT_HTTP_URL"),
-        repo.rel,
-        var(env, "WEIR_GIT_HTTP_USER"),
-        var(env, "WEIR_GIT_HTTP_PASSWORD_FILE")
+        "version = 1\n{}\n[[sync]]\nname = \"{name}\"\nsource = \"{name}\"\npath = \"./deploy\"\nprune = true\n",
+        repo.git_toml(name)
     )
 }
 

@@ -130,6 +130,19 @@ pub struct TestRepo {
 }
 
 impl TestRepo {
+    /// A `[[git]]` table named `name` for this repository's `main` branch
+    /// over http with basic auth on the test git server (20s timeout).
+    pub fn git_toml(&self, name: &str) -> String {
+        let env = git_server();
+        format!(
+            "\n[[git]]\nname = \"{name}\"\nurl = \"{}/basic/{}\"\nref = {{ branch = \"main\" }}\ntimeout = \"20s\"\n\n[git.auth]\nusername = \"{}\"\npasswordFile = \"{}\"\n",
+            var(env, "WEIR_GIT_HTTP_URL"),
+            self.rel,
+            var(env, "WEIR_GIT_HTTP_USER"),
+            var(env, "WEIR_GIT_HTTP_PASSWORD_FILE")
+        )
+    }
+
     /// A new, empty repository with a unique name starting with `prefix`.
     ///
     /// # Panics
