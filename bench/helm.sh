@@ -34,6 +34,7 @@ cache=${WEIR_CACHE:-/var/cache/weir}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 runs=${RUNS:-5}
 
+# shellcheck disable=SC2317  # log and cleanup also run from the EXIT trap
 log() { echo "[bench/helm.sh] $*" >&2; }
 
 cd "$root"
@@ -42,6 +43,7 @@ cd "$root"
 [ -x /usr/bin/time ] || need_apt time
 eval "$(bash scripts/oracles/helm.sh)"
 work=$(mktemp -d "${TMPDIR:-/tmp}/weir-bench-helm.XXXXXX")
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() { if [ "${WEIR_BENCH_KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
