@@ -261,6 +261,11 @@ async fn run(
     )
     .await?;
 
+    // The name `Chart.yaml` gives, as already read into the record (not
+    // the chart read again, archive and all).
+    let name = chart["metadata"]["name"]
+        .as_str()
+        .map_or_else(|| values::chart_name(&chart_path), str::to_owned);
     let now = rfc3339(now_unix());
     let mut record = Release {
         name: release.clone(),
@@ -283,8 +288,8 @@ async fn run(
         },
         chart,
         config: Value::Object(values.clone()),
-        manifest: manifest_text(&rendering.manifests, &hr.chart, &chart_name(&chart_path)),
-        hooks: hook_records(&rendering.hooks, &hr.chart, &chart_name(&chart_path)),
+        manifest: manifest_text(&rendering.manifests, &hr.chart, &name),
+        hooks: hook_records(&rendering.hooks, &hr.chart, &name),
         version: revision,
         namespace: state.namespace.clone(),
         // Helm 4 replays a release's apply method in later upgrades and
@@ -683,11 +688,6 @@ fn config_digest(chart: &Path, values: &Map<String, Value>) -> String {
     }
     h.update(serde_json::to_vec(values).unwrap_or_default());
     format!("sha256:{:x}", h.finalize())
-}
-
-/// The chart's name from its `Chart.yaml` (or the file name of a `.tgz`).
-fn chart_name(chart: &Path) -> String {
-    values::chart_name(chart)
 }
 
 #[allow(clippy::too_many_arguments)]
