@@ -296,6 +296,12 @@ pub struct Builder {
     stack: Vec<String>,
     /// Vars declared anywhere, in order.
     pub vars: Vec<(String, Node)>,
+    /// Whether transformers record themselves on the resources they run
+    /// over: the top kustomization has `buildMetadata` (kustomize then
+    /// tracks origins through the whole tree, whatever the bases ask for).
+    record: bool,
+    /// The top kustomization's directory: origins are relative to it.
+    top: String,
 }
 
 impl Builder {
@@ -307,6 +313,8 @@ impl Builder {
             opts,
             stack: Vec::new(),
             vars: Vec::new(),
+            record: false,
+            top: String::new(),
         }
     }
 
@@ -324,6 +332,11 @@ impl Builder {
                 });
             }
         };
+        // Only the top kustomization's buildMetadata counts: kustomize
+        // gives it to every base and component, replacing their own.
+        let meta = k.strings("buildMetadata")?;
+        self.record = !meta.is_empty();
+        self.top = k.dir.clone();
         let mut res = Vec::new();
         self.accumulate(&k, &mut res, false)?;
         finish(&k, &mut res, &self.config)?;
@@ -334,6 +347,7 @@ impl Builder {
                 .any(|(k, _)| k == "config.kubernetes.io/local-config")
         });
         sort(&k, &mut res)?;
+        build_metadata(&meta, &mut res);
         Ok(res)
     }
 
@@ -592,7 +606,10 @@ impl Builder {
                 }
             }
         }
-        let r = Resource::new(node, origin.to_string());
+        let mut r = Resource::new(node, origin.to_string());
+        if self.record {
+            r.set_annotation(ORIGIN, format!("path: {}\n", relative(&self.top, file)));
+        }
         if r.name().is_empty() && r.kind() != "" {
             return Err(Error::invalid(
                 file,
@@ -697,7 +714,6 @@ impl Builder {
             }
         }
         self.check_crds(k)?;
-        build_metadata(k, res)?;
         for (i, v) in k.list("vars")?.iter().enumerate() {
             let name = v
                 .as_map()
@@ -799,7 +815,7 @@ impl Builder {
             ("secretGenerator", Kind::Secret),
         ] {
             for (i, entry) in k.list(field)?.iter().enumerate() {
-                let g = generate::generate(
+                let mut g = generate::generate(
                     &self.root,
                     &k.file,
                     &k.dir,
@@ -808,6 +824,12 @@ impl Builder {
                     kind,
                     &global,
                 )?;
+                if self.record
+                    && let Some(by) = g.generated_by
+                {
+                    let text = configured(&relative(&self.top, &k.file), by);
+                    g.set_annotation(ORIGIN, text);
+                }
                 let (kind, name) = (g.kind().to_string(), g.name().to_string());
                 let before = res.len();
                 join_generated(
@@ -826,15 +848,23 @@ impl Builder {
         Ok(())
     }
 
+    /// The builtin transformers, in kustomize's order. With `record`, each
+    /// one kustomize configures is noted on every resource it runs over
+    /// (all of them: kustomize does not check what changed), including
+    /// empty `labels` entries and `commonLabels: {}` next to `labels`.
     fn transformers(&mut self, k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
         patch::strategic_merge_legacy(&self.root, k, res)?;
+        let legacy_smp = usize::from(!k.list("patchesStrategicMerge")?.is_empty());
+        self.note(k, res, "PatchStrategicMergeTransformer", legacy_smp);
         patch::patches(&self.root, k, res)?;
+        self.note(k, res, "PatchTransformer", k.list("patches")?.len());
         if let Some(ns) = k.map.str("namespace")
             && !ns.is_empty()
         {
             for r in res.iter_mut() {
                 transform::namespace(r, ns);
             }
+            self.note(k, res, "NamespaceTransformer", 1);
         }
         let prefix = k.map.str("namePrefix").unwrap_or("");
         let suffix = k.map.str("nameSuffix").unwrap_or("");
@@ -849,15 +879,13 @@ impl Builder {
                     r.suffixes.push(suffix.to_string());
                 }
             }
+            self.note(k, res, "PrefixTransformer", usize::from(!prefix.is_empty()));
+            self.note(k, res, "SuffixTransformer", usize::from(!suffix.is_empty()));
         }
-        let common = k.pairs("commonLabels")?;
-        if !common.is_empty() {
-            for r in res.iter_mut() {
-                transform::set_pairs(r, COMMON_LABELS, &common);
-                transform::set_pairs(r, &self.config.labels, &common);
-            }
-        }
-        for (i, l) in k.list("labels")?.iter().enumerate() {
+        // `labels` entries first, then `commonLabels` (which wins a key
+        // both set), as kustomize configures its label transformers.
+        let labels = k.list("labels")?;
+        for (i, l) in labels.iter().enumerate() {
             let field = format!("labels[{i}]");
             let m = l
                 .as_map()
@@ -885,15 +913,29 @@ impl Builder {
                 transform::set_pairs(r, &specs, &pairs);
             }
         }
+        let common = k.pairs("commonLabels")?;
+        if !common.is_empty() {
+            for r in res.iter_mut() {
+                transform::set_pairs(r, COMMON_LABELS, &common);
+                transform::set_pairs(r, &self.config.labels, &common);
+            }
+        }
+        if !labels.is_empty() || !common.is_empty() {
+            self.note(k, res, "LabelTransformer", labels.len() + 1);
+        }
         let ann = k.pairs("commonAnnotations")?;
         if !ann.is_empty() {
             for r in res.iter_mut() {
                 transform::annotations(r, &ann);
                 transform::set_pairs(r, &self.config.annotations, &ann);
             }
+            self.note(k, res, "AnnotationsTransformer", 1);
         }
         patch::json6902_legacy(&self.root, k, res)?;
+        let json6902 = k.list("patchesJson6902")?.len();
+        self.note(k, res, "PatchJson6902Transformer", json6902);
         self.replicas(k, res)?;
+        self.note(k, res, "ReplicaCountTransformer", k.list("replicas")?.len());
         let mut images = Vec::new();
         for field in ["images", "imageTags"] {
             for (i, n) in k.list(field)?.iter().enumerate() {
@@ -914,8 +956,38 @@ impl Builder {
                 transform::images(r, &images, &self.config.images);
             }
         }
+        self.note(k, res, "ImageTagTransformer", images.len());
         replace::replacements(&self.root, k, res)?;
+        let replacements = usize::from(!k.list("replacements")?.is_empty());
+        self.note(k, res, "ReplacementTransformer", replacements);
         Ok(())
+    }
+
+    /// Notes `times` transformers of `kind`, configured in `k`, on every
+    /// resource of `res` when origins are recorded, as kustomize's
+    /// `AddTransformerAnnotation` does: one more entry in the
+    /// transformations annotation, or the origin itself for a resource
+    /// without one (kustomize takes it for made by the transformer).
+    fn note(&self, k: &Kustomization, res: &mut [Resource], kind: &'static str, times: usize) {
+        if !self.record || times == 0 {
+            return;
+        }
+        let text = configured(&relative(&self.top, &k.file), kind);
+        for r in res.iter_mut() {
+            for _ in 0..times {
+                if r.annotation(ORIGIN).is_none() {
+                    r.set_annotation(ORIGIN, text.clone());
+                    continue;
+                }
+                let mut list = r.annotation(TRANSFORMATIONS).unwrap_or("").to_string();
+                for (i, line) in text.lines().enumerate() {
+                    list.push_str(if i == 0 { "- " } else { "  " });
+                    list.push_str(line);
+                    list.push('\n');
+                }
+                r.set_annotation(TRANSFORMATIONS, list);
+            }
+        }
     }
 
     /// `configurations`: transformer configuration files.
@@ -1061,53 +1133,44 @@ impl Builder {
     }
 }
 
-/// `buildMetadata`: `managedByLabel` and `originAnnotations` (paths relative
-/// to the kustomization that asks for them).
-fn build_metadata(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
-    for (i, opt) in k.strings("buildMetadata")?.into_iter().enumerate() {
-        match opt.as_str() {
-            "managedByLabel" => {
-                let pair = [(
-                    "app.kubernetes.io/managed-by".to_string(),
-                    "kustomize-(devel)".to_string(),
-                )];
-                for r in res.iter_mut() {
-                    transform::set_pairs(r, &COMMON_LABELS[..1], &pair);
-                }
-            }
-            "originAnnotations" => {
-                for r in res.iter_mut() {
-                    let file = r.origin.split('#').next().unwrap_or("").to_string();
-                    let text = match r.generated_by {
-                        Some(kind) => format!(
-                            "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
-                            relative(&k.dir, &file)
-                        ),
-                        None => format!("path: {}\n", relative(&k.dir, &file)),
-                    };
-                    let pair = [("config.kubernetes.io/origin".to_string(), text)];
-                    transform::set_pairs(r, &crate::fieldspec::COMMON_ANNOTATIONS[..1], &pair);
-                }
-            }
-            "transformerAnnotations" => {
-                return Err(Error::Unsupported {
-                    file: k.file.clone(),
-                    field: format!("buildMetadata[{i}]"),
-                    message: "transformerAnnotations is not supported yet".into(),
-                });
-            }
-            other => {
-                return Err(Error::invalid(
-                    &k.file,
-                    format!("buildMetadata[{i}]"),
-                    format!(
-                        "unknown option {other:?}: use managedByLabel, originAnnotations or transformerAnnotations"
-                    ),
-                ));
+/// The annotation that says where a resource came from.
+const ORIGIN: &str = "config.kubernetes.io/origin";
+/// The annotation that lists the transformers that ran over a resource.
+const TRANSFORMATIONS: &str = "alpha.config.kubernetes.io/transformations";
+
+/// An origin naming the builtin generator or transformer `kind` configured
+/// in `file` (kustomize's `Origin` as YAML).
+fn configured(file: &str, kind: &str) -> String {
+    format!("configuredIn: {file}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n")
+}
+
+/// The top kustomization's `buildMetadata`, applied once the build is done
+/// as kustomize's `kustomizer` does: `managedByLabel` labels every
+/// resource; the origin and transformations annotations (recorded during
+/// the build) stay only if asked for, and are removed otherwise, even
+/// when a manifest wrote them itself. Other values are ignored, as
+/// kustomize ignores them.
+fn build_metadata(meta: &[String], res: &mut [Resource]) {
+    let has = |opt: &str| meta.iter().any(|m| m == opt);
+    if has("managedByLabel") {
+        let pair = [(
+            "app.kubernetes.io/managed-by".to_string(),
+            "kustomize-(devel)".to_string(),
+        )];
+        for r in res.iter_mut() {
+            transform::set_pairs(r, &COMMON_LABELS[..1], &pair);
+        }
+    }
+    for (opt, key) in [
+        ("originAnnotations", ORIGIN),
+        ("transformerAnnotations", TRANSFORMATIONS),
+    ] {
+        if !has(opt) {
+            for r in res.iter_mut() {
+                r.remove_annotation(key);
             }
         }
     }
-    Ok(())
 }
 
 /// `path` relative to directory `dir` (both relative to the root).
@@ -1230,7 +1293,8 @@ fn join_generated(
             for key in ["labels", "annotations"] {
                 if let Some(Node::Map(newd)) = g.node.at(&["metadata", key]) {
                     let d = old.meta_mut().map_entry(key);
-                    for (k, v) in newd.iter() {
+                    // The merged resource keeps the origin it had.
+                    for (k, v) in newd.iter().filter(|(k, _)| *k != ORIGIN) {
                         d.insert(k.clone(), v.clone());
                     }
                 }
@@ -1252,6 +1316,20 @@ fn join_generated(
                 meta.insert("name", Node::str(name));
                 if !ns.is_empty() {
                     meta.insert("namespace", Node::str(ns));
+                }
+                // The replacement keeps the labels and annotations of the
+                // replaced resource that it does not set itself
+                // (kustomize's `CopyMergeMetaDataFieldsFrom`).
+                for key in ["labels", "annotations"] {
+                    if let Some(Node::Map(oldd)) = old.node.at(&["metadata", key]) {
+                        let mut merged = oldd.clone();
+                        if let Some(Node::Map(newd)) = meta.get(key) {
+                            for (k, v) in newd.iter() {
+                                merged.insert(k.clone(), v.clone());
+                            }
+                        }
+                        meta.insert(key, Node::Map(merged));
+                    }
                 }
             }
             old.node = node;

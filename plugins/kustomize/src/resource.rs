@@ -210,6 +210,37 @@ impl Resource {
         self.string_map("annotations")
     }
 
+    /// The annotation `key`, if set to a string.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.meta()?.get("annotations")?.as_map()?.str(key)
+    }
+
+    /// Sets annotation `key` (creating `metadata.annotations`).
+    pub fn set_annotation(&mut self, key: &str, value: String) {
+        self.meta_mut()
+            .map_entry("annotations")
+            .insert(key, Node::str(value));
+    }
+
+    /// Removes annotation `key`, and `metadata.annotations` when that
+    /// leaves it empty (as kyaml's `SetAnnotations` does).
+    pub fn remove_annotation(&mut self, key: &str) {
+        let Some(meta) = self
+            .node
+            .as_map_mut()
+            .and_then(|m| m.get_mut("metadata"))
+            .and_then(Node::as_map_mut)
+        else {
+            return;
+        };
+        let Some(Node::Map(ann)) = meta.get_mut("annotations") else {
+            return;
+        };
+        if ann.remove(key).is_some() && ann.is_empty() {
+            meta.remove("annotations");
+        }
+    }
+
     fn string_map(&self, key: &str) -> Vec<(String, String)> {
         self.meta()
             .and_then(|m| m.get(key))
