@@ -348,6 +348,17 @@ impl Builder {
         });
         sort(&k, &mut res)?;
         build_metadata(&meta, &mut res);
+        for r in &res {
+            if let Some(key) = nel_key(&r.node) {
+                let file = r.origin.split('#').next().unwrap_or("");
+                return Err(Error::invalid(
+                    file,
+                    format!("{} key {key:?}", r.describe()),
+                    "the key holds U+0085 (next line), which kubectl kustomize cannot print \
+                     (yaml.v2 reads it as a line break inside a key): use another character",
+                ));
+            }
+        }
         Ok(res)
     }
 
@@ -532,12 +543,25 @@ impl Builder {
     }
 
     fn read_yaml(&self, file: &str) -> Result<Vec<Node>, Error> {
+        self.read_with(file, yaml::parse)
+    }
+
+    /// Reads a manifest file as kustomize holds its objects.
+    fn read_objects(&self, file: &str) -> Result<Vec<Node>, Error> {
+        self.read_with(file, yaml::parse_objects)
+    }
+
+    fn read_with(
+        &self,
+        file: &str,
+        parse: fn(&str) -> Result<Vec<Node>, yaml::ParseError>,
+    ) -> Result<Vec<Node>, Error> {
         let bytes = self.root.read(file).map_err(|e| Error::Io {
             path: file.to_string(),
             source: e,
         })?;
         let text = String::from_utf8_lossy(&bytes);
-        yaml::parse(&text).map_err(|e| Error::Yaml {
+        parse(&text).map_err(|e| Error::Yaml {
             path: file.to_string(),
             source: e,
         })
@@ -545,7 +569,7 @@ impl Builder {
 
     /// Reads the resources of manifest file `file`.
     fn load_file(&self, file: &str) -> Result<Vec<Resource>, Error> {
-        let docs = self.read_yaml(file)?;
+        let docs = self.read_objects(file)?;
         let mut out = Vec::new();
         let multi = docs.len() > 1;
         for (i, doc) in docs.into_iter().enumerate() {
@@ -1130,6 +1154,23 @@ impl Builder {
             }
         }
         Ok(())
+    }
+}
+
+/// A mapping key holding U+0085 (NEL), if any: kustomize prints objects
+/// through JSON and yaml.v2, which reads that character in the JSON as a
+/// line break, and fails on a key broken over two lines.
+fn nel_key(node: &Node) -> Option<&str> {
+    match node {
+        Node::Map(m) => m.iter().find_map(|(k, v)| {
+            if k.contains('\u{85}') {
+                Some(k.as_str())
+            } else {
+                nel_key(v)
+            }
+        }),
+        Node::Seq(items) => items.iter().find_map(nel_key),
+        Node::Scalar(_) => None,
     }
 }
 

@@ -70,6 +70,13 @@ fn read_body(
     if let [Node::Seq(ops)] = docs.as_slice() {
         return Ok((Body::Json(ops.clone()), origin));
     }
+    // kustomize holds strategic merge patches as objects (its yaml.v3
+    // trip changes their folded scalars); JSON operations it does not.
+    let docs = yaml::parse_objects(&text).map_err(|e| Error::Yaml {
+        path: origin.clone(),
+        source: e,
+    })?;
+    let docs: Vec<Node> = docs.into_iter().filter(|d| !d.is_null()).collect();
     Ok((Body::Smp(docs), origin))
 }
 

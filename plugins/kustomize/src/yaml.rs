@@ -7,12 +7,14 @@
 //! quoted by yaml.v2's rules. [`parse`] builds the node tree, [`emit`]
 //! reproduces that printing, byte for byte.
 
+mod breaks;
 mod emit;
 mod parse;
 mod resolve;
+mod roundtrip;
 
 pub use emit::{emit, json, json_string};
-pub use parse::{ParseError, parse};
+pub use parse::{ParseError, parse, parse_objects};
 
 /// The resolved type of a scalar, as yaml.v3 decides it when it reads one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

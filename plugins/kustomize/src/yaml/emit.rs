@@ -456,6 +456,8 @@ impl Emitter<'_> {
 
     /// A string, in the style yaml.v2 picks for it.
     fn string(&mut self, s: &str, indent: usize, key: bool) {
+        let folded = json_to_v2(s);
+        let s = folded.as_deref().unwrap_or(s);
         let mut style = if s.contains('\n') {
             Style::Literal
         } else if v2_needs_quotes(s) {
@@ -644,7 +646,14 @@ impl Emitter<'_> {
         let mut breaks = true;
         for &c in &chars {
             if is_break(c) {
-                self.newline();
+                // yaml.v2 writes a line or paragraph separator as itself:
+                // a line break for readers, but no `\n`.
+                if c == '\n' {
+                    self.newline();
+                } else {
+                    self.out.push(c);
+                    self.column = 0;
+                }
                 self.indention = true;
                 breaks = true;
             } else {
@@ -698,6 +707,49 @@ pub fn json(node: &Node, out: &mut String) {
     }
 }
 
+/// The string yaml.v2 reads back from the JSON kustomize prints it
+/// through, when that differs: Go's `json.Marshal` writes U+0085 (NEL) as
+/// itself, and yaml.v2 takes it for a line break inside the quoted JSON
+/// string, which folds: the spaces around a run of them go, one becomes a
+/// space, `n` become `n - 1` newlines.
+fn json_to_v2(s: &str) -> Option<String> {
+    if !s.contains('\u{85}') {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    let mut spaces = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => spaces.push(' '),
+            '\u{85}' => {
+                let mut breaks = 1;
+                while let Some(&n) = chars.peek() {
+                    match n {
+                        ' ' => {}
+                        '\u{85}' => breaks += 1,
+                        _ => break,
+                    }
+                    chars.next();
+                }
+                spaces.clear();
+                if breaks == 1 {
+                    out.push(' ');
+                } else {
+                    out.extend(std::iter::repeat_n('\n', breaks - 1));
+                }
+            }
+            c => {
+                out.push_str(&spaces);
+                spaces.clear();
+                out.push(c);
+            }
+        }
+    }
+    out.push_str(&spaces);
+    Some(out)
+}
+
 /// A JSON string as Go's `json.Marshal` writes it (HTML characters escaped).
 pub fn json_string(s: &str, out: &mut String) {
     out.push('"');
@@ -735,6 +787,14 @@ mod tests {
             format_float(1.2345678901234569e23),
             "1.2345678901234569e+23"
         );
+    }
+
+    #[test]
+    fn next_lines_fold_as_yaml_v2_reads_them_from_json() {
+        assert_eq!(json_to_v2("a"), None);
+        assert_eq!(json_to_v2("a\u{85}b").as_deref(), Some("a b"));
+        assert_eq!(json_to_v2("a \u{85} \u{85}  b").as_deref(), Some("a\nb"));
+        assert_eq!(json_to_v2("\u{85}a  ").as_deref(), Some(" a  "));
     }
 
     #[test]

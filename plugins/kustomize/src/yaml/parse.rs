@@ -1,5 +1,6 @@
 //! Reads a YAML stream into [`Node`]s, typing plain scalars as yaml.v3 does.
 
+use super::breaks;
 use super::resolve::resolve_v3;
 use super::{Map, Node, Scalar, Tag};
 use granit_parser::{Event, Parser, ScalarStyle};
@@ -25,6 +26,38 @@ enum Frame {
 /// # Errors
 /// A [`ParseError`] with the line of the first syntax error.
 pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
+    parse_with(text, false)
+}
+
+/// Parses Kubernetes objects as kustomize holds them: like [`parse`], with
+/// folded scalars changed as kustomize's yaml.v3 write and read change
+/// them (see [`super::roundtrip`]).
+///
+/// # Errors
+/// A [`ParseError`] with the line of the first syntax error.
+pub fn parse_objects(text: &str) -> Result<Vec<Node>, ParseError> {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, round_trip: bool) -> Result<Vec<Node>, ParseError> {
+    // yaml.v3's YAML 1.1 line breaks: read a copy where they are `\n`, and
+    // put the separators back into the values written with them.
+    let normalized;
+    let mut source: Vec<char> = Vec::new();
+    let text = if breaks::has_v1_1_breaks(text) {
+        if breaks::has_separators(text) {
+            source = text.chars().collect();
+        }
+        normalized = breaks::normalize(text);
+        normalized.as_str()
+    } else {
+        text
+    };
+    // A block scalar whose last line ends the text without a line break
+    // has no final break to keep (yaml.v3); the parser adds one. Its
+    // length in characters (as spans count), only when it matters.
+    let ends_open = !text.trim_end_matches([' ', '\t']).ends_with(['\n', '\r']);
+    let open_end = ends_open.then(|| text.chars().count());
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: Vec<Option<Node>> = Vec::new();
@@ -72,8 +105,44 @@ pub fn parse(text: &str) -> Result<Vec<Node>, ParseError> {
                     (_, ScalarStyle::Plain) => resolve_v3(&value),
                     _ => Tag::Str,
                 };
+                // yaml.v3 writes a folded key double-quoted: no change.
+                let is_key = matches!(stack.last(), Some(Frame::Map(_, None, _)));
+                let mut value = value.into_owned();
+                let (start, end) = (span.start.index(), span.end.index());
+                if let Some(raw) = source.get(start..end)
+                    && raw.iter().any(|&c| matches!(c, '\u{2028}' | '\u{2029}'))
+                {
+                    let flow = match style {
+                        ScalarStyle::Plain => Some(breaks::Flow::Plain),
+                        ScalarStyle::SingleQuoted => Some(breaks::Flow::Single),
+                        ScalarStyle::DoubleQuoted => Some(breaks::Flow::Double),
+                        _ => None,
+                    };
+                    match flow {
+                        Some(f) => {
+                            let raw: String = raw.iter().collect();
+                            value = breaks::flow(&raw, f)
+                                .map_err(|message| ParseError { line, message })?;
+                        }
+                        None if style == ScalarStyle::Literal => {
+                            value = breaks::literal(&value, &source, start);
+                        }
+                        // A folded block keeps the value the `\n` reading
+                        // gives (yaml.v3 would not fold at a separator).
+                        None => {}
+                    }
+                }
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && open_end == Some(span.end.index())
+                    && value.ends_with('\n')
+                {
+                    value.pop();
+                }
+                if round_trip && style == ScalarStyle::Folded && !is_key {
+                    value = super::roundtrip::folded(&value);
+                }
                 let n = Node::Scalar(Scalar {
-                    value: value.into_owned(),
+                    value,
                     tag,
                     plain: style == ScalarStyle::Plain && tag_was_none,
                 });
@@ -196,6 +265,20 @@ mod tests {
         ));
         assert!(docs[1].is_null());
         assert_eq!(docs[2].as_seq().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn a_block_scalar_ending_the_text_has_no_final_break() {
+        let value = |t: &str| match parse(t).expect("parses").remove(0) {
+            Node::Map(m) => m.str("a").map(str::to_string),
+            _ => None,
+        };
+        assert_eq!(value("a: |\n  x").as_deref(), Some("x"));
+        assert_eq!(value("a: |+\n  x\n\n  y").as_deref(), Some("x\n\ny"));
+        assert_eq!(value("a: >\n  x\n   y").as_deref(), Some("x\n y"));
+        assert_eq!(value("a: |\n  x\n").as_deref(), Some("x\n"));
+        assert_eq!(value("a: |\n  x\n  ").as_deref(), Some("x\n"));
+        assert_eq!(value("a: |\n  x\n# c").as_deref(), Some("x\n"));
     }
 
     #[test]
