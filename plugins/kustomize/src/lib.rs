@@ -116,7 +116,7 @@ pub fn render_at(
             .into_iter()
             .map(|r| {
                 let mut json = String::new();
-                yaml::json(&r.node, &mut json);
+                yaml::json_printed(&r.node, &mut json);
                 weir_sdk::Object {
                     json,
                     origin: r.origin,
@@ -161,6 +161,22 @@ mod tests {
         let off = vec![("generateMissing".to_string(), OptionValue::Bool(false))];
         let err = render_at(tmp.path(), request("app", off)).expect_err("no kustomization");
         assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn objects_hold_the_values_kubectl_prints() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            tmp.path().join("cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  n: \"x\\Ny\"\n",
+        )
+        .expect("write");
+        let objs = render_at(tmp.path(), request("", Vec::new())).expect("renders");
+        // A NEL folds into a space on kubectl's way through JSON and YAML.
+        assert_eq!(
+            objs[0].json,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"n":"x y"}}"#
+        );
     }
 
     #[test]

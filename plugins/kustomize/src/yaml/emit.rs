@@ -670,6 +670,17 @@ impl Emitter<'_> {
 
 /// Writes `node` as JSON, scalars typed as in the YAML output.
 pub fn json(node: &Node, out: &mut String) {
+    json_with(node, out, false);
+}
+
+/// Writes `node` as JSON with the values kubectl prints: like [`json`],
+/// with strings as yaml.v2 reads them back from kustomize's JSON (a NEL
+/// folds), so the objects are the ones of the YAML output.
+pub fn json_printed(node: &Node, out: &mut String) {
+    json_with(node, out, true);
+}
+
+fn json_with(node: &Node, out: &mut String, printed: bool) {
     match node {
         Node::Map(m) => {
             out.push('{');
@@ -679,7 +690,7 @@ pub fn json(node: &Node, out: &mut String) {
                 }
                 json_string(k, out);
                 out.push(':');
-                json(v, out);
+                json_with(v, out, printed);
             }
             out.push('}');
         }
@@ -689,7 +700,7 @@ pub fn json(node: &Node, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                json(v, out);
+                json_with(v, out, printed);
             }
             out.push(']');
         }
@@ -702,7 +713,10 @@ pub fn json(node: &Node, out: &mut String) {
                 out.push_str(&n)
             }
             Value::Num(n) => json_string(&n, out),
-            Value::Str(s) => json_string(&s, out),
+            Value::Str(s) => match json_to_v2(&s).filter(|_| printed) {
+                Some(f) => json_string(&f, out),
+                None => json_string(&s, out),
+            },
         },
     }
 }
