@@ -223,7 +223,8 @@ impl Resource {
     }
 
     /// Removes annotation `key`, and `metadata.annotations` when that
-    /// leaves it empty (as kyaml's `SetAnnotations` does).
+    /// leaves it empty or it was empty or null already (kyaml's
+    /// `SetAnnotations` clears the field for an empty map).
     pub fn remove_annotation(&mut self, key: &str) {
         let Some(meta) = self
             .node
@@ -233,10 +234,15 @@ impl Resource {
         else {
             return;
         };
-        let Some(Node::Map(ann)) = meta.get_mut("annotations") else {
-            return;
+        let empty = match meta.get_mut("annotations") {
+            Some(Node::Map(ann)) => {
+                ann.remove(key);
+                ann.is_empty()
+            }
+            Some(n) => n.is_null(),
+            None => false,
         };
-        if ann.remove(key).is_some() && ann.is_empty() {
+        if empty {
             meta.remove("annotations");
         }
     }
