@@ -56,6 +56,7 @@ fn parse_with(text: &str, round_trip: bool) -> Result<Vec<Node>, ParseError> {
     // A block scalar whose last line ends the text without a line break
     // has no final break to keep (yaml.v3); the parser adds one. Its
     // length in characters (as spans count), only when it matters.
+    let mut tabs = text.contains('\t').then(|| Cursor::new(text));
     let ends_open = !text.trim_end_matches([' ', '\t']).ends_with(['\n', '\r']);
     let open_end = ends_open.then(|| text.chars().count());
     let mut docs = Vec::new();
@@ -138,6 +139,17 @@ fn parse_with(text: &str, round_trip: bool) -> Result<Vec<Node>, ParseError> {
                 {
                     value.pop();
                 }
+                if let Some(cursor) = tabs.as_mut()
+                    && matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && let Some(back) = block_tab(text, cursor.byte(start))
+                {
+                    return Err(ParseError {
+                        line: line.saturating_sub(back),
+                        message: "while scanning a block scalar: found a tab character where \
+                                  an indentation space is expected"
+                            .into(),
+                    });
+                }
                 if round_trip && style == ScalarStyle::Folded && !is_key {
                     value = super::roundtrip::folded(&value);
                 }
@@ -215,6 +227,77 @@ fn parse_with(text: &str, round_trip: bool) -> Result<Vec<Node>, ParseError> {
     Ok(docs)
 }
 
+/// Character positions (as spans count) to byte offsets, for positions
+/// met in increasing order.
+struct Cursor<'a> {
+    text: &'a str,
+    chars: usize,
+    bytes: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str) -> Self {
+        Cursor {
+            text,
+            chars: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The byte offset of character `at` (restarting when `at` is behind).
+    fn byte(&mut self, at: usize) -> usize {
+        if at < self.chars {
+            (self.chars, self.bytes) = (0, 0);
+        }
+        for c in self.text[self.bytes..].chars() {
+            if self.chars == at {
+                break;
+            }
+            self.chars += 1;
+            self.bytes += c.len_utf8();
+        }
+        self.bytes
+    }
+}
+
+/// yaml.v3's refusal of a tab where a block scalar's indentation is read:
+/// after the spaces of a line before the indentation is known (up to the
+/// first content line), or after fewer spaces than the indentation. YAML
+/// 1.2 takes such a tab for content. `start` is the byte offset of the
+/// scalar's content; the answer, how many lines above it the header is.
+/// A header with an explicit indentation indicator is not checked.
+fn block_tab(text: &str, start: usize) -> Option<usize> {
+    let is_ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let head_end = text[..start].trim_end_matches(is_ws).len();
+    let header_line = &text[text[..head_end].rfind('\n').map_or(0, |i| i + 1)..head_end];
+    let header = header_line.split(" #").next().unwrap_or("").trim_end();
+    let indicators = header.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+    if header[indicators.len()..].contains(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let body_start = text[head_end..].find('\n').map(|i| head_end + i + 1)?;
+    let back = text[body_start..start].matches('\n').count() + 1;
+    let mut indent: Option<usize> = None;
+    let mut max_empty = 0;
+    for line in text[body_start..].split('\n') {
+        let spaces = match indent {
+            Some(n) => line.bytes().take(n).take_while(|&b| b == b' ').count(),
+            None => line.bytes().take_while(|&b| b == b' ').count(),
+        };
+        let next = line[spaces..].chars().next();
+        if next == Some('\t') && indent.is_none_or(|n| spaces < n) {
+            return Some(back);
+        }
+        match (indent, next) {
+            (_, None | Some('\r')) => max_empty = max_empty.max(spaces),
+            (None, Some(_)) => indent = Some(max_empty.max(spaces).max(1)),
+            (Some(n), Some(_)) if spaces < n => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A `<<` merge key: the merged mapping's keys, unless already set.
 fn merge(map: &mut Map, node: Node) {
     let sources = match node {
@@ -279,6 +362,18 @@ mod tests {
         assert_eq!(value("a: |\n  x\n").as_deref(), Some("x\n"));
         assert_eq!(value("a: |\n  x\n  ").as_deref(), Some("x\n"));
         assert_eq!(value("a: |\n  x\n# c").as_deref(), Some("x\n"));
+    }
+
+    #[test]
+    fn a_tab_where_a_block_scalar_is_indented_is_an_error() {
+        let err = parse("a: |\n    \tx\n    y\n").expect_err("tab first");
+        assert_eq!(err.line, 1, "{err}");
+        assert!(parse("a:\n  b: |\n    x\n  \ty\n").is_err());
+        // After the indentation, a tab is content.
+        let ok = parse("a: |\n    y\n    \tx\nb: \"\t\"\n").expect("parses");
+        let m = ok[0].as_map().expect("map");
+        assert_eq!(m.str("a"), Some("y\n\tx\n"));
+        assert!(parse("a: |2\n   \tx\n").is_ok());
     }
 
     #[test]
