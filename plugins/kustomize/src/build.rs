@@ -1142,15 +1142,29 @@ impl Builder {
                     ));
                 }
             };
+            let mut found = false;
             for r in res.iter_mut().filter(|r| r.was_named(name)) {
                 let gvk = r.gvk();
                 for spec in REPLICAS.iter().filter(|s| s.applies(&gvk)) {
+                    found = true;
                     let path: Vec<&str> = spec.path.split('/').collect();
                     let make = || Node::Scalar(count.clone());
                     fieldspec::walk(&mut r.node, &path, Some(&make), &mut |n| {
                         *n = Node::Scalar(count.clone());
                     });
                 }
+            }
+            // kustomize refuses a count that changes nothing.
+            if !found {
+                return Err(Error::invalid(
+                    &k.file,
+                    format!("{field}.name"),
+                    format!(
+                        "resource with name {name} does not match a config with the following \
+                         GVK: no Deployment, ReplicationController, ReplicaSet or StatefulSet \
+                         is named {name:?}"
+                    ),
+                ));
             }
         }
         Ok(())
