@@ -4,11 +4,12 @@
 //! yaml.v3 ends a line at any of them, so they shape the document (a plain
 //! scalar or a comment stops there; the next text starts a new line). In
 //! values, a NEL reads as `\n`, while a line or paragraph separator is kept
-//! as itself where a break is kept: in literal blocks, and in quoted or
-//! plain scalars, where a run of breaks that starts with one is not folded
-//! into a space. The parser reads a copy of the text with each of them
-//! made `\n` ([`normalize`]: same structure as yaml.v3 sees), then
-//! [`flow`] and [`literal`] put the separators back into the values.
+//! as itself where a break is kept: in literal blocks, and in folded,
+//! quoted or plain scalars, where a break (or run of breaks) that starts
+//! with one is not folded into a space. The parser reads a copy of the
+//! text with each of them made `\n` ([`normalize`]: same structure as
+//! yaml.v3 sees), then [`flow`], [`literal`] and [`folded`] put the
+//! separators back into the values.
 
 /// Whether `c` is a line break for yaml.v3.
 fn is_break(c: char) -> bool {
@@ -229,6 +230,107 @@ pub fn literal(value: &str, source: &[char], start: usize) -> String {
     out
 }
 
+/// A folded block scalar read as yaml.v3 reads it, from the original text
+/// (`source`, as characters; `start` where its content starts): lines end
+/// at any break, and a line break folds into a space only when it is a
+/// `\n` (a separator stays). `None` when the header gives an indentation
+/// indicator or no content line is found (the caller keeps its value).
+pub fn folded(source: &[char], start: usize) -> Option<String> {
+    let mut h = start.min(source.len());
+    while h > 0 && (is_blank(source[h - 1]) || is_break(source[h - 1])) {
+        h -= 1;
+    }
+    let line_start = source[..h]
+        .iter()
+        .rposition(|&c| is_break(c))
+        .map_or(0, |i| i + 1);
+    let header: String = source[line_start..h].iter().collect();
+    let header = header.split(" #").next().unwrap_or("").trim_end();
+    let hints = header.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+    let hints = &header[hints.len()..];
+    if hints.contains(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let chomp = hints.chars().find(|&c| c == '+' || c == '-');
+    // The lines after the header: (leading spaces, text, break).
+    let mut i = h;
+    while i < source.len() && !is_break(source[i]) {
+        i += 1;
+    }
+    if i < source.len() {
+        read_line(source, &mut i, &mut String::new());
+    }
+    let mut lines: Vec<(usize, String, String)> = Vec::new();
+    while i < source.len() {
+        let mut spaces = 0;
+        while i < source.len() && source[i] == ' ' {
+            spaces += 1;
+            i += 1;
+        }
+        let mut text = String::new();
+        while i < source.len() && !is_break(source[i]) {
+            text.push(source[i]);
+            i += 1;
+        }
+        let mut brk = String::new();
+        if i < source.len() {
+            read_line(source, &mut i, &mut brk);
+        }
+        lines.push((spaces, text, brk));
+    }
+    let mut max_empty = 0;
+    let mut indent = None;
+    for (spaces, text, _) in &lines {
+        if text.is_empty() {
+            max_empty = max_empty.max(*spaces);
+        } else {
+            indent = Some(max_empty.max(*spaces).max(1));
+            break;
+        }
+    }
+    let indent = indent?;
+    let mut s = String::new();
+    let mut leading_break = String::new();
+    let mut trailing_breaks = String::new();
+    let mut leading_blank = false;
+    let mut started = false;
+    for (spaces, text, brk) in &lines {
+        // Past the indentation, a line's extra spaces are its text.
+        let body: String = " ".repeat(spaces.saturating_sub(indent)) + text;
+        if *spaces < indent && !text.is_empty() {
+            break;
+        }
+        if body.is_empty() {
+            trailing_breaks.push_str(brk);
+            continue;
+        }
+        if *spaces < indent {
+            break;
+        }
+        let trailing_blank = body.starts_with([' ', '\t']);
+        if started && leading_break.starts_with('\n') && !leading_blank && !trailing_blank {
+            if trailing_breaks.is_empty() {
+                s.push(' ');
+            }
+        } else {
+            s.push_str(&leading_break);
+        }
+        s.push_str(&trailing_breaks);
+        trailing_breaks.clear();
+        leading_blank = trailing_blank;
+        s.push_str(&body);
+        leading_break = brk.clone();
+        started = true;
+    }
+    if chomp != Some('-') {
+        s.push_str(&leading_break);
+    }
+    if chomp == Some('+') {
+        s.push_str(&trailing_breaks);
+    }
+    Some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +355,32 @@ mod tests {
         let flow1 = |raw: &str, style| flow(raw, style).expect("reads");
         assert_eq!(flow1("'a\n   b\n\n  c '", Flow::Single), "a b\nc ");
         assert_eq!(flow1("a\n  b", Flow::Plain), "a b");
+    }
+
+    #[test]
+    fn folded_blocks_fold_only_newlines() {
+        let read = |t: &str| {
+            let src: Vec<char> = t.chars().collect();
+            let start = t.find('x').map(|b| t[..b].chars().count()).unwrap_or(0);
+            folded(&src, start)
+        };
+        assert_eq!(
+            read("v: >\n  x\u{2028}\n  y\n").as_deref(),
+            Some("x\u{2028}\ny\n")
+        );
+        assert_eq!(
+            read("v: >\n  x\n  y\u{2029}\n").as_deref(),
+            Some("x y\u{2029}")
+        );
+        assert_eq!(
+            read("v: >+\n  x\u{2028}\n\n").as_deref(),
+            Some("x\u{2028}\n\n")
+        );
+        assert_eq!(
+            read("v: >\n  x\n   y\n\n  z\n").as_deref(),
+            Some("x\n y\n\nz\n")
+        );
+        assert_eq!(read("v: >2\n   x\n").as_deref(), None);
     }
 
     #[test]

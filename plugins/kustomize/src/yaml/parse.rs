@@ -128,9 +128,11 @@ fn parse_with(text: &str, round_trip: bool) -> Result<Vec<Node>, ParseError> {
                         None if style == ScalarStyle::Literal => {
                             value = breaks::literal(&value, &source, start);
                         }
-                        // A folded block keeps the value the `\n` reading
-                        // gives (yaml.v3 would not fold at a separator).
-                        None => {}
+                        None => {
+                            if let Some(v) = breaks::folded(&source, start) {
+                                value = v;
+                            }
+                        }
                     }
                 }
                 if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)

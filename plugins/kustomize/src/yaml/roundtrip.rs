@@ -66,10 +66,14 @@ fn block_allowed(value: &str) -> bool {
 }
 
 /// The scalar as yaml.v3 writes it in folded style, as the value of key
-/// `v` (indentation 2, given explicitly so reading does not guess it).
+/// `v` (indentation 2, given as an indicator when the value starts with a
+/// blank or a break, as yaml.v3 gives it).
 fn write_folded(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
-    let mut out = String::from("v: >2");
+    let mut out = String::from("v: >");
+    if chars.first().is_some_and(|&c| c == ' ' || is_break(c)) {
+        out.push('2');
+    }
     // Chomping: strip without a final break, keep with two (or only one).
     match chars.as_slice() {
         [.., last] if !is_break(*last) => out.push('-'),
