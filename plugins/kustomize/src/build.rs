@@ -632,7 +632,8 @@ impl Builder {
         }
         let mut r = Resource::new(node, origin.to_string());
         if self.record {
-            r.set_annotation(ORIGIN, format!("path: {}\n", relative(&self.top, file)));
+            let path = yaml::v3_string(&relative(&self.top, file));
+            r.set_annotation(ORIGIN, format!("path: {path}\n"));
         }
         if r.name().is_empty() && r.kind() != "" {
             return Err(Error::invalid(
@@ -1196,6 +1197,7 @@ const TRANSFORMATIONS: &str = "alpha.config.kubernetes.io/transformations";
 /// An origin naming the builtin generator or transformer `kind` configured
 /// in `file` (kustomize's `Origin` as YAML).
 fn configured(file: &str, kind: &str) -> String {
+    let file = yaml::v3_string(file);
     format!("configuredIn: {file}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n")
 }
 

@@ -13,7 +13,7 @@ mod parse;
 mod resolve;
 mod roundtrip;
 
-pub use emit::{emit, json, json_printed, json_string};
+pub use emit::{emit, json, json_printed, json_string, v3_string};
 pub use parse::{ParseError, parse, parse_objects};
 
 /// The resolved type of a scalar, as yaml.v3 decides it when it reads one.

@@ -721,6 +721,54 @@ fn json_with(node: &Node, out: &mut String, printed: bool) {
     }
 }
 
+/// A one-line string as yaml.v3 writes it as a block mapping value (as
+/// kustomize writes the paths in its origin annotations): plain when it
+/// reads back as the same string and nothing in it needs quotes, else
+/// single-quoted, else double-quoted.
+pub fn v3_string(s: &str) -> String {
+    let old_bool = matches!(
+        s,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
+    );
+    let can_use_plain = super::resolve::resolve_v3(s) == super::Tag::Str
+        && !old_bool
+        && !super::resolve::is_base60_float(s);
+    let a = analyze(s);
+    if can_use_plain && a.block_plain {
+        s.to_string()
+    } else if can_use_plain && a.single {
+        format!("'{}'", s.replace('\'', "''"))
+    } else {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if is_printable(c) && !is_break(c) => out.push(c),
+                c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02X}", c as u32)),
+                c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04X}", c as u32)),
+                c => out.push_str(&format!("\\U{:08X}", c as u32)),
+            }
+        }
+        out.push('"');
+        out
+    }
+}
+
 /// The string yaml.v2 reads back from the JSON kustomize prints it
 /// through, when that differs: Go's `json.Marshal` writes U+0085 (NEL) as
 /// itself, and yaml.v2 takes it for a line break inside the quoted JSON
@@ -801,6 +849,16 @@ mod tests {
             format_float(1.2345678901234569e23),
             "1.2345678901234569e+23"
         );
+    }
+
+    #[test]
+    fn paths_are_quoted_as_yaml_v3_quotes_them() {
+        assert_eq!(v3_string("base/cm.yaml"), "base/cm.yaml");
+        assert_eq!(v3_string("yes"), "\"yes\"");
+        assert_eq!(v3_string("1.5"), "\"1.5\"");
+        assert_eq!(v3_string("a: b"), "'a: b'");
+        assert_eq!(v3_string("#x"), "'#x'");
+        assert_eq!(v3_string("it's: \"q\""), "'it''s: \"q\"'");
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn is_yaml_float(s: &str) -> bool {
 }
 
 /// yaml.v2's sexagesimal float check: `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`.
-fn is_base60_float(s: &str) -> bool {
+pub(crate) fn is_base60_float(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
