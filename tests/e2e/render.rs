@@ -77,6 +77,27 @@ fn a_path_with_a_kustomization_is_built_with_kustomize_by_default() {
     let got: Vec<Value> = serde_json::from_str(&built.stdout).expect("build JSON");
     assert_eq!(names(&got), names(&want), "weir build vs kubectl kustomize");
 
+    // `weir build --dir` picks the renderer the same way: kustomize for the
+    // overlay, plain for a directory of manifests.
+    let root = dir.path().to_str().expect("utf-8");
+    let built = weir.run(&["build", "--dir", root, "--path", "deploy", "-o", "json"]);
+    assert_eq!(built.code, 0, "{built:?}");
+    let got: Vec<Value> = serde_json::from_str(&built.stdout).expect("build JSON");
+    assert_eq!(
+        names(&got),
+        names(&want),
+        "weir build --dir vs kubectl kustomize"
+    );
+    std::fs::remove_file(dir.path().join("deploy/kustomization.yaml")).expect("rm");
+    let built = weir.run(&["build", "--dir", root, "--path", "deploy", "-o", "json"]);
+    assert_eq!(built.code, 0, "{built:?}");
+    let got: Vec<Value> = serde_json::from_str(&built.stdout).expect("build JSON");
+    assert_eq!(
+        names(&got),
+        vec!["ConfigMap//app".to_owned(), format!("Namespace//{ns}")],
+        "plain manifests without a kustomization"
+    );
+
     let out = weir.run(&["reconcile"]);
     assert_eq!(out.code, 0, "{out:?}");
     let app = get_object("configmap", Some(&ns), "k-app").expect("k-app applied");

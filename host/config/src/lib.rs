@@ -32,6 +32,16 @@ pub use units::{ByteSize, Duration};
 pub const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
+/// The renderer Flux would use for `dir`: `kustomize` when it holds a
+/// kustomization file ([`KUSTOMIZATION_FILES`]), else `plain`.
+pub fn default_renderer(dir: &Path) -> &'static str {
+    if KUSTOMIZATION_FILES.iter().any(|f| dir.join(f).is_file()) {
+        "kustomize"
+    } else {
+        "plain"
+    }
+}
+
 /// The config file format version this build understands.
 pub const CONFIG_VERSION: u32 = 1;
 
@@ -1718,12 +1728,7 @@ impl Sync {
         if let Some(r) = self.renderer.as_deref() {
             return r;
         }
-        let dir = artifact_dir.join(self.path.trim_start_matches("./"));
-        if KUSTOMIZATION_FILES.iter().any(|f| dir.join(f).is_file()) {
-            "kustomize"
-        } else {
-            "plain"
-        }
+        default_renderer(&artifact_dir.join(self.path.trim_start_matches("./")))
     }
 
     /// Health check timeout with its default: the interval, as in Flux.

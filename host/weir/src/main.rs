@@ -85,9 +85,10 @@ enum Command {
         /// Render this local directory instead of a sync's source.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Renderer for `--dir`.
-        #[arg(long, default_value = "plain", requires = "dir")]
-        renderer: String,
+        /// Renderer for `--dir`. Default: as for a sync, `kustomize` when
+        /// the path holds a kustomization file, else `plain`.
+        #[arg(long, requires = "dir")]
+        renderer: Option<String>,
         /// The path inside `--dir` to render (it may refer to files
         /// elsewhere in `--dir`, as a kustomize overlay does to its base).
         #[arg(long, default_value = "", requires = "dir")]
@@ -144,10 +145,28 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error with its causes, each cause left out when the message before
+/// it already says it (most of weir's errors name their cause in their
+/// own message, and `{:#}` would print it twice).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Resolves on Ctrl-C or SIGTERM (how Kubernetes stops a pod).
@@ -288,7 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &overrides,
                 sync.as_deref(),
                 dir.as_deref().map(|d| (d, path.as_str())),
-                &renderer,
+                renderer.as_deref(),
             )
             .await?;
             get::print_objects(&objects, output)?;
@@ -305,5 +324,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| config.plugins_dir());
             plugin::run(&config, &dir, command)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(weir_config::ConfigError::Read {
+            path: "weir.toml".into(),
+            source: io,
+        });
+        assert_eq!(
+            describe(&e),
+            "cannot read config file weir.toml: no such file"
+        );
+        let e = anyhow::anyhow!("inner cause").context("outer step");
+        assert_eq!(describe(&e), "outer step: inner cause");
     }
 }

@@ -165,11 +165,14 @@ pub async fn build(
     o: &Overrides,
     sync: Option<&str>,
     dir: Option<(&Path, &str)>,
-    renderer: &str,
+    renderer: Option<&str>,
 ) -> anyhow::Result<Vec<Object>> {
     let host = plugin_host(config, o)?;
     let plugins: Arc<dyn RendererRegistry> = Arc::clone(&host) as Arc<dyn RendererRegistry>;
     if let Some((dir, path)) = dir {
+        let renderer = renderer.unwrap_or_else(|| {
+            weir_config::default_renderer(&dir.join(path.trim_start_matches("./")))
+        });
         return render(renderer, path, dir, &plugins)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(path).display()));
