@@ -54,7 +54,7 @@ pub fn options(opts: &[(String, OptionValue)]) -> Result<Options, Error> {
             ("namespace", OptionValue::Str(s)) => o.namespace = s.clone(),
             ("kubeVersion", OptionValue::Str(s)) => o.kube_version = s.clone(),
             ("values", OptionValue::Str(s)) => {
-                o.values = match yaml::parse_json(s) {
+                o.values = match yaml::parse_json_or_yaml(s) {
                     Ok(J::Object(m)) => m,
                     Ok(J::Null) => JMap::new(),
                     Ok(_) => return Err(bad(k, "a map of values")),
@@ -160,9 +160,9 @@ pub fn render_path(root: &Path, rel: &str, opts: &Options) -> Result<Vec<Object>
             )?;
         }
     }
-    for m in rendered.manifests.iter().chain(&rendered.hooks) {
-        if let Some(obj) = &m.object {
-            push(&mut out, obj.clone(), locate(&m.source), &m.source)?;
+    for m in rendered.manifests.into_iter().chain(rendered.hooks) {
+        if let Some(obj) = m.object {
+            push(&mut out, obj, locate(&m.source), &m.source)?;
         }
     }
     Ok(out)

@@ -524,8 +524,8 @@ impl<'a> Exec<'a> {
                     ));
                 }
                 Value::Map(_)
-                    if super::value::is_values(&recv)
-                        && funcs::VALUES_METHODS.contains(&name.as_str()) =>
+                    if funcs::VALUES_METHODS.contains(&name.as_str())
+                        && super::value::is_values(&recv) =>
                 {
                     let mut vals = Vec::new();
                     if is_last {
@@ -621,20 +621,25 @@ impl<'a> Exec<'a> {
         if let Some(l) = last {
             vals.push(l);
         }
-        let node = if args.is_empty() {
-            name.to_string()
-        } else {
-            format!(
-                "{name} {}",
-                args.iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
+        // The node as written, for error messages only.
+        let node = || {
+            if args.is_empty() {
+                name.to_string()
+            } else {
+                format!(
+                    "{name} {}",
+                    args.iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }
         };
         match funcs::call(self, name, vals) {
             Ok(v) => Ok(v),
-            Err(FuncError::Msg(m)) => Err(self.error(&node, format!("error calling {name}: {m}"))),
+            Err(FuncError::Msg(m)) => {
+                Err(self.error(&node(), format!("error calling {name}: {m}")))
+            }
             Err(FuncError::Fail(m)) => Err(ExecError::Fail {
                 file: self.file.to_string(),
                 line: self.line,
@@ -642,7 +647,7 @@ impl<'a> Exec<'a> {
             }),
             Err(FuncError::Nested(e)) => Err(match e {
                 ExecError::Fail { .. } => e,
-                other => self.error(&node, format!("error calling {name}: {other}")),
+                other => self.error(&node(), format!("error calling {name}: {other}")),
             }),
         }
     }
