@@ -152,6 +152,19 @@ fn parse_with(text: &str, round_trip: bool) -> Result<Vec<Node>, ParseError> {
                             .into(),
                     });
                 }
+                if round_trip
+                    && matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && !is_key
+                    && super::roundtrip::fails(&value)
+                {
+                    return Err(ParseError {
+                        line,
+                        message: "a block scalar that starts with a tab: kustomize cannot \
+                                  write it back (yaml.v3 then finds a tab character where an \
+                                  indentation space is expected); quote the value"
+                            .into(),
+                    });
+                }
                 if round_trip && style == ScalarStyle::Folded && !is_key {
                     value = super::roundtrip::folded(&value);
                 }

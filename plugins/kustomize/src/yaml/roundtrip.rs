@@ -35,6 +35,14 @@ pub fn folded(value: &str) -> String {
     }
 }
 
+/// Whether kustomize's trip fails on a block scalar (`|` or `>`) holding
+/// `value`: yaml.v3 writes a block that starts with a tab without an
+/// indentation indicator (it gives one for a space), and reading it back
+/// meets the tab where the indentation is.
+pub fn fails(value: &str) -> bool {
+    value.starts_with('\t') && block_allowed(value)
+}
+
 fn is_break(c: char) -> bool {
     matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
@@ -143,6 +151,13 @@ mod tests {
         // A more-indented first line: no break is doubled, so `y` and `z`
         // fold into one line.
         assert_eq!(folded(" x\ny\nz\n"), " x\ny z\n");
+    }
+
+    #[test]
+    fn a_block_starting_with_a_tab_cannot_be_read_back() {
+        assert!(fails("\tx\n"));
+        assert!(!fails(" \tx\n"));
+        assert!(!fails("\tx \n"), "written double-quoted");
     }
 
     #[test]
