@@ -40,6 +40,10 @@ need_apt git openssh-client openssl ca-certificates python3 curl
 command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) first"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$WEIR_CACHE/target}"
+# Incremental data is kept per source path: every fresh clone would add
+# gigabytes of it to the shared cache (19 GiB after a few sessions), for
+# builds that are whole anyway.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 warm=cold; [ -d "$CARGO_TARGET_DIR/debug" ] && warm=warm
 log "cargo target dir $CARGO_TARGET_DIR ($warm)"
 
