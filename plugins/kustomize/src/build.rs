@@ -349,13 +349,21 @@ impl Builder {
         sort(&k, &mut res)?;
         build_metadata(&meta, &mut res);
         for r in &res {
-            if let Some(key) = nel_key(&r.node) {
+            if let Some((text, is_key)) = unprintable(&r.node) {
                 let file = r.origin.split('#').next().unwrap_or("");
+                let what = if is_key { "key" } else { "value" };
+                let why = if text.chars().any(is_c1) {
+                    "a C1 control character, which yaml.v2 refuses"
+                } else {
+                    "U+0085 (next line), which yaml.v2 reads as a line break in a key"
+                };
                 return Err(Error::invalid(
                     file,
-                    format!("{} key {key:?}", r.describe()),
-                    "the key holds U+0085 (next line), which kubectl kustomize cannot print \
-                     (yaml.v2 reads it as a line break inside a key): use another character",
+                    format!("{} {what} {text:?}", r.describe()),
+                    format!(
+                        "holds {why}: kubectl kustomize cannot print it (it goes through JSON \
+                         and yaml.v2): use another character"
+                    ),
                 ));
             }
         }
@@ -1172,21 +1180,30 @@ impl Builder {
     }
 }
 
-/// A mapping key holding U+0085 (NEL), if any: kustomize prints objects
-/// through JSON and yaml.v2, which reads that character in the JSON as a
-/// line break, and fails on a key broken over two lines.
-fn nel_key(node: &Node) -> Option<&str> {
+/// Text kustomize cannot print, if any, and whether it is a key:
+/// kustomize prints objects through JSON (Go writes U+0080 to U+009F as
+/// themselves) and yaml.v2, which refuses C1 control characters and reads
+/// U+0085 (NEL) as a line break, fatal in a key. A NEL in a value folds
+/// (see the emitter).
+fn unprintable(node: &Node) -> Option<(&str, bool)> {
+    let c1 = |t: &str| t.chars().any(is_c1);
     match node {
         Node::Map(m) => m.iter().find_map(|(k, v)| {
-            if k.contains('\u{85}') {
-                Some(k.as_str())
+            if k.contains('\u{85}') || c1(k) {
+                Some((k.as_str(), true))
             } else {
-                nel_key(v)
+                unprintable(v)
             }
         }),
-        Node::Seq(items) => items.iter().find_map(nel_key),
+        Node::Seq(items) => items.iter().find_map(unprintable),
+        Node::Scalar(s) if c1(&s.value) => Some((s.value.as_str(), false)),
         Node::Scalar(_) => None,
     }
+}
+
+/// A C1 control character other than NEL.
+fn is_c1(c: char) -> bool {
+    matches!(c, '\u{80}'..='\u{9f}') && c != '\u{85}'
 }
 
 /// The annotation that says where a resource came from.
