@@ -432,7 +432,9 @@ impl Engine {
                 s
             }
         };
-        self.events.record(before.as_ref(), &status).await;
+        self.events
+            .record(crate::notify::sync_kind(sync), before.as_ref(), &status)
+            .await;
         self.notify_sync(before.as_ref(), &status);
         status
     }
@@ -568,7 +570,12 @@ impl Engine {
                     if let Err(e) = self.store.save(&s) {
                         tracing::error!(sync = %name, error = %e, "cannot write status");
                     }
-                    self.events.record(Some(&before), &s).await;
+                    let kind = if before.helm.is_some() || s.helm.is_some() {
+                        "HelmRelease"
+                    } else {
+                        "Sync"
+                    };
+                    self.events.record(kind, Some(&before), &s).await;
                     self.notify_sync(Some(&before), &s);
                 }
             }

@@ -5,9 +5,10 @@
 //! quiet.
 //!
 //! A sync is not a Kubernetes object, so the events' involved object is
-//! `Sync/<name>` of API version [`SYNC_API_VERSION`] in the host's
-//! `eventNamespace`: `kubectl get events --field-selector
-//! involvedObject.kind=Sync,involvedObject.name=<name>` lists them. Events
+//! `Sync/<name>` (`HelmRelease/<name>` for a `[[release]]`) of API version
+//! [`SYNC_API_VERSION`] in the host's `eventNamespace`: `kubectl get events
+//! --field-selector involvedObject.kind=Sync,involvedObject.name=<name>`
+//! lists them. Events
 //! are written with weir's own identity (never an impersonated one) to the
 //! host's cluster; failing to write one is logged, never a reconcile
 //! failure.
@@ -104,8 +105,9 @@ impl Events {
         }
     }
 
-    /// Records the event a reconcile deserves ([`note`]), if any.
-    pub async fn record(&self, before: Option<&SyncStatus>, after: &SyncStatus) {
+    /// Records the event a reconcile deserves ([`note`]), if any, on
+    /// `kind/<name>` (`Sync` or `HelmRelease`, as notifications name it).
+    pub async fn record(&self, kind: &str, before: Option<&SyncStatus>, after: &SyncStatus) {
         let Some(n) = note(before, after) else {
             return;
         };
@@ -135,7 +137,7 @@ impl Events {
             },
             "involvedObject": {
                 "apiVersion": SYNC_API_VERSION,
-                "kind": "Sync",
+                "kind": kind,
                 "name": after.name,
                 "namespace": self.namespace,
             },
