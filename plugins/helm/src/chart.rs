@@ -149,11 +149,19 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), C
             format!("{rel}/{name}")
         };
         let p = e.path();
-        let meta = std::fs::metadata(&p).map_err(|source| ChartError::Read {
+        let stat_err = |source| ChartError::Read {
             path: p.display().to_string(),
             source,
-        })?;
-        if meta.is_dir() {
+        };
+        // The entry's own type saves a stat per file (a host call in the
+        // component); symbolic links are followed as before.
+        let ft = e.file_type().map_err(stat_err)?;
+        let is_dir = if ft.is_symlink() {
+            std::fs::metadata(&p).map_err(stat_err)?.is_dir()
+        } else {
+            ft.is_dir()
+        };
+        if is_dir {
             walk(&p, &r, out)?;
         } else {
             let data = std::fs::read(&p).map_err(|source| ChartError::Read {

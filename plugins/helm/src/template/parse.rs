@@ -264,11 +264,23 @@ impl Parser<'_> {
         &self.toks[(self.pos + n).min(self.toks.len() - 1)]
     }
 
+    /// Takes the current token and moves on (the parser never goes back,
+    /// so tokens are moved out rather than cloned; the final `Eof` stays).
     fn next(&mut self) -> Token {
-        let t = self.peek().clone();
-        if self.pos < self.toks.len() {
-            self.pos += 1;
+        if self.pos + 1 >= self.toks.len() {
+            self.pos = self.toks.len();
+            return self.peek().clone();
         }
+        let line = self.toks[self.pos].line;
+        let t = std::mem::replace(
+            &mut self.toks[self.pos],
+            Token {
+                tok: Tok::Eof,
+                line,
+                spaced: false,
+            },
+        );
+        self.pos += 1;
         t
     }
 
@@ -355,9 +367,9 @@ impl Parser<'_> {
     }
 
     fn action(&mut self) -> R<Step> {
-        let t = self.peek().clone();
+        let t = self.peek();
         if let Tok::Keyword(k) = t.tok {
-            self.next();
+            let t = self.next();
             return match k {
                 "end" => {
                     self.expect_right("end")?;
@@ -506,7 +518,7 @@ impl Parser<'_> {
         }
         let mut cmds = Vec::new();
         loop {
-            let t = self.peek().clone();
+            let t = self.peek();
             if t.tok == end {
                 self.next();
                 break;
@@ -517,10 +529,8 @@ impl Parser<'_> {
                     continue;
                 }
                 Tok::Eof | Tok::Right | Tok::RParen => {
-                    return self.err(
-                        t.line,
-                        format!("unexpected {} in {context}", describe(&t.tok)),
-                    );
+                    let message = format!("unexpected {} in {context}", describe(&t.tok));
+                    return self.err(t.line, message);
                 }
                 _ => {}
             }
