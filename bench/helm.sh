@@ -10,24 +10,39 @@
 #             values, in a chart with 300 named templates (Helm's `tpl` was
 #             quadratic in the number of templates until 3.14)
 #
-# weir is measured as its users get it: one `weir build --dir CHART
-# --renderer helm` process per render, through the real wasm host, with the
-# component compiled beforehand (the host's compile cache is warm; the cold
-# first run is printed separately). Helm is measured as generously as
-# possible: inside one Python process, the time of Chart.load + render only
-# (no interpreter start, no library load, no install/kind sort), so the
-# ratio understates weir's lead over `helm template`. Peak memory is the max
-# RSS of each process (GNU time); Helm's includes the Python interpreter and
-# the SDK library, whose idle RSS is printed too. The native library (the
-# same renderer without wasm, release build) is a third column.
+# The headline figure is weir as a running `weir run` renders a release:
+# the helm component loaded once in the real wasm host, then each render a
+# fresh instance and a call that reads the chart from the preopened
+# artifact directory, with the options a release passes (releaseName,
+# namespace, values, revision, isUpgrade; see host/core/src/helm.rs
+# `render_options`) — host/wasm/examples/render_in_host.rs, median of RUNS
+# renders. Also printed: one `weir build --dir CHART --renderer helm`
+# process per render (what a person at the CLI waits for: process start and
+# loading the component from wasmtime's compile cache, 60-100 ms of fixed
+# cost, included; the cold first run, compiling the component, separately),
+# and the native library (the same renderer without wasm, release build,
+# one process per render). Helm is measured as generously as possible:
+# inside one Python process, the time of Chart.load + render only (no
+# interpreter start, no library load, no install/kind sort), so the ratios
+# understate weir's lead over `helm template`.
+#
+# Peak memory is the max RSS of a process (GNU time): Helm's includes the
+# Python interpreter and the SDK library (their idle RSS is printed too);
+# "host MiB" is the in-host process (wasmtime and the host with the
+# component loaded from a warm compile cache, RUNS+1 renders); "proc MiB"
+# is one `weir build` process.
 #
 # Prints, per chart, the median over RUNS runs (default 5) of each, the
 # ratios weir/helm (below 1 = weir faster or smaller), and checks that weir
-# renders the same objects as Helm (it compares the oracle's text output
-# with the native renderer's, byte for byte).
+# renders the same objects as Helm: the oracle's `helm template` text and
+# the native renderer's, byte for byte, and the in-host object count
+# against the oracle's. The machine is shared and noisy: run it more than
+# once and read the medians.
 #
-# Environment: WEIR_CACHE (default /var/cache/weir); CARGO_TARGET_DIR (default
-# $WEIR_CACHE/target); RUNS; WEIR_BENCH_KEEP=1 keeps the work directory.
+# Environment: WEIR_CACHE (default /var/cache/weir); CARGO_TARGET_DIR for
+# the host (default $WEIR_CACHE/target); WEIR_HELM_TARGET_DIR for the
+# native renderer (default $WEIR_CACHE/target-helm); RUNS;
+# WEIR_BENCH_KEEP=1 keeps the work directory.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${WEIR_CACHE:-/var/cache/weir}
@@ -47,12 +62,16 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/weir-bench-helm.XXXXXX")
 cleanup() { if [ "${WEIR_BENCH_KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
-log "building the helm component, weir (release) and the native renderer"
+log "building the helm component, weir and render_in_host (release) and the native renderer"
 bash scripts/plugins.sh build --out "$work/plugins" plugins/helm/ >&2
-cargo build -q --release -p weir
+cargo build -q --release -p weir -p weir-wasm --example render_in_host
 weir=$CARGO_TARGET_DIR/release/weir
-(cd plugins/helm && cargo build -q --release --example render)
-native=$CARGO_TARGET_DIR/release/examples/render
+in_host=$CARGO_TARGET_DIR/release/examples/render_in_host
+helm_target=${WEIR_HELM_TARGET_DIR:-$cache/target-helm}
+(cd plugins/helm && CARGO_TARGET_DIR="$helm_target" cargo build -q --release --example render)
+native=$helm_target/release/examples/render
+# The options a release passes for a first install with no values.
+release_options=(releaseName=release-name namespace=default 'values={}' revision:=1 isUpgrade:=false)
 printf 'version = 1\n[host]\nstateDir = "%s/state"\n' "$work" > "$work/weir.toml"
 
 log "generating charts"
@@ -313,8 +332,8 @@ print(f"{statistics.median(float(r[0]) for r in rows):.4f} {max(int(r[1]) for r 
 
 status=0
 idle_kib=$(measure "$WEIR_HELM_ORACLE_PYTHON" "$work/helm_render.py" "$work/charts/small" 0 | cut -d' ' -f2)
-printf '%-9s %9s %9s %7s %9s %7s %9s %9s %7s %8s\n' chart "helm ms" "weir ms" ratio "native ms" ratio \
-  "helm MiB" "weir MiB" ratio "cold ms"
+printf '%-9s %8s %8s %7s %8s %7s %9s %8s %8s %7s %8s %7s\n' chart "helm ms" "host ms" ratio \
+  "proc ms" ratio "native ms" "helm MiB" "host MiB" ratio "proc MiB" "cold ms"
 for c in small umbrella tpl; do
   dir="$work/charts/$c"
   # Same output as Helm (the oracle's full `helm template` text).
@@ -328,26 +347,41 @@ for c in small umbrella tpl; do
     log "$c: weir's output differs from Helm's"
     status=1
   fi
+  helm_objects=$(grep -c '^# Source: ' "$work/$c.helm.txt" || true)
+  # In the host: the chart is the artifact directory, rendered at its root.
+  export WEIR_RENDER_CACHE="$work/render-cache-$c"
+  "$in_host" "$work/plugins" helm "$dir" "" 1 "${release_options[@]}" > /dev/null
+  read -r hs host_objects < <("$in_host" "$work/plugins" helm "$dir" "" "$runs" "${release_options[@]}")
+  hk=$(measure "$in_host" "$work/plugins" helm "$dir" "" "$runs" "${release_options[@]}" | cut -d' ' -f2)
+  unset WEIR_RENDER_CACHE
+  if [ "$host_objects" != "$helm_objects" ]; then
+    log "$c: weir rendered $host_objects objects in the host, Helm $helm_objects"
+    status=1
+  fi
   rm -rf "$work/state/wasm-cache"
   cold=$(measure "$weir" -c "$work/weir.toml" build --dir "$dir" --renderer helm --plugins-dir "$work/plugins" -o json)
-  read -r ws wk < <(median_of "$weir" -c "$work/weir.toml" build --dir "$dir" --renderer helm --plugins-dir "$work/plugins" -o json)
+  read -r ps pk < <(median_of "$weir" -c "$work/weir.toml" build --dir "$dir" --renderer helm --plugins-dir "$work/plugins" -o json)
   read -r ns _ < <(median_of "$native" "$dir")
-  hs=$("$WEIR_HELM_ORACLE_PYTHON" "$work/helm_render.py" "$dir" "$runs")
-  hk=$(measure "$WEIR_HELM_ORACLE_PYTHON" "$work/helm_render.py" "$dir" 1 | cut -d' ' -f2)
-  python3 - "$c" "$hs" "$ws" "$ns" "$hk" "$wk" "${cold%% *}" <<'PY'
+  es=$("$WEIR_HELM_ORACLE_PYTHON" "$work/helm_render.py" "$dir" "$runs")
+  ek=$(measure "$WEIR_HELM_ORACLE_PYTHON" "$work/helm_render.py" "$dir" 1 | cut -d' ' -f2)
+  python3 - "$c" "$es" "$hs" "$ps" "$ns" "$ek" "$hk" "$pk" "${cold%% *}" <<'PY'
 import sys
-c, hs, ws, ns, hk, wk, cold = sys.argv[1], *map(float, sys.argv[2:])
-print(f"{c:<9} {hs*1000:9.1f} {ws*1000:9.1f} {ws/hs:6.2f}x {ns*1000:9.1f} {ns/hs:6.2f}x "
-      f"{hk/1024:9.1f} {wk/1024:9.1f} {wk/hk:6.2f}x {cold*1000:8.0f}")
+c, es, hs, ps, ns, ek, hk, pk, cold = sys.argv[1], *map(float, sys.argv[2:])
+hs /= 1000  # render_in_host prints milliseconds
+print(f"{c:<9} {es*1000:8.1f} {hs*1000:8.1f} {hs/es:6.2f}x {ps*1000:8.1f} {ps/es:6.2f}x "
+      f"{ns*1000:9.1f} {ek/1024:8.1f} {hk/1024:8.1f} {hk/ek:6.2f}x {pk/1024:8.1f} {cold*1000:7.0f}")
 PY
 done
-# weir's fixed cost: a chart with one tiny template.
+# weir's fixed cost per process: a chart with one tiny template.
 mkdir -p "$work/charts/empty/templates"
 printf 'apiVersion: v2\nname: empty\nversion: 0.1.0\n' > "$work/charts/empty/Chart.yaml"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n' > "$work/charts/empty/templates/cm.yaml"
 read -r es ek < <(median_of "$weir" -c "$work/weir.toml" build --dir "$work/charts/empty" --renderer helm --plugins-dir "$work/plugins" -o json)
-echo "weir's fixed cost (a one-template chart): $(python3 -c "print(f'{$es*1000:.1f} ms, {$ek/1024:.1f} MiB')")"
+read -r hs _ < <("$in_host" "$work/plugins" helm "$work/charts/empty" "" "$runs" "${release_options[@]}")
+echo "fixed cost (a one-template chart): in the host $hs ms per render; a 'weir build' process $(python3 -c "print(f'{$es*1000:.1f} ms, {$ek/1024:.1f} MiB')")"
 echo "helm MiB includes the Python interpreter and SDK: idle $(python3 -c "print(f'{$idle_kib/1024:.1f}')") MiB"
-echo "ratio = weir / helm (below 1: weir faster / smaller); weir = a whole 'weir build' process,"
-echo "native = the same renderer as a native binary (no wasm, no host), helm = render only, in process"
+echo "ratio = weir / helm (below 1: weir faster / smaller). host = the component in the wasm host as a"
+echo "running weir renders a release (loaded once; a fresh instance per render; median of $runs);"
+echo "proc = one 'weir build' process per render; native = the renderer as a native binary (no wasm,"
+echo "no host), one process per render; helm = Chart.load + render only, inside one Python process"
 exit "$status"
