@@ -573,20 +573,20 @@ fn trim_nulls(v: &J) -> Option<J> {
 /// in `dst` deletes a key `src` has, unless merging (a null for a key `src`
 /// lacks stays); nulls `src` brings in are dropped unless merging.
 fn coalesce_tables(dst: &mut JMap<String, J>, src: &JMap<String, J>, merge: bool) {
-    for (key, val) in src.clone() {
-        match dst.get_mut(&key) {
+    for (key, val) in src {
+        match dst.get_mut(key) {
             Some(dv) if !merge && dv.is_null() => {
-                dst.remove(&key);
+                dst.remove(key);
             }
             None => {
                 if merge {
-                    dst.insert(key, val);
-                } else if let Some(t) = trim_nulls(&val) {
-                    dst.insert(key, t);
+                    dst.insert(key.clone(), val.clone());
+                } else if let Some(t) = trim_nulls(val) {
+                    dst.insert(key.clone(), t);
                 }
             }
             Some(dv) => {
-                if let J::Object(sv) = &val
+                if let J::Object(sv) = val
                     && let J::Object(dm) = dv
                 {
                     coalesce_tables(dm, sv, merge);
@@ -644,14 +644,17 @@ fn process_enabled(c: &mut Chart, vals: &JMap<String, J>, path: &str) -> Result<
         let cv = ch.metadata.get("version").and_then(J::as_str).unwrap_or("");
         crate::funcs::semver_check(v, cv)
     };
-    let mut deps: Vec<Chart> = Vec::new();
-    // Subcharts that no requirement names stay.
-    for e in &existing {
+    // Which existing subchart each dependency is (with its alias): those
+    // that no requirement names stay, then one per matching requirement.
+    // A subchart is moved into its last use and cloned only for earlier
+    // ones (the same chart under two aliases).
+    let mut plan: Vec<(usize, Option<String>)> = Vec::new();
+    for (i, e) in existing.iter().enumerate() {
         let named = reqs
             .iter()
             .any(|r| r.get("name").and_then(J::as_str) == Some(e.name()) && compatible(r, e));
         if !named {
-            deps.push(e.clone());
+            plan.push((i, None));
         }
     }
     for r in reqs.iter_mut() {
@@ -663,22 +666,37 @@ fn process_enabled(c: &mut Chart, vals: &JMap<String, J>, path: &str) -> Result<
             .to_string();
         let found = existing
             .iter()
-            .find(|e| e.name() == rname && (version.is_empty() || compatible(r, e)));
+            .position(|e| e.name() == rname && (version.is_empty() || compatible(r, e)));
         let alias = r
             .get("alias")
             .and_then(J::as_str)
             .filter(|a| !a.is_empty())
             .map(String::from);
         if let Some(f) = found {
-            let mut ch = f.clone();
-            if let Some(a) = &alias {
-                ch.metadata.insert("name".into(), J::String(a.clone()));
-            }
-            deps.push(ch);
+            plan.push((f, alias.clone()));
         }
         if let Some(a) = alias {
             r.insert("name".into(), J::String(a));
         }
+    }
+    let mut uses = vec![0usize; existing.len()];
+    for (i, _) in &plan {
+        uses[*i] += 1;
+    }
+    let mut slots: Vec<Option<Chart>> = existing.into_iter().map(Some).collect();
+    let mut deps: Vec<Chart> = Vec::with_capacity(plan.len());
+    for (i, alias) in plan {
+        uses[i] -= 1;
+        let ch = if uses[i] == 0 {
+            slots[i].take()
+        } else {
+            slots[i].clone()
+        };
+        let Some(mut ch) = ch else { continue };
+        if let Some(a) = alias {
+            ch.metadata.insert("name".into(), J::String(a));
+        }
+        deps.push(ch);
     }
     c.deps = deps;
     let cvals = coalesce_values(c, vals, false)?;

@@ -762,12 +762,18 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "trimPrefix" => {
             arity(name, a, 2)?;
             let (p, x) = (s(&a[0])?, s(&a[1])?);
-            Value::str(x.strip_prefix(&*p).unwrap_or(&x))
+            match x.strip_prefix(&*p) {
+                Some(r) => Value::str(r),
+                None => Value::Str(x),
+            }
         }
         "trimSuffix" => {
             arity(name, a, 2)?;
             let (p, x) = (s(&a[0])?, s(&a[1])?);
-            Value::str(x.strip_suffix(&*p).unwrap_or(&x))
+            match x.strip_suffix(&*p) {
+                Some(r) => Value::str(r),
+                None => Value::Str(x),
+            }
         }
         "upper" => Value::str(s(&one(name, a)?)?.to_uppercase()),
         "lower" => Value::str(s(&one(name, a)?)?.to_lowercase()),
@@ -818,14 +824,13 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
             arity(name, a, 2)?;
             let (c, x) = (i(&a[0])?, s(&a[1])?);
             let len = x.len() as i64;
-            let r = if c < 0 && len + c > 0 {
-                &x[(len + c) as usize..]
+            if c < 0 && len + c > 0 {
+                Value::str(&x[(len + c) as usize..])
             } else if c >= 0 && len > c {
-                &x[..c as usize]
+                Value::str(&x[..c as usize])
             } else {
-                &x[..]
-            };
-            Value::str(r)
+                Value::Str(x)
+            }
         }
         "abbrev" => {
             arity(name, a, 2)?;
@@ -881,13 +886,21 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> R {
         "indent" | "nindent" => {
             arity(name, a, 2)?;
             let (c, x) = (i(&a[0])?, s(&a[1])?);
-            let pad = " ".repeat(c.max(0) as usize);
-            let body = format!("{pad}{}", x.replace('\n', &format!("\n{pad}")));
-            Value::str(if name == "nindent" {
-                format!("\n{body}")
-            } else {
-                body
-            })
+            let pad = c.max(0) as usize;
+            // One string: the newline (`nindent`), then each line padded.
+            let lines = x.bytes().filter(|b| *b == b'\n').count() + 1;
+            let mut out = String::with_capacity(x.len() + lines * pad + 1);
+            if name == "nindent" {
+                out.push('\n');
+            }
+            for (n, line) in x.split('\n').enumerate() {
+                if n > 0 {
+                    out.push('\n');
+                }
+                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(line);
+            }
+            Value::str(out)
         }
         "replace" => {
             arity(name, a, 3)?;

@@ -130,7 +130,11 @@ pub struct Exec<'a> {
     /// Definitions made by `tpl` strings, innermost last.
     overlay: Vec<HashMap<Rc<str>, Tree>>,
     tpl_cache: HashMap<(String, String), Rc<Vec<Tree>>>,
+    /// Variables of every template being executed, innermost last; the
+    /// current template's start at `frame`. `$` is stored under the empty
+    /// name (no allocation per template call; no other name is empty).
     vars: Vec<(String, Value)>,
+    frame: usize,
     out: String,
     depth: usize,
     /// The tree being executed.
@@ -147,6 +151,7 @@ impl<'a> Exec<'a> {
             overlay: Vec::new(),
             tpl_cache: HashMap::new(),
             vars: Vec::new(),
+            frame: 0,
             out: String::new(),
             depth: 0,
             name: "".into(),
@@ -187,7 +192,8 @@ impl<'a> Exec<'a> {
             ));
         }
         self.depth += 1;
-        let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
+        let saved_frame = std::mem::replace(&mut self.frame, self.vars.len());
+        self.vars.push((String::new(), data.clone()));
         let saved_out = std::mem::take(&mut self.out);
         let saved_name = std::mem::replace(&mut self.name, tree.name.clone());
         let saved_file = std::mem::replace(&mut self.file, tree.file.clone());
@@ -195,7 +201,8 @@ impl<'a> Exec<'a> {
         let root = tree.root.clone();
         let r = self.walk_list(&root, data);
         let out = std::mem::replace(&mut self.out, saved_out);
-        self.vars = saved_vars;
+        self.vars.truncate(self.frame);
+        self.frame = saved_frame;
         self.name = saved_name;
         self.file = saved_file;
         self.line = saved_line;
@@ -401,7 +408,13 @@ impl<'a> Exec<'a> {
     }
 
     fn set_var(&mut self, name: &str, v: Value, assign: bool) {
-        if assign && let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+        let name = if name == "$" { "" } else { name };
+        if assign
+            && let Some(slot) = self.vars[self.frame..]
+                .iter_mut()
+                .rev()
+                .find(|(n, _)| n == name)
+        {
             slot.1 = v;
             return;
         }
@@ -409,10 +422,11 @@ impl<'a> Exec<'a> {
     }
 
     fn var(&self, name: &str) -> R<Value> {
-        self.vars
+        let key = if name == "$" { "" } else { name };
+        self.vars[self.frame..]
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| n == key)
             .map(|(_, v)| v.clone())
             .ok_or_else(|| self.error(name, format!("undefined variable: {name}")))
     }
