@@ -15,8 +15,8 @@
 # fresh instance and a call that reads the chart from the preopened
 # artifact directory, with the options a release passes (releaseName,
 # namespace, values, revision, isUpgrade; see host/core/src/helm.rs
-# `render_options`) — host/wasm/examples/render_in_host.rs, median of RUNS
-# renders. Also printed: one `weir build --dir CHART --renderer helm`
+# `render_options`) — host/wasm/examples/render_in_host.rs, median of
+# 3×RUNS renders (they are cheap; more of them steady the median). Also printed: one `weir build --dir CHART --renderer helm`
 # process per render (what a person at the CLI waits for: process start and
 # loading the component from wasmtime's compile cache, 60-100 ms of fixed
 # cost, included; the cold first run, compiling the component, separately),
@@ -29,8 +29,8 @@
 # Peak memory is the max RSS of a process (GNU time): Helm's includes the
 # Python interpreter and the SDK library (their idle RSS is printed too);
 # "host MiB" is the in-host process (wasmtime and the host with the
-# component loaded from a warm compile cache, RUNS+1 renders); "proc MiB"
-# is one `weir build` process.
+# component loaded from a warm compile cache, 3×RUNS+1 renders); "proc
+# MiB" is one `weir build` process.
 #
 # Prints, per chart, the median over RUNS runs (default 5) of each, the
 # ratios weir/helm (below 1 = weir faster or smaller), and checks that weir
@@ -351,8 +351,8 @@ for c in small umbrella tpl; do
   # In the host: the chart is the artifact directory, rendered at its root.
   export WEIR_RENDER_CACHE="$work/render-cache-$c"
   "$in_host" "$work/plugins" helm "$dir" "" 1 "${release_options[@]}" > /dev/null
-  read -r hs host_objects < <("$in_host" "$work/plugins" helm "$dir" "" "$runs" "${release_options[@]}")
-  hk=$(measure "$in_host" "$work/plugins" helm "$dir" "" "$runs" "${release_options[@]}" | cut -d' ' -f2)
+  read -r hs host_objects < <("$in_host" "$work/plugins" helm "$dir" "" $((3 * runs)) "${release_options[@]}")
+  hk=$(measure "$in_host" "$work/plugins" helm "$dir" "" $((3 * runs)) "${release_options[@]}" | cut -d' ' -f2)
   unset WEIR_RENDER_CACHE
   if [ "$host_objects" != "$helm_objects" ]; then
     log "$c: weir rendered $host_objects objects in the host, Helm $helm_objects"
@@ -377,11 +377,11 @@ mkdir -p "$work/charts/empty/templates"
 printf 'apiVersion: v2\nname: empty\nversion: 0.1.0\n' > "$work/charts/empty/Chart.yaml"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n' > "$work/charts/empty/templates/cm.yaml"
 read -r es ek < <(median_of "$weir" -c "$work/weir.toml" build --dir "$work/charts/empty" --renderer helm --plugins-dir "$work/plugins" -o json)
-read -r hs _ < <("$in_host" "$work/plugins" helm "$work/charts/empty" "" "$runs" "${release_options[@]}")
+read -r hs _ < <("$in_host" "$work/plugins" helm "$work/charts/empty" "" $((3 * runs)) "${release_options[@]}")
 echo "fixed cost (a one-template chart): in the host $hs ms per render; a 'weir build' process $(python3 -c "print(f'{$es*1000:.1f} ms, {$ek/1024:.1f} MiB')")"
 echo "helm MiB includes the Python interpreter and SDK: idle $(python3 -c "print(f'{$idle_kib/1024:.1f}')") MiB"
 echo "ratio = weir / helm (below 1: weir faster / smaller). host = the component in the wasm host as a"
-echo "running weir renders a release (loaded once; a fresh instance per render; median of $runs);"
+echo "running weir renders a release (loaded once; a fresh instance per render; median of $((3 * runs)));"
 echo "proc = one 'weir build' process per render; native = the renderer as a native binary (no wasm,"
 echo "no host), one process per render; helm = Chart.load + render only, inside one Python process"
 exit "$status"
