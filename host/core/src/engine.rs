@@ -418,6 +418,7 @@ impl Engine {
                     &self.decryption,
                     &self.targets[idx],
                     &self.store,
+                    before.clone(),
                 )
                 .await;
                 // What a removal must know once the sync is gone.

@@ -201,7 +201,8 @@ async fn read_variables(
 }
 
 /// Reconciles `sync` against the artifact (or the source's failure), writes
-/// its status to `store`, and returns it.
+/// its status to `store`, and returns it. `previous` is the stored status
+/// when the caller has read it already; otherwise it is read here.
 pub async fn reconcile(
     sync: &Sync,
     artifact: Result<&Artifact, &SourceError>,
@@ -209,9 +210,14 @@ pub async fn reconcile(
     decryption: &DecryptContext,
     cluster: &Cluster,
     store: &StatusStore,
+    previous: Option<SyncStatus>,
 ) -> SyncStatus {
     let name = sync.name.as_str();
-    let mut status = match store.load(name) {
+    let stored = match previous {
+        Some(s) => Ok(Some(s)),
+        None => store.load(name),
+    };
+    let mut status = match stored {
         Ok(Some(s)) => s,
         Ok(None) => SyncStatus::new(name),
         Err(e) => {
@@ -248,9 +254,16 @@ pub async fn reconcile(
         }
     };
     // Written before the work, so that `weir get` shows `Reconciling` while
-    // a long reconcile (a health check wait) runs.
+    // a long reconcile (a health check wait) runs; but not when this is the
+    // revision already applied and ready: its periodic drift check would
+    // only flip the stored status back and forth (and write every sync's
+    // file twice per pass).
+    let rechecking =
+        status.ready && status.last_applied_revision.as_deref() == Some(artifact.revision.as_str());
     status.begin(&artifact.revision);
-    save(store, &status);
+    if !rechecking {
+        save(store, &status);
+    }
     match run_steps(sync, artifact, renderers, decryption, cluster, &mut status).await {
         Ok(()) => status.finish(false),
         Err(e) => {
