@@ -8,8 +8,9 @@
 //! `yes`, numbers other than plain decimal integers, duplicate keys,
 //! malformed input — and the caller then uses the general parser. Errors
 //! therefore always come from the general parser. The general parser reads
-//! about 10 MB/s; this one is over ten times faster, which is most of a
-//! chart render's time (values files and every rendered manifest are
+//! 5–15 MB/s natively, this one 35–70 MB/s (five to seven times faster on
+//! bench/helm.sh's values files and rendered manifests), and YAML was half
+//! of a chart render's time (values files and every rendered manifest are
 //! parsed). The unit tests below compare the two on every case they list
 //! and on the corpus's YAML files.
 
