@@ -259,7 +259,7 @@ pub fn render(mut chart: Chart, opts: &Options) -> Result<Rendered, RenderError>
                 ctx.borrow_mut().insert("Template".into(), Value::map(t));
             }
             let out = ex.execute(k, &r.ctx)?;
-            outputs.insert((*k).clone(), out.replace("<no value>", ""));
+            outputs.insert((*k).clone(), crate::template::value::strip_no_value(out));
         }
     }
 

@@ -233,7 +233,7 @@ impl<'a> Exec<'a> {
         self.overlay.push(layer);
         let r = self.run_tree(&trees[0], data);
         self.overlay.pop();
-        r.map(|s| s.replace("<no value>", ""))
+        r.map(super::value::strip_no_value)
             .map_err(FuncError::Nested)
     }
 

@@ -38,6 +38,17 @@ pub fn is_values(v: &Value) -> bool {
     }
 }
 
+/// `s` without Helm's `<no value>` markers (what a missing key prints), as
+/// Helm strips them from every rendered file and `tpl` result; `s` itself
+/// when it has none.
+pub fn strip_no_value(s: String) -> String {
+    if s.contains("<no value>") {
+        s.replace("<no value>", "")
+    } else {
+        s
+    }
+}
+
 /// A map with Go's key order for printing and `range` (sorted).
 pub type Map = BTreeMap<String, Value>;
 
