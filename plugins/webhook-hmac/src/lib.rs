@@ -8,7 +8,11 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use weir_notifier_webhook::{body, post};
+
+// The webhook plugin's body and POST, the same source (see its header).
+#[path = "../../webhook/src/payload.rs"]
+mod payload;
+use payload::{body, post};
 use weir_sdk::{Error, ErrorKind, NotifyRequest};
 
 /// The plugin.
