@@ -17,7 +17,8 @@
 # running the CLI waits for: process start and loading the component from
 # wasmtime's compile cache included). Object counts are checked against
 # kubectl's. Ratios are kubectl/weir (above 1 = weir faster; the target is
-# 5x).
+# 5x). Last, the growth check: the res4000 shape at 1,000, 2,000 and 4,000
+# resources in the host, with the time ratio per doubling (2.00x = linear).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 crate="$here/../plugins/kustomize"
@@ -84,19 +85,24 @@ for i in $(seq 1 50); do
   echo "- ../$a/prod" >> "$root50/cluster/kustomization.yaml"
 done
 
-# res4000
-mkdir -p "$work/res4000"
-{
-  echo "resources: [apps.yaml]"
-  echo "namePrefix: big-"
-  echo "namespace: big"
-  echo "commonLabels: {suite: bench}"
-  echo "configMapGenerator:"
-  for i in $(seq 1 1000); do printf -- '- name: app%s-config\n  literals: [A=%s, B=two]\n' "$i" "$i"; done
-  echo "secretGenerator:"
-  for i in $(seq 1 1000); do printf -- '- name: app%s-secret\n  literals: [P=%s]\n' "$i" "$i"; done
-} > "$work/res4000/kustomization.yaml"
-for i in $(seq 1 1000); do deployment "app$i"; echo "---"; done > "$work/res4000/apps.yaml"
+# res4000 (and, for the growth check, the same shape at 1/4 and 1/2 the size)
+resources() { # dir apps
+  mkdir -p "$1"
+  {
+    echo "resources: [apps.yaml]"
+    echo "namePrefix: big-"
+    echo "namespace: big"
+    echo "commonLabels: {suite: bench}"
+    echo "configMapGenerator:"
+    for i in $(seq 1 "$2"); do printf -- '- name: app%s-config\n  literals: [A=%s, B=two]\n' "$i" "$i"; done
+    echo "secretGenerator:"
+    for i in $(seq 1 "$2"); do printf -- '- name: app%s-secret\n  literals: [P=%s]\n' "$i" "$i"; done
+  } > "$1/kustomization.yaml"
+  for i in $(seq 1 "$2"); do deployment "app$i"; echo "---"; done > "$1/apps.yaml"
+}
+resources "$work/res4000" 1000
+resources "$work/res1000" 250
+resources "$work/res2000" 500
 
 mean_ms() { # runs command...
   local n=$1 start end
@@ -145,4 +151,14 @@ for input in trivial:overlay apps50:cluster res4000:.; do
   x() { awk -v k="$1" -v w="$2" 'BEGIN { if (w == 0) w = 0.1; printf "%.1fx", k / w }'; }
   printf '%-10s %11s %10s %7s %12s %7s %13s %7s\n' "$top" "$k" "$w" "$(x "$k" "$w")" "$s" "$(x "$k" "$s")" "$h" "$(x "$k" "$h")"
 done
+
+# Growth: the same input shape at 1,000, 2,000 and 4,000 resources, in the
+# host as a sync renders it. Linear growth doubles the time per doubling.
+plugins_dir="${WEIR_CACHE:-/var/cache/weir}/bench-kustomize-plugins"
+read -r t1 _ < <("$in_host" "$plugins_dir" kustomize "$work/res1000" . "$runs")
+read -r t2 _ < <("$in_host" "$plugins_dir" kustomize "$work/res2000" . "$runs")
+read -r t4 _ < <("$in_host" "$plugins_dir" kustomize "$work/res4000" . "$runs")
+awk -v a="$t1" -v b="$t2" -v c="$t4" 'BEGIN {
+  printf "growth in the host: 1,000 res %s ms, 2,000 %s ms (%.2fx), 4,000 %s ms (%.2fx of 2,000); linear = 2.00x per doubling\n", a, b, b / a, c, c / b
+}'
 exit "$status"
