@@ -191,22 +191,8 @@ fn weir_installs_and_upgrades_releases_that_helm_lists_and_rolls_back() {
     assert_eq!(history(&ns, &name), vec![(1, "deployed".to_owned())]);
 
     // The install's Kubernetes Event names the release as a HelmRelease.
-    let events = kubectl(&[
-        "-n",
-        "default",
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.kind=HelmRelease,involvedObject.name={name}"),
-        "-o",
-        "json",
-    ]);
-    assert_eq!(events.code, 0, "{events:?}");
-    let events: Value = serde_json::from_str(&events.stdout).expect("events JSON");
-    assert!(
-        events["items"].as_array().is_some_and(|e| !e.is_empty()),
-        "no event on HelmRelease/{name}: {events}"
-    );
+    let events = weir_e2e::events_of("HelmRelease", &name);
+    assert!(!events.is_empty(), "no event on HelmRelease/{name}");
 
     // New values: an upgrade to revision 2; revision 1 is superseded.
     std::fs::write(

@@ -1767,24 +1767,9 @@ fn pair(status: &str, reason: &str) -> Option<(String, String)> {
     Some((status.to_owned(), reason.to_owned()))
 }
 
-/// The Events weir recorded about sync `name` (in the default events
-/// namespace), oldest first.
+/// The Events weir recorded about sync `name`, oldest first.
 fn events_of(name: &str) -> Vec<Value> {
-    let out = kubectl(&[
-        "-n",
-        "default",
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.kind=Sync,involvedObject.name={name}"),
-        "-o",
-        "json",
-    ]);
-    assert_eq!(out.code, 0, "{out:?}");
-    let list: Value = serde_json::from_str(&out.stdout).expect("events JSON");
-    let mut items = list["items"].as_array().cloned().unwrap_or_default();
-    items.sort_by_key(|e| e["metadata"]["name"].as_str().unwrap_or("").to_owned());
-    items
+    weir_e2e::events_of("Sync", name)
 }
 
 #[test]

@@ -362,6 +362,29 @@ impl Weir {
     }
 }
 
+/// The Kubernetes Events weir recorded about `kind/name` (`Sync` or
+/// `HelmRelease`) in the default events namespace, oldest first.
+///
+/// # Panics
+/// When kubectl fails or prints no JSON.
+pub fn events_of(kind: &str, name: &str) -> Vec<serde_json::Value> {
+    let out = kubectl(&[
+        "-n",
+        "default",
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.kind={kind},involvedObject.name={name}"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("events JSON");
+    let mut items = list["items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|e| e["metadata"]["name"].as_str().unwrap_or("").to_owned());
+    items
+}
+
 /// Runs `kubectl ARGS` against the test cluster.
 pub fn kubectl(args: &[&str]) -> Output {
     let out = Command::new("kubectl")
