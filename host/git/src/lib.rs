@@ -179,19 +179,8 @@ impl GitSource {
             .iter()
             .map(|inc| {
                 let dep = inc.repository.name.as_str();
-                let source = Self::included(config, dep, built, stack).map_err(|e| {
-                    let detail = e
-                        .message
-                        .strip_prefix(&format!("git source {dep:?}: "))
-                        .unwrap_or(&e.message)
-                        .to_owned();
-                    SourceError {
-                        message: format!(
-                            "git source {name:?}: included git source {dep:?}: {detail}"
-                        ),
-                        transient: e.transient,
-                    }
-                })?;
+                let source = Self::included(config, dep, built, stack)
+                    .map_err(|e| included_error(&name, dep, "", e))?;
                 Ok(Included {
                     from: inc.from_path(),
                     to: inc.to_path(),
@@ -1502,6 +1491,20 @@ pub fn sources(
         .collect())
 }
 
+/// `e`, an error of git source `dep` included by `parent`, as the parent's
+/// error: `git source "parent": included git source "dep"<verb>: <detail>`,
+/// the detail without `dep`'s own prefix.
+fn included_error(parent: &str, dep: &str, verb: &str, e: SourceError) -> SourceError {
+    let detail = e
+        .message
+        .strip_prefix(&format!("git source {dep:?}: "))
+        .unwrap_or(&e.message);
+    SourceError {
+        message: format!("git source {parent:?}: included git source {dep:?}{verb}: {detail}"),
+        transient: e.transient,
+    }
+}
+
 impl GitSource {
     /// The artifacts of the included sources, in `include` order, each
     /// fetched (or found unchanged) by its own source with its own timeout.
@@ -1509,21 +1512,9 @@ impl GitSource {
         self.includes
             .iter()
             .map(|inc| {
-                inc.source.fetch(interrupt).map_err(|e| {
-                    let dep = &inc.source.name;
-                    let detail = e
-                        .message
-                        .strip_prefix(&format!("git source {dep:?}: "))
-                        .unwrap_or(&e.message)
-                        .to_owned();
-                    SourceError {
-                        message: format!(
-                            "git source {:?}: included git source {dep:?} failed: {detail}",
-                            self.name
-                        ),
-                        transient: e.transient,
-                    }
-                })
+                inc.source
+                    .fetch(interrupt)
+                    .map_err(|e| included_error(&self.name, &inc.source.name, " failed", e))
             })
             .collect()
     }
