@@ -1739,8 +1739,10 @@ fn run_holds_a_dependant_until_its_dependency_is_ready_then_applies_it() {
     wait_for("app applied once infra is ready", &|| {
         cm_value(&ns, "settings").as_deref() == Some("on")
     });
-    let st = weir.statuses();
-    assert_eq!(st[0]["ready"], true, "{st}");
+    // The ConfigMap is applied before the status is written: wait for it.
+    wait_for("app's status ready", &|| {
+        weir.statuses()[0]["ready"] == true
+    });
     let _ = child.kill();
     let _ = child.wait();
 }
