@@ -43,6 +43,8 @@ pub mod renderer;
 #[cfg(feature = "semver")]
 pub mod semver;
 pub mod source;
+#[cfg(feature = "yaml")]
+pub mod yaml;
 
 pub use decryptor::{DecryptRequest, Decryptor, Format, Key};
 pub use notifier::{Event, Notifier, NotifyRequest, ObjectRef, Secrets, Severity};

@@ -1,0 +1,532 @@
+//! The fast reader against serde-saphyr: wherever it answers, the general
+//! parser (as each flavour calls it) gives the same documents.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const BOTH: [Flavour; 2] = [Flavour::Default, Flavour::Helm];
+
+/// The general parser as each flavour stands for it, null documents
+/// skipped by serde-saphyr itself.
+fn general(text: &str, flavour: Flavour) -> Result<Vec<Value>, String> {
+    match flavour {
+        Flavour::Default => serde_saphyr::from_multiple(text).map_err(|e| e.to_string()),
+        Flavour::Helm => {
+            let opts = serde_saphyr::options! { legacy_octal_numbers: true };
+            serde_saphyr::from_multiple_with_options::<Value>(text, opts)
+                .map(|docs| docs.into_iter().map(yaml11_keys).collect())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Wherever the fast reader answers (one document or several), the
+/// general parser answers the same; whether [`documents`] answered.
+fn agrees(text: &str, flavour: Flavour) -> bool {
+    let want = general(text, flavour);
+    let many = documents(text, flavour);
+    if let Some(docs) = &many {
+        assert_eq!(Ok(docs), want.as_ref(), "{flavour:?} {text:?}");
+    }
+    if let Some(v) = document(text, flavour) {
+        let docs = if v.is_null() { vec![] } else { vec![v] };
+        assert_eq!(
+            Ok(&docs),
+            want.as_ref(),
+            "{flavour:?} {text:?} (one document)"
+        );
+        assert_eq!(many.as_ref(), Some(&docs), "{flavour:?} {text:?}");
+    }
+    many.is_some()
+}
+
+#[test]
+fn reads_values_as_the_general_parser_does() {
+    let handled = [
+        "x",
+        "x y",
+        "80",
+        "-1",
+        "0",
+        "123456789012345678",
+        "-123456789012345678",
+        "true",
+        "True",
+        "FALSE",
+        "tRue",
+        "fALSE",
+        "null",
+        "Null",
+        "NULL",
+        "nUll",
+        "nil",
+        "~",
+        "100m",
+        "128Mi",
+        "1.0.0",
+        "0.1.0",
+        "v1",
+        "x:y",
+        "http://a/b#c",
+        "-web",
+        "a-1",
+        "+",
+        "..",
+        ".x",
+        "e3",
+        "E5",
+        "1e3x",
+        "'it''s'",
+        "\"\\u00e9\\n\\t\\\"\\/\\\\\"",
+        "\"a: b\"",
+        "\"plain\"",
+        "'x'  # c",
+        "x # c",
+        "x#y",
+        "\"\"",
+        "''",
+        "'null'",
+        "\"~\"",
+        "'yes'",
+        "[]",
+        "{}",
+        "y",
+        "Y",
+        "yes",
+        "Yes",
+        "YES",
+        "yEs",
+        "on",
+        "On",
+        "ON",
+        "oN",
+        "n",
+        "N",
+        "no",
+        "No",
+        "NO",
+        "nO",
+        "off",
+        "Off",
+        "OFF",
+        "oFf",
+        "{x: y}",
+        "1079ca2e3b",
+        "1-2-x",
+        "1..2",
+        "2001-01-01",
+        "2001-12-14t21:59:43.10-05:00",
+        "-x",
+        "+x",
+        "[1, b, \"c\", {x: 1}]",
+        "{a: 1, b: [2, 3], c: {d: e}}",
+        "[a,b]",
+        "{a: }",
+        "[a, ]",
+        "{\"a\":1,\"b\":\"c\"}",
+        "[yes, No, ~, null, 'on']",
+        "9223372036854775",
+        "nginx:1.25",
+        "é",
+        "\"日本\"",
+    ];
+    for flavour in BOTH {
+        for s in handled {
+            let text = format!("k: {s}");
+            assert!(
+                agrees(&text, flavour),
+                "{flavour:?} {text:?} left to the general parser"
+            );
+        }
+    }
+    // Numbers other than plain decimal integers (where the two flavours
+    // differ: `0777` is 777.0 by default and 511 in Helm's reading, `0_1`
+    // a string and 1), special floats, and syntax this reader leaves alone.
+    let general_only = [
+        ".",
+        "0777",
+        "0_1",
+        "007",
+        "08",
+        "00",
+        "-0",
+        "+0",
+        "+1",
+        "1_000",
+        "1e3",
+        "1E3",
+        "1e+3",
+        "1e-3",
+        "1e",
+        "0x1F",
+        "0xff",
+        "0XFF",
+        "0o17",
+        "0b11",
+        ".5",
+        "-.5",
+        "1.",
+        "1.0",
+        "1.5",
+        "0.0",
+        "12:30",
+        "1:2",
+        ".inf",
+        "-.Inf",
+        ".NaN",
+        "inf",
+        "nan",
+        "NaN",
+        "Infinity",
+        "-inf",
+        "1234567890123456789",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "&a x",
+        "*a",
+        "!!str 1",
+        "!x y",
+        "@x",
+        "`x",
+        "%x",
+        "- x",
+        "-",
+        "? x",
+        "\"\\x41\"",
+        "\"\\e\"",
+        "\"\\ud83d\\ude00\"",
+        "\"open",
+        "'open",
+        ">\n  x",
+        "|+\n  x\n",
+        "|2\n   x",
+        "[a: b]",
+        "{a:b}",
+        "[a#b]",
+        "a: b",
+        "x\n  y",
+        "\"x\n  y\"",
+    ];
+    for flavour in BOTH {
+        for s in general_only {
+            let text = format!("k: {s}");
+            assert!(
+                !agrees(&text, flavour),
+                "{flavour:?} {text:?} read by the fast reader"
+            );
+        }
+    }
+    // The same scalars inside flow collections and as sequence items:
+    // wherever the fast reader answers, it agrees.
+    for flavour in BOTH {
+        for s in handled.iter().chain(&general_only) {
+            for text in [
+                format!("k: [{s}]"),
+                format!("k: {{a: {s}}}"),
+                format!("- {s}"),
+            ] {
+                agrees(&text, flavour);
+            }
+        }
+    }
+}
+
+#[test]
+fn reads_keys_as_each_flavour_does() {
+    // Plain keys are strings as written; Helm's reading spells YAML 1.1
+    // booleans as Go prints them.
+    let handled = [
+        "x", "y", "Y", "yes", "Yes", "yEs", "on", "ON", "n", "no", "off", "Off", "true", "True",
+        "TRUE", "tRue", "false", "False", "1", "-1", "0777", "1e3", "1.0", "0x1F", ".inf", "nUll",
+        "\"on\"", "'y'", "\"null\"", "'~'", "a b", "a.b/c", "-x",
+    ];
+    for flavour in BOTH {
+        for k in handled {
+            for text in [
+                format!("{k}: 1"),
+                format!("{{{k}: 1}}"),
+                format!("- {k}: 1"),
+            ] {
+                let quoted_yaml11 = flavour == Flavour::Helm
+                    && k.starts_with(['"', '\''])
+                    && yaml11_key(&k[1..k.len() - 1]).is_some();
+                // Helm's general reading rewrites quoted boolean keys too
+                // (go-yaml does not): left to it.
+                assert_eq!(
+                    agrees(&text, flavour),
+                    !quoted_yaml11,
+                    "{flavour:?} {text:?}"
+                );
+            }
+        }
+    }
+    // Null and merge keys are the general parser's (it refuses the one
+    // and merges the other); so are keys that are not plain scalars.
+    let general_only = [
+        "~", "null", "Null", "NULL", "<<", "&a x", "!t x", "? x", "[a]", "{a: b}", "*a",
+    ];
+    for flavour in BOTH {
+        for k in general_only {
+            let text = format!("{k}: 1");
+            assert!(!agrees(&text, flavour), "{flavour:?} {text:?}");
+        }
+    }
+    // What the flavours give, spelled out.
+    let text = "y: 1\n'on': 2\nTrue: 3\nyEs: 4\nx: yes\n";
+    assert_eq!(
+        document(text, Flavour::Default),
+        Some(json!({"y": 1, "on": 2, "True": 3, "yEs": 4, "x": true}))
+    );
+    let text = "y: 1\nOff: 2\nyEs: 4\nx: yes\n";
+    assert_eq!(
+        document(text, Flavour::Helm),
+        Some(json!({"true": 1, "false": 2, "yEs": 4, "x": true}))
+    );
+}
+
+#[test]
+fn reads_documents_as_the_general_parser_does() {
+    // Read here (each checked against the general parser).
+    let handled = [
+        "a: |\n  x\n  y",
+        "a: |\n  x\n  y\n",
+        "a: |-\n  x\n\n",
+        "a: |\n  x\n\n  y\n\n\nb: 1",
+        "a: |\n    x\n\n  ",
+        "a: |\n\n  x\n",
+        "a: |\n  # not a comment\n  x\n# a comment\nb: 2",
+        "a: |  # c\n  x\n",
+        "a:\n- 1\n- b: 2\n  c: 3\n-   d: 4\n    e: 5",
+        "a:\n  - x\n  -\n  - z\n",
+        "a:\n  -\n    b: 1\n",
+        "a:\nb:\n  c:\n",
+        "# c\na: 1 # c\n\n  # indented comment\nb:\n  # c\n  c: d\n",
+        "\"k\": 1\n'j': 2",
+        "- a\n- b: c\n  d:\n  - e\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels:\n    app.kubernetes.io/name: x\ndata:\n  a.yaml: |\n    k: v\n    l:\n      - 1\n  b: \"2\"\n",
+        "spec:\n  template:\n    spec:\n      containers:\n        - name: c\n          image: \"nginx:1.25\"\n          ports:\n            - name: http\n              containerPort: 80\n          resources:\n            limits:\n              cpu: 100m\n",
+        "x",
+        "'x'",
+        "[a, b]",
+        "key:value",
+        "x:y: 1",
+        "x #c: 1",
+        "1: a",
+        "a: {y: 1, n: [2], 'on': 3, True: 4}",
+        "",
+        "# only a comment\n",
+        "\n\n",
+        "~",
+        "null\n# c",
+        "''",
+    ];
+    for flavour in BOTH {
+        for d in handled {
+            // `'on'` as a key is Helm's general parser's.
+            let quoted_on = flavour == Flavour::Helm && d.contains("'on'");
+            assert_eq!(agrees(d, flavour), !quoted_on, "{flavour:?} {d:?}");
+        }
+    }
+    // Duplicate keys, bad indentation, multi-line scalars, anchors and
+    // the like are the general parser's (to read or to report).
+    let general_only = [
+        "a: b\na: c",
+        "a: b\n  c",
+        "a:\n  b: 1\n c: 2",
+        "a:\n  - - z\n",
+        "x\ny",
+        "- x\n  y",
+        "a: [1,\n  2]",
+        "<<: {a: 1}",
+        "a: b: c",
+        "a: &x 1\nb: *x",
+        "a: |+\n  x\n\n",
+        "a: >\n  x\n  y\n",
+        "a: |\n  x\n   \n  y",
+        "a: 'x\n  y'",
+        "a:\n\tb: 1",
+        "a: 1\r\nb: 2\r\n",
+        "\u{feff}a: 1",
+        "a: 1\n...\n",
+        "%YAML 1.2\n---\na: 1",
+        "--- a: 1",
+        "a: 1\n--- \nb: 2",
+        "a: 1\n---  # c\nb: 2",
+        "  a: 1\n b: 2",
+        "a:\n  - 1\n - 2",
+    ];
+    for flavour in BOTH {
+        for d in general_only {
+            assert!(
+                !agrees(d, flavour),
+                "{flavour:?} {d:?} read by the fast reader"
+            );
+        }
+    }
+    // Both keys become "true" in Helm's reading: a duplicate.
+    assert!(agrees("y: 1\nYes: 2", Flavour::Default));
+    assert!(!agrees("y: 1\nYes: 2", Flavour::Helm));
+}
+
+#[test]
+fn splits_documents_as_the_general_parser_does() {
+    let handled = [
+        "---",
+        "---\n",
+        "a: 1\n---\n",
+        "---\na: 1\n",
+        "---\na: 1\n---\nb: 2\n",
+        "a: 1\n---\n---\nb: 2\n",
+        "a: 1\n---\n# c\n---\nb: 2\n",
+        "a: 1\n---\n~\n---\nb: 2\n",
+        "a: 1\n---\nnull\n",
+        "a: 1\n---\nNULL\n---\nNull\n",
+        "---\n---\n",
+        "a: 1\n---\n\n\n",
+        "---\n~\n---\na: 1\n",
+        "a: 1\n---\n''\n",
+        "a: 1\n---\n[]\n",
+        "a: 1\n---\n---\n---\n",
+        "a: |\n  x\n---\nb: |\n  y\n\n---\nc: |-\n  z\n",
+        "a: |\n  x\n\n---\n",
+        "a: |\n  x\n---\n  y",
+        "- a\n---\n- b\n",
+        "a:\n---\nb:\n",
+        "a: 1\n---\na: 1\n",
+    ];
+    for flavour in BOTH {
+        for d in handled {
+            assert!(
+                agrees(d, flavour),
+                "{flavour:?} {d:?} left to the general parser"
+            );
+        }
+    }
+    // Counted as serde-saphyr counts them, spelled out: null and empty
+    // documents are skipped.
+    assert_eq!(
+        documents(
+            "---\na: 1\n---\n# c\n---\n~\n---\n'x'\n---\n",
+            Flavour::Default
+        ),
+        Some(vec![json!({"a": 1}), json!("x")])
+    );
+    // Separators this reader does not split on send the whole text to
+    // the general parser, even where one line alone would be read here.
+    let general_only = [
+        "a: 1\n...\n---\nb: 2\n",
+        "a: 1\n...\nb: 2\n",
+        "--- a\n",
+        "---a\n",
+        "a\n--- \n",
+        "a: 1\n---  # c\nb: 2\n",
+        "%YAML 1.2\n---\na: 1\n",
+        "%TAG ! tag:x,2000:\n---\na: 1\n",
+        "a: 1\n---\nb: [\n",
+        "a: 1\n---\nb: 2\nb: 3\n",
+    ];
+    for flavour in BOTH {
+        for d in general_only {
+            assert!(
+                !agrees(d, flavour),
+                "{flavour:?} {d:?} read by the fast reader"
+            );
+        }
+    }
+    // One document at a time refuses separators.
+    assert_eq!(document("a: 1\n---\nb: 2\n", Flavour::Default), None);
+}
+
+/// Every `.yaml`/`.yml` file under the repository (test data, examples),
+/// hidden directories and build output skipped, in path order.
+pub(crate) fn corpus() -> Vec<(PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut stack = vec![root];
+    let mut files = Vec::new();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if (name.ends_with(".yaml") || name.ends_with(".yml"))
+                && let Ok(text) = std::fs::read_to_string(&p)
+            {
+                files.push((p, text));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `text` split on `---` lines.
+fn split(text: &str) -> Vec<String> {
+    let mut docs = vec![String::new()];
+    for line in text.split('\n') {
+        if line == "---" {
+            docs.push(String::new());
+        } else if let Some(doc) = docs.last_mut() {
+            doc.push_str(line);
+            doc.push('\n');
+        }
+    }
+    docs
+}
+
+/// Every YAML file of the repository, whole and document by document:
+/// where the fast reader answers, the general parser agrees; where the
+/// general parser fails, the fast reader leaves the error to it; and the
+/// fast reader takes most documents.
+#[test]
+fn agrees_with_the_general_parser_on_the_repository_yaml() {
+    let files = corpus();
+    assert!(files.len() > 100, "only {} YAML files found", files.len());
+    for flavour in BOTH {
+        let (mut whole, mut whole_fast) = (0, 0);
+        let (mut docs, mut docs_fast) = (0, 0);
+        for (path, text) in &files {
+            let ok = general(text, flavour).is_ok();
+            let fast = agrees(text, flavour);
+            assert!(
+                ok || !fast,
+                "{flavour:?} {}: read an invalid file",
+                path.display()
+            );
+            whole += usize::from(ok);
+            whole_fast += usize::from(fast);
+            // Document by document, split on `---` lines as `documents`
+            // splits.
+            for doc in split(text) {
+                let ok = general(&doc, flavour).is_ok();
+                let fast = agrees(&doc, flavour);
+                assert!(
+                    ok || !fast,
+                    "{flavour:?} {}: read an invalid document",
+                    path.display()
+                );
+                docs += usize::from(ok);
+                docs_fast += usize::from(fast);
+            }
+        }
+        eprintln!("{flavour:?}: {whole_fast} of {whole} files, {docs_fast} of {docs} documents");
+        assert!(
+            whole > 100 && whole_fast * 10 > whole * 6,
+            "{flavour:?}: the fast reader took only {whole_fast} of {whole} files"
+        );
+        assert!(
+            docs > 200 && docs_fast * 10 > docs * 6,
+            "{flavour:?}: the fast reader took only {docs_fast} of {docs} documents"
+        );
+    }
+}
