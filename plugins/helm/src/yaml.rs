@@ -1,9 +1,9 @@
 //! Reading YAML: values files, `Chart.yaml`, `fromYaml`, and rendered
 //! manifests (into JSON for the host).
 
-use crate::template::value::Value;
+use weir_sdk::yaml::{Flavour, yaml11_keys};
 
-pub mod fast;
+use crate::template::value::Value;
 
 /// Parses one YAML document into JSON data (an empty document is null).
 ///
@@ -13,9 +13,10 @@ pub fn parse_json(text: &str) -> Result<serde_json::Value, String> {
     if text.trim().is_empty() {
         return Ok(serde_json::Value::Null);
     }
-    // Most documents are in the subset the fast reader knows; it leaves the
-    // rest (and every error) to the general parser.
-    if let Some(v) = fast::parse(text) {
+    // Most documents are in the subset the SDK's fast reader knows; it
+    // leaves the rest (and every error) to the general parser below, whose
+    // options and key rewriting `Flavour::Helm` stands for.
+    if let Some(v) = weir_sdk::yaml::document(text, Flavour::Helm) {
         return Ok(v);
     }
     parse_json_general(text)
@@ -27,7 +28,8 @@ fn parse_json_general(text: &str) -> Result<serde_json::Value, String> {
         return Ok(serde_json::Value::Null);
     }
     // Helm reads YAML 1.1 (go-yaml v2): `0777` is octal and `yes`/`on`/`y`
-    // are booleans, in keys too (where they become "true"/"false").
+    // are booleans, in keys too (where they become "true"/"false",
+    // `weir_sdk::yaml::yaml11_key`).
     let opts = serde_saphyr::options! { legacy_octal_numbers: true };
     let docs: Vec<serde_json::Value> =
         serde_saphyr::from_multiple_with_options(text, opts).map_err(|e| e.to_string())?;
@@ -49,35 +51,6 @@ pub fn parse_json_or_yaml(text: &str) -> Result<serde_json::Value, String> {
     match serde_json::from_str(text) {
         Ok(v) => Ok(yaml11_keys(v)),
         Err(_) => parse_json(text),
-    }
-}
-
-/// Rewrites mapping keys that YAML 1.1 reads as booleans to the strings Go
-/// prints for them.
-fn yaml11_keys(v: serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => serde_json::Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let k = yaml11_key(&k).map(String::from).unwrap_or(k);
-                    (k, yaml11_keys(v))
-                })
-                .collect(),
-        ),
-        serde_json::Value::Array(a) => {
-            serde_json::Value::Array(a.into_iter().map(yaml11_keys).collect())
-        }
-        other => other,
-    }
-}
-
-/// How Go spells a mapping key that YAML 1.1 reads as a boolean, if `k`
-/// is one.
-fn yaml11_key(k: &str) -> Option<&'static str> {
-    match k {
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "True" | "TRUE" => Some("true"),
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "False" | "FALSE" => Some("false"),
-        _ => None,
     }
 }
 
@@ -184,6 +157,46 @@ mod tests {
             }
         }
         assert!(checked > 20_000);
+    }
+
+    /// Every YAML document of the corpus (values, Chart.yaml, plain
+    /// templates), split as Helm splits manifests: where the SDK's fast
+    /// reader answers, this plugin's own general-parser call gives the same
+    /// (the SDK's tests compare the reader with a copy of that call), and it
+    /// answers for most of them.
+    #[test]
+    fn the_fast_reader_agrees_with_the_general_parser_on_the_corpus() {
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")];
+        let (mut read, mut fast) = (0, 0);
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let yaml = path.extension().is_some_and(|x| x == "yaml" || x == "yml");
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let Some(text) = yaml.then(|| std::fs::read_to_string(&path).ok()).flatten() else {
+                    continue;
+                };
+                for doc in split_manifests(&text) {
+                    let general = parse_json_general(&doc);
+                    let fast_read = weir_sdk::yaml::document(&doc, Flavour::Helm);
+                    if let Some(v) = &fast_read {
+                        // Errors (templates with actions) are the general
+                        // parser's to report.
+                        assert_eq!(Ok(v), general.as_ref(), "{}: {doc:?}", path.display());
+                        fast += 1;
+                    }
+                    read += usize::from(general.is_ok());
+                }
+            }
+        }
+        assert!(read > 100, "only {read} documents read");
+        assert!(
+            fast * 2 > read,
+            "the fast reader took only {fast} of {read} documents"
+        );
     }
 
     #[test]
