@@ -34,15 +34,12 @@ mod plain;
 /// What the public API cannot show on its own, with wasmtime directly: the
 /// host's engine settings, linker and per-call store setup
 /// (`host/wasm/src/lib.rs`, `PluginHost::new` and `WasmRenderer::render`)
-/// reproduced, to time instantiation without a call, and a call with one
-/// setting changed (WASI file operations on the calling thread) that the
-/// host does not make.
+/// reproduced, to time instantiation without a call.
 mod replica {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use anyhow::Context as _;
-    use wasmtime::component::{Component, InstancePre, Linker, ResourceTable, Val};
+    use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
     use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
     use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
     use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -79,15 +76,22 @@ mod replica {
             let mut linker = Linker::<State>::new(&engine);
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
             let component = Component::from_file(&engine, wasm)?;
+            // weir's own import (`weir:plugin/artifact`) is the host's;
+            // instantiation alone never calls it.
+            linker
+                .instance(&format!("weir:plugin/artifact@{}", weir_sdk::API_VERSION))?
+                .func_new("read-tree", |_, _, _, _| {
+                    wasmtime::bail!("read-tree is not in the replica")
+                })?;
             let pre = linker.instantiate_pre(&component)?;
             Ok(Replica { engine, pre })
         }
 
         /// A fresh WASI context with the artifact preopened read-only and a
         /// fresh limited store, as the host makes for every call.
-        fn store(&self, artifact: &Path, on_thread: bool) -> anyhow::Result<Store<State>> {
+        fn store(&self, artifact: &Path) -> anyhow::Result<Store<State>> {
             let mut wasi = WasiCtxBuilder::new();
-            wasi.allow_blocking_current_thread(on_thread);
+            wasi.allow_blocking_current_thread(true);
             wasi.stderr(MemoryOutputPipe::new(64 * 1024));
             wasi.preopened_dir(artifact, "/artifact", FsPerms::ReadOnly)?;
             let state = State {
@@ -108,52 +112,12 @@ mod replica {
         /// whole and of `instantiate` alone.
         pub fn instantiate(&self, artifact: &Path) -> anyhow::Result<(Duration, Duration)> {
             let start = Instant::now();
-            let mut store = self.store(artifact, false)?;
+            let mut store = self.store(artifact)?;
             let inst_start = Instant::now();
             self.pre.instantiate(&mut store)?;
             let inst = inst_start.elapsed();
             drop(store);
             Ok((start.elapsed(), inst))
-        }
-
-        /// A whole render call, the objects lifted as dynamic values;
-        /// `on_thread` runs WASI file operations on the calling thread
-        /// instead of handing each to a blocking-task thread. Returns the
-        /// number of objects.
-        pub fn render(
-            &self,
-            artifact: &Path,
-            path: &str,
-            on_thread: bool,
-        ) -> anyhow::Result<usize> {
-            let mut store = self.store(artifact, on_thread)?;
-            let instance = self.pre.instantiate(&mut store)?;
-            let iface = instance
-                .get_export_index(
-                    &mut store,
-                    None,
-                    &format!("weir:plugin/renderer@{}", weir_sdk::API_VERSION),
-                )
-                .context("no renderer export")?;
-            let index = instance
-                .get_export_index(&mut store, Some(&iface), "render")
-                .context("no render export")?;
-            let func = instance
-                .get_func(&mut store, index)
-                .context("render is not a function")?;
-            let request = Val::Record(vec![
-                ("path".into(), Val::String(path.into())),
-                ("options".into(), Val::List(Vec::new())),
-            ]);
-            let mut results = [Val::Bool(false)];
-            func.call(&mut store, &[request], &mut results)?;
-            match &results[0] {
-                Val::Result(Ok(Some(list))) => match &**list {
-                    Val::List(objects) => Ok(objects.len()),
-                    other => anyhow::bail!("unexpected result {other:?}"),
-                },
-                other => anyhow::bail!("render failed: {other:?}"),
-            }
         }
     }
 }
@@ -370,14 +334,8 @@ fn main() {
         for (w, n) in wasm_out.iter().zip(&native_out) {
             assert_eq!((&w.json, &w.origin), (&n.json, &n.origin), "{label}");
         }
-        assert_eq!(
-            replica.render(artifact.path(), dir, true).expect("replica"),
-            1000
-        );
         let mut wasm = Vec::new();
         let mut native = Vec::new();
-        let mut as_host = Vec::new();
-        let mut on_thread = Vec::new();
         for _ in 0..render_runs {
             let t = Instant::now();
             let out = r.render(artifact.path(), &request).expect("plugin render");
@@ -387,33 +345,11 @@ fn main() {
             let out = plain::render_dir(artifact.path(), dir).expect("native render");
             native.push(t.elapsed());
             assert_eq!(out.len(), 1000);
-            let t = Instant::now();
-            let n = replica
-                .render(artifact.path(), dir, false)
-                .expect("replica");
-            as_host.push(t.elapsed());
-            assert_eq!(n, 1000);
-            let t = Instant::now();
-            let n = replica.render(artifact.path(), dir, true).expect("replica");
-            on_thread.push(t.elapsed());
-            assert_eq!(n, 1000);
         }
         let native = median(native);
         rows.push(Row {
             figure: format!("render 1,000 ConfigMaps, {label}"),
             value: median(wasm),
-            reference: Some(("native render_dir".into(), native)),
-            target: Some((2.0, "< 2x native")),
-        });
-        rows.push(Row {
-            figure: "  replica, WASI fs via a worker thread (old host)".into(),
-            value: median(as_host),
-            reference: Some(("native render_dir".into(), native)),
-            target: None,
-        });
-        rows.push(Row {
-            figure: "  replica, WASI fs on the calling thread (host)".into(),
-            value: median(on_thread),
             reference: Some(("native render_dir".into(), native)),
             target: Some((2.0, "< 2x native")),
         });

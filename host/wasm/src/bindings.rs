@@ -1,9 +1,12 @@
-//! Host bindings for the worlds of `wit/weir-plugin@0.2.0` (the latest API).
+//! Host bindings for the worlds of `wit/weir-plugin@0.2.1` (the latest API).
+//! They serve 0.2.0 plugins too: 0.2.1 only adds the renderer's `artifact`
+//! import, and wasmtime matches a 0.2.0 component's exports to 0.2.1 names
+//! as semver-compatible.
 
 /// `renderer-plugin`.
 pub(crate) mod renderer {
     wasmtime::component::bindgen!({
-        path: "../../wit/weir-plugin@0.2.0",
+        path: "../../wit/weir-plugin@0.2.1",
         world: "renderer-plugin",
     });
 }
@@ -11,7 +14,7 @@ pub(crate) mod renderer {
 /// `decryptor-plugin`.
 pub(crate) mod decryptor {
     wasmtime::component::bindgen!({
-        path: "../../wit/weir-plugin@0.2.0",
+        path: "../../wit/weir-plugin@0.2.1",
         world: "decryptor-plugin",
     });
 }
@@ -19,7 +22,7 @@ pub(crate) mod decryptor {
 /// `notifier-plugin`.
 pub(crate) mod notifier {
     wasmtime::component::bindgen!({
-        path: "../../wit/weir-plugin@0.2.0",
+        path: "../../wit/weir-plugin@0.2.1",
         world: "notifier-plugin",
     });
 }
@@ -27,7 +30,7 @@ pub(crate) mod notifier {
 /// `source-plugin`.
 pub(crate) mod source {
     wasmtime::component::bindgen!({
-        path: "../../wit/weir-plugin@0.2.0",
+        path: "../../wit/weir-plugin@0.2.1",
         world: "source-plugin",
     });
 }

@@ -9,7 +9,9 @@
 //! API versions: one host module per WIT package version. `0.1.0`
 //! (released, frozen: renderers only) is served by the `v0_1` module's bindings and
 //! converted to the core's types; `0.2.0` adds the decryptor, notifier and
-//! source worlds.
+//! source worlds; `0.2.1` (the `bindings` module, which serves 0.2.0
+//! plugins too) adds the renderer's `artifact` import, the artifact's
+//! files in one call (the `artifact` module).
 //!
 //! Sandbox: deny by default. A renderer's only filesystem is the artifact,
 //! preopened read-only at `/artifact`; a source's is an empty directory at
@@ -44,7 +46,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -56,6 +58,7 @@ use weir_core::plugin::{
     RenderedObject, Renderer, RendererRegistry, Severity, SourcePlugin,
 };
 
+mod artifact;
 mod bindings;
 mod gate;
 pub mod manifest;
@@ -109,6 +112,8 @@ struct State {
     limits: StoreLimits,
     http: WasiHttpCtx,
     gate: gate::Gate,
+    /// A renderer call's artifact, for the `artifact` import.
+    artifact: Option<artifact::Artifact>,
 }
 
 impl WasiView for State {
@@ -126,6 +131,48 @@ impl WasiHttpView for State {
             ctx: &mut self.http,
             table: &mut self.table,
             hooks: &mut self.gate,
+        }
+    }
+}
+
+impl bindings::renderer::weir::plugin::types::Host for State {}
+
+impl bindings::renderer::weir::plugin::artifact::Host for State {
+    fn read_tree(
+        &mut self,
+        path: String,
+        suffixes: Vec<String>,
+    ) -> Result<
+        Vec<bindings::renderer::weir::plugin::artifact::ArtifactFile>,
+        bindings::renderer::weir::plugin::types::Error,
+    > {
+        use bindings::renderer::weir::plugin::artifact::ArtifactFile;
+        use bindings::renderer::weir::plugin::types as wit;
+        let error = |kind, message: String, file: Option<String>| wit::Error {
+            kind,
+            message,
+            location: file.map(|file| wit::Location {
+                file,
+                line: None,
+                column: None,
+            }),
+        };
+        let Some(artifact) = &self.artifact else {
+            return Err(error(
+                wit::ErrorKind::Unsupported,
+                "this call has no artifact (only renderers do)".into(),
+                None,
+            ));
+        };
+        match artifact.read_tree(&path, &suffixes) {
+            Ok(files) => Ok(files
+                .into_iter()
+                .map(|(path, contents)| ArtifactFile { path, contents })
+                .collect()),
+            Err(artifact::TreeError::NotFound(m)) => Err(error(wit::ErrorKind::NotFound, m, None)),
+            Err(artifact::TreeError::Invalid(m, file)) => {
+                Err(error(wit::ErrorKind::InvalidInput, m, file))
+            }
         }
     }
 }
@@ -202,6 +249,9 @@ impl PluginHost {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        if std::env::var_os("WEIR_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(cache_dir) = cache_dir {
             let mut cc = wasmtime::CacheConfig::new();
             cc.with_directory(cache_dir);
@@ -214,6 +264,11 @@ impl PluginHost {
             .map_err(|e| HostError(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| HostError(format!("{e:#}")))?;
+        bindings::renderer::weir::plugin::artifact::add_to_linker::<State, HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| HostError(format!("{e:#}")))?;
         start_epoch_ticker(&engine);
         Ok(PluginHost {
             engine,
@@ -504,12 +559,13 @@ impl WasmPlugin {
     }
 
     /// Runs one call in a fresh store: `setup` adds preopens to the WASI
-    /// context, `call` instantiates and calls. Limits, deadline and the
+    /// context and opens a renderer's artifact, `call` instantiates and
+    /// calls. Limits, deadline and the
     /// HTTP gate apply; a plugin's own error comes back converted, with the
     /// gate's refusals added to its message.
     fn run<T>(
         &self,
-        setup: impl FnOnce(&mut WasiCtxBuilder) -> Result<(), PluginError>,
+        setup: impl FnOnce(&mut WasiCtxBuilder) -> Result<Option<artifact::Artifact>, PluginError>,
         call: impl FnOnce(&mut Store<State>) -> wasmtime::Result<Result<T, OwnError>>,
     ) -> Result<T, PluginError> {
         self.run_within(self.limits.timeout.get(), setup, call)
@@ -519,7 +575,7 @@ impl WasmPlugin {
     fn run_within<T>(
         &self,
         timeout: std::time::Duration,
-        setup: impl FnOnce(&mut WasiCtxBuilder) -> Result<(), PluginError>,
+        setup: impl FnOnce(&mut WasiCtxBuilder) -> Result<Option<artifact::Artifact>, PluginError>,
         call: impl FnOnce(&mut Store<State>) -> wasmtime::Result<Result<T, OwnError>>,
     ) -> Result<T, PluginError> {
         let timeout = timeout.min(self.limits.timeout.get());
@@ -532,7 +588,7 @@ impl WasmPlugin {
         // cost ~0.13 ms per file (see the Performance section of
         // docs/plugins.md). It must be set before preopens are added.
         wasi.allow_blocking_current_thread(true);
-        setup(&mut wasi)?;
+        let artifact = setup(&mut wasi)?;
         let max_memory = usize::try_from(self.limits.max_memory.0).unwrap_or(usize::MAX);
         let denials = Arc::new(Mutex::new(Vec::new()));
         let state = State {
@@ -550,6 +606,7 @@ impl WasmPlugin {
                 cap: timeout,
                 denials: Arc::clone(&denials),
             },
+            artifact,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -592,14 +649,17 @@ impl Renderer for WasmPlugin {
         request: &RenderRequest,
     ) -> Result<Vec<RenderedObject>, PluginError> {
         let setup = |wasi: &mut WasiCtxBuilder| {
+            let cannot_open = |e: &dyn std::fmt::Display| {
+                self.error(
+                    PluginErrorKind::Load,
+                    format!("cannot open artifact {}: {e:#}", artifact_dir.display()),
+                )
+            };
             wasi.preopened_dir(artifact_dir, "/artifact", FsPerms::ReadOnly)
-                .map(drop)
-                .map_err(|e| {
-                    self.error(
-                        PluginErrorKind::Load,
-                        format!("cannot open artifact {}: {e:#}", artifact_dir.display()),
-                    )
-                })
+                .map_err(|e| cannot_open(&e))?;
+            artifact::Artifact::open(artifact_dir, self.limits.max_memory.0, &self.name)
+                .map(Some)
+                .map_err(|e| cannot_open(&e))
         };
         match &self.pre {
             Pre::Renderer(pre) => self.run(setup, |store| {
@@ -657,7 +717,7 @@ impl Decryptor for WasmPlugin {
             return Err(self.wrong_world(PluginKind::Decryptor));
         };
         self.run(
-            |_| Ok(()),
+            |_| Ok(None),
             |store| {
                 use bindings::decryptor::exports::weir::plugin::decryptor as wit;
                 let instance = pre.instantiate(&mut *store)?;
@@ -707,7 +767,7 @@ impl Notifier for WasmPlugin {
         };
         self.run_within(
             timeout,
-            |_| Ok(()),
+            |_| Ok(None),
             |store| {
                 use bindings::notifier::exports::weir::plugin::notifier as wit;
                 use bindings::notifier::weir::plugin::types as wit_types;
@@ -754,13 +814,13 @@ impl SourcePlugin for WasmPlugin {
         };
         let setup = |wasi: &mut WasiCtxBuilder| {
             wasi.preopened_dir(out_dir, "/out", FsPerms::ReadWrite)
-                .map(drop)
                 .map_err(|e| {
                     self.error(
                         PluginErrorKind::Load,
                         format!("cannot open output directory {}: {e:#}", out_dir.display()),
                     )
-                })
+                })?;
+            Ok(None)
         };
         self.run(setup, |store| {
             use bindings::source::exports::weir::plugin::source as wit;

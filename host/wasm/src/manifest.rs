@@ -29,10 +29,10 @@ pub const MANIFEST_SECTION: &str = "weir:manifest";
 
 /// The plugin API versions (WIT packages `weir:plugin@…`) this host runs.
 /// `0.1.0` (renderers only) is served by converting to the latest types.
-pub const SUPPORTED_APIS: &[&str] = &["0.1.0", "0.2.0"];
+pub const SUPPORTED_APIS: &[&str] = &["0.1.0", "0.2.0", "0.2.1"];
 
 /// The newest plugin API version.
-pub const LATEST_API: &str = "0.2.0";
+pub const LATEST_API: &str = "0.2.1";
 
 /// The plugin kinds this host can run.
 pub const RUNNABLE_KINDS: &[PluginKind] = &[
@@ -709,7 +709,7 @@ mod tests {
         let err = check(&m, "x", None, &EffectiveLimits::default()).expect_err("api");
         assert_eq!(
             err.to_string(),
-            "targets weir plugin API 0.99.0; this weir supports 0.1.0, 0.2.0 (rebuild it against weir-sdk for that API, or upgrade weir)"
+            "targets weir plugin API 0.99.0; this weir supports 0.1.0, 0.2.0, 0.2.1 (rebuild it against weir-sdk for that API, or upgrade weir)"
         );
         assert_eq!(err.side(), Side::Plugin);
     }

@@ -75,7 +75,7 @@ fn a_plugin_for_another_api_version_is_refused_before_compiling() {
     let msg = refused(dir.path(), "api-next");
     assert!(
         msg.starts_with(
-            "plugin \"api-next\" 0.1.0: targets weir plugin API 0.99.0; this weir supports 0.1.0, 0.2.0"
+            "plugin \"api-next\" 0.1.0: targets weir plugin API 0.99.0; this weir supports 0.1.0, 0.2.0, 0.2.1"
         ),
         "{msg}"
     );

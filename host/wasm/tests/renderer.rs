@@ -148,3 +148,64 @@ fn a_plugin_dropped_in_or_replaced_is_loaded_without_a_restart() {
         "{err}"
     );
 }
+
+/// `plain` reads its files through the host's `artifact` import (API
+/// 0.2.1): the host's walk holds the sandbox and the memory limit as WASI
+/// does.
+#[test]
+fn the_artifact_import_keeps_to_the_artifact_and_to_the_memory_limit() {
+    let plugins = tempfile::tempdir().expect("tmp");
+    std::fs::copy(
+        built_plugins().join("plain.wasm"),
+        plugins.path().join("plain.wasm"),
+    )
+    .expect("copy");
+    let small = |_: &str| EffectiveLimits {
+        max_memory: ByteSize(16 << 20),
+        ..limits("plain")
+    };
+    let host = PluginHost::new(plugins.path(), None, small).expect("host");
+    let r = host.renderer("plain").expect("load");
+    let render = |artifact: &Path, path: &str| {
+        r.render(
+            artifact,
+            &RenderRequest {
+                path: path.into(),
+                options: Vec::new(),
+            },
+        )
+    };
+    let outside = tempfile::tempdir().expect("tmp");
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    write(outside.path(), "secret.yaml", &cm("secret"));
+    let artifact = tempfile::tempdir().expect("tmp");
+    write(artifact.path(), "app/cm.yaml", &cm("in"));
+    std::os::unix::fs::symlink(outside.path(), artifact.path().join("out")).expect("symlink");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        artifact.path().join("app/secret.yaml"),
+    )
+    .expect("symlink");
+
+    // A link inside the walk is skipped; one named as the path is refused.
+    let objects = render(artifact.path(), "app").expect("render");
+    let origins: Vec<&str> = objects.iter().map(|o| o.origin.as_str()).collect();
+    assert_eq!(origins, ["app/cm.yaml"]);
+    let err = render(artifact.path(), "out").expect_err("escape");
+    assert_eq!(err.kind, PluginErrorKind::NotFound, "{err}");
+
+    // More than the plugin may hold: refused by the host, naming the file
+    // and the setting, before anything is copied into the plugin.
+    let big = format!("{}data:\n  x: {}\n", cm("big"), "x".repeat(17 << 20));
+    write(artifact.path(), "big/cm.yaml", &big);
+    let err = render(artifact.path(), "big").expect_err("too big");
+    assert_eq!(err.kind, PluginErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.file.as_deref(), Some("big/cm.yaml"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("16MiB memory limit (raise host.plugins.plain.maxMemory"),
+        "{err}"
+    );
+    // The host and the plugin carry on.
+    assert_eq!(render(artifact.path(), "app").expect("render").len(), 1);
+}
