@@ -1,11 +1,11 @@
-//! The raw bindings generated from `wit/weir-plugin@0.2.0`, one module per
+//! The raw bindings generated from `wit/weir-plugin@0.2.1`, one module per
 //! world, and the conversions between their types and the SDK's. Plugin
 //! authors use the typed layer; this is what the export macros expand to.
 
 /// The `renderer-plugin` world.
 pub mod renderer {
     wit_bindgen::generate!({
-        path: "../wit/weir-plugin@0.2.0",
+        path: "../wit/weir-plugin@0.2.1",
         world: "renderer-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_renderer_world",
@@ -16,7 +16,7 @@ pub mod renderer {
 /// The `decryptor-plugin` world.
 pub mod decryptor {
     wit_bindgen::generate!({
-        path: "../wit/weir-plugin@0.2.0",
+        path: "../wit/weir-plugin@0.2.1",
         world: "decryptor-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_decryptor_world",
@@ -27,7 +27,7 @@ pub mod decryptor {
 /// The `notifier-plugin` world.
 pub mod notifier {
     wit_bindgen::generate!({
-        path: "../wit/weir-plugin@0.2.0",
+        path: "../wit/weir-plugin@0.2.1",
         world: "notifier-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_notifier_world",
@@ -38,7 +38,7 @@ pub mod notifier {
 /// The `source-plugin` world.
 pub mod source {
     wit_bindgen::generate!({
-        path: "../wit/weir-plugin@0.2.0",
+        path: "../wit/weir-plugin@0.2.1",
         world: "source-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_source_world",
@@ -70,6 +70,24 @@ macro_rules! conversions {
                         line: e.line,
                         column: e.column,
                     }),
+                }
+            }
+
+            /// An error the host returned (from an import).
+            #[allow(dead_code)]
+            pub(crate) fn from_wit(e: wit::Error) -> Error {
+                let kind = match e.kind {
+                    wit::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
+                    wit::ErrorKind::NotFound => ErrorKind::NotFound,
+                    wit::ErrorKind::Unsupported => ErrorKind::Unsupported,
+                    wit::ErrorKind::Transient => ErrorKind::Transient,
+                    wit::ErrorKind::Internal => ErrorKind::Internal,
+                    wit::ErrorKind::Denied => ErrorKind::Denied,
+                };
+                let err = Error::new(kind, e.message);
+                match e.location {
+                    Some(l) => err.at(&l.file, l.line, l.column),
+                    None => err,
                 }
             }
 

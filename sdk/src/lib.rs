@@ -27,10 +27,11 @@
 //! | notifier | [`Notifier`] | [`export_notifier!`] | outbound HTTP ([`http`]) to granted hosts |
 //! | source | [`Source`] | [`export_source!`] | an empty writable [`OUT_ROOT`], HTTP to granted hosts |
 //!
-//! The types mirror `wit/weir-plugin@0.2.0` (the ABI this SDK version
+//! The types mirror `wit/weir-plugin@0.2.1` (the ABI this SDK version
 //! targets, [`API_VERSION`]); the raw generated bindings are in a hidden
 //! `bindings` module. See `docs/plugins.md` for a tutorial.
 
+pub mod artifact;
 #[doc(hidden)]
 pub mod bindings;
 
@@ -52,7 +53,7 @@ pub use renderer::{ARTIFACT_ROOT, Object, RenderRequest, Renderer, artifact_path
 pub use source::{FetchRequest, FetchResult, OUT_ROOT, Source};
 
 /// The WIT package version this SDK targets.
-pub const API_VERSION: &str = "0.2.0";
+pub const API_VERSION: &str = "0.2.1";
 
 /// The custom section a plugin's manifest lives in, as JSON.
 pub const MANIFEST_SECTION: &str = "weir:manifest";
@@ -379,7 +380,7 @@ mod tests {
         static BYTES: [u8; M.encoded_len()] = M.encode();
         assert_eq!(
             std::str::from_utf8(&BYTES).expect("utf-8"),
-            r#"{"name":"x\"y","kind":"notifier","version":"1.2.3","api":"0.2.0","capabilities":{"maxMemory":"64MiB","httpHosts":["a.example","b.example"]}}"#
+            r#"{"name":"x\"y","kind":"notifier","version":"1.2.3","api":"0.2.1","capabilities":{"maxMemory":"64MiB","httpHosts":["a.example","b.example"]}}"#
         );
         let bare = Manifest {
             max_memory: None,

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::artifact::input_error;
 use crate::{Error, ErrorKind, Object};
 
 /// A manifest file found under the requested path.
@@ -39,102 +40,52 @@ impl ManifestFile {
     /// # Errors
     /// An [`ErrorKind::InvalidInput`] error naming the file.
     pub fn read(&self) -> Result<String, Error> {
-        use std::io::Read;
-        let fail = |e: std::io::Error| input_error(&self.name, format!("cannot read: {e}"));
-        // A plain read loop: `fs::read_to_string` first asks for the size
-        // and position (two more WASI calls per file, which is most of a
-        // small manifest's cost in a component).
-        let mut file = std::fs::File::open(&self.path).map_err(fail)?;
-        let mut bytes = Vec::with_capacity(READ_CHUNK);
-        loop {
-            let len = bytes.len();
-            if bytes.capacity() - len < READ_CHUNK / 2 {
-                bytes.reserve(READ_CHUNK);
-            }
-            let cap = bytes.capacity();
-            bytes.resize(cap, 0);
-            let n = file.read(&mut bytes[len..]).map_err(fail)?;
-            bytes.truncate(len + n);
-            if n == 0 {
-                break;
-            }
-        }
-        String::from_utf8(bytes).map_err(|_| input_error(&self.name, "is not UTF-8 text"))
+        let bytes = crate::artifact::read_file(&self.path)
+            .map_err(|e| input_error(&self.name, format!("cannot read: {e}")))?;
+        text(&self.name, bytes)
     }
 }
 
-/// How much [`ManifestFile::read`] asks for at a time.
-const READ_CHUNK: usize = 16 * 1024;
-
-fn input_error(file: &str, message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidInput, message).at(file, None, None)
+fn text(name: &str, bytes: Vec<u8>) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|_| input_error(name, "is not UTF-8 text"))
 }
 
+/// What a manifest's name ends with.
+const SUFFIXES: [&str; 3] = [".yaml", ".yml", ".json"];
+
 /// Every file ending in `.yaml`, `.yml` or `.json` under `root/path`
-/// (recursively, hidden files and directories skipped), in path order; or
-/// `path` itself when it names a file.
+/// (recursively, hidden files and directories and symbolic links skipped),
+/// in path order; or `path` itself when it names a file.
 ///
 /// # Errors
 /// [`ErrorKind::NotFound`] when the path is not in the artifact;
 /// [`ErrorKind::InvalidInput`] when a directory cannot be listed.
 pub fn files(root: &Path, path: &str) -> Result<Vec<ManifestFile>, Error> {
-    let rel = path.trim_start_matches("./").trim_matches('/');
-    let shown = if rel.is_empty() || rel == "." {
-        "."
-    } else {
-        rel
-    };
-    let dir = if shown == "." {
-        root.to_path_buf()
-    } else {
-        root.join(rel)
-    };
-    let meta = std::fs::metadata(&dir).map_err(|e| {
-        Error::new(
-            ErrorKind::NotFound,
-            format!("path {shown:?} not found in the artifact: {e}"),
-        )
-    })?;
-    let mut paths = Vec::new();
-    if meta.is_file() {
-        paths.push(dir);
-    } else {
-        collect(&dir, &mut paths).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("cannot list {shown:?}: {e}"),
-            )
-        })?;
-    }
-    paths.sort();
-    Ok(paths
-        .into_iter()
-        .map(|p| ManifestFile {
-            name: p
-                .strip_prefix(root)
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .into_owned(),
-            path: p,
-        })
-        .collect())
+    Ok(crate::artifact::list(root, path, |name| {
+        SUFFIXES.iter().any(|s| name.ends_with(s))
+    })?
+    .into_iter()
+    .map(|(name, path)| ManifestFile { name, path })
+    .collect())
 }
 
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            collect(&path, files)?;
-        } else if ty.is_file() && is_manifest(&path) {
-            files.push(path);
-        }
-    }
-    Ok(())
+/// The manifest files [`files`] lists, read: `(name, text)` pairs in path
+/// order. In a component this is one host call
+/// ([`artifact::read_tree`](crate::artifact::read_tree)) instead of WASI
+/// calls for every file, the cheaper way for a renderer to read a tree of
+/// small files.
+///
+/// # Errors
+/// As [`files`], and [`ErrorKind::InvalidInput`] naming a file that cannot
+/// be read or is not UTF-8.
+pub fn read_files(root: &Path, path: &str) -> Result<Vec<(String, String)>, Error> {
+    crate::artifact::read_tree(root, path, &SUFFIXES)?
+        .into_iter()
+        .map(|f| {
+            let t = text(&f.path, f.contents)?;
+            Ok((f.path, t))
+        })
+        .collect()
 }
 
 /// Whether `path` is a manifest by its extension.

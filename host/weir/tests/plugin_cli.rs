@@ -96,7 +96,7 @@ fn plugin_list_json_shows_manifests_grants_and_broken_files() {
     let plain = by_name("plain");
     assert_eq!(plain["granted"], true, "{plain}");
     assert_eq!(plain["manifest"]["kind"], "renderer");
-    assert_eq!(plain["manifest"]["api"], "0.2.0");
+    assert_eq!(plain["manifest"]["api"], "0.2.1");
     assert_eq!(plain["grants"]["maxMemory"], "512MiB");
 
     let net = by_name("wants-net");
@@ -163,7 +163,7 @@ fn plugin_inspect_works_without_a_config_and_exits_1_when_refused() {
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("granted:       yes"), "{stdout}");
-    assert!(stdout.contains("weir:plugin/renderer@0.2.0"), "{stdout}");
+    assert!(stdout.contains("weir:plugin/renderer@0.2.1"), "{stdout}");
     // `plain` is also built in: a file of that name replaces it.
     assert!(
         stdout.contains("overrides:     the built-in plugin of that name"),

@@ -21,9 +21,9 @@ use weir_sdk::{Error, Object};
 /// or JSON (with its line), or a document that is not a Kubernetes object.
 pub fn render_dir(root: &Path, path: &str) -> Result<Vec<Object>, Error> {
     let mut out = Vec::new();
-    for file in manifests::files(root, path)? {
-        let text = file.read()?;
-        manifests::objects(&file.name, &text, &mut out)?;
+    // All files in one read: in the component, one host call.
+    for (name, text) in manifests::read_files(root, path)? {
+        manifests::objects(&name, &text, &mut out)?;
     }
     Ok(out)
 }
