@@ -292,6 +292,49 @@ fn a_renderer_built_against_the_frozen_api_0_1_0_still_runs() {
     assert_eq!(v["data"]["greeting"], "hello");
 }
 
+/// 0.2.1 added the renderer's `artifact` import; a renderer built against
+/// 0.2.0 (no import, WASI only) runs on this host unchanged.
+#[test]
+fn a_renderer_built_against_api_0_2_0_still_runs() {
+    let dir = plugins(&[(built("api-0-2-0"), "api-0-2-0")]);
+    let host = host(dir.path(), Vec::new());
+    let r = host
+        .load("api-0-2-0", weir_wasm::PluginKind::Renderer)
+        .expect("load");
+    assert_eq!(r.api(), "0.2.0");
+    let artifact = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(artifact.path().join("apps/web")).expect("mkdir");
+    std::fs::write(artifact.path().join("apps/web/name.txt"), "from-wasi\n").expect("write");
+    let objects = host
+        .renderer("api-0-2-0")
+        .expect("load")
+        .render(
+            artifact.path(),
+            &RenderRequest {
+                path: "apps/web".into(),
+                options: Vec::new(),
+            },
+        )
+        .expect("rendered");
+    assert_eq!(objects[0].origin, "apps/web/name.txt");
+    let v: serde_json::Value = serde_json::from_str(&objects[0].json).expect("json");
+    assert_eq!(v["metadata"]["name"], "from-wasi");
+    // Its own errors still come back converted.
+    let err = host
+        .renderer("api-0-2-0")
+        .expect("load")
+        .render(
+            artifact.path(),
+            &RenderRequest {
+                path: "nope".into(),
+                options: Vec::new(),
+            },
+        )
+        .expect_err("missing");
+    assert_eq!(err.kind, PluginErrorKind::NotFound, "{err}");
+    assert_eq!(err.file.as_deref(), Some("nope/name.txt"), "{err}");
+}
+
 #[test]
 fn a_file_overrides_the_built_in_plugin_of_its_name_and_removing_it_restores_it() {
     let dir = tempfile::tempdir().expect("tmp");
