@@ -117,4 +117,4 @@ pub fn yaml11_keys(v: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
