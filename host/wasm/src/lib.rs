@@ -249,6 +249,8 @@ impl PluginHost {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // For plugin authors profiling with `perf`: /tmp/perf-PID.map names
+        // the compiled plugin functions (docs/plugins.md, Performance).
         if std::env::var_os("WEIR_WASM_PERFMAP").is_some() {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
