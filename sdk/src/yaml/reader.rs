@@ -17,24 +17,45 @@ const MAX_DEPTH: usize = 64;
 /// One line of the text, without its `\n`.
 #[derive(Clone, Copy)]
 pub(super) struct Line<'a> {
-    /// Leading spaces.
-    indent: usize,
-    /// The line after them.
-    text: &'a str,
-    /// The whole line (for block scalars).
+    /// The whole line.
     raw: &'a str,
+    /// Leading spaces: the line's content starts there.
+    indent: usize,
     /// Whether the line is exactly `---`, a document separator.
     pub(super) separator: bool,
+}
+
+impl<'a> Line<'a> {
+    /// The line after its indentation.
+    fn text(&self) -> &'a str {
+        &self.raw[self.indent..]
+    }
 }
 
 /// Splits `text` into lines; `None` when it has tabs, carriage returns or a
 /// byte order mark (0xEF starts its UTF-8 form, and a few rarer
 /// characters'), or a line starting with `...` or `%` or with `---` and
 /// more: the general parser reads those.
+///
+/// The text is scanned eight bytes at a time (SWAR: plain `u64`
+/// arithmetic, as fast in wasm32 without SIMD as natively): once to find
+/// the bytes left to the general parser and count the lines, so that the
+/// `Vec` is allocated once, then to find each newline.
 pub(super) fn lines(text: &str) -> Option<Vec<Line<'_>>> {
     let bytes = text.as_bytes();
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
     let mut newlines = 0;
-    for &b in bytes {
+    for w in words.map(word) {
+        let odd = zero_bytes(w ^ splat(b'\t'))
+            | zero_bytes(w ^ splat(b'\r'))
+            | zero_bytes(w ^ splat(0xEF));
+        if odd != 0 {
+            return None;
+        }
+        newlines += zero_bytes(w ^ splat(b'\n')).count_ones() as usize;
+    }
+    for &b in tail {
         match b {
             b'\n' => newlines += 1,
             b'\t' | b'\r' | 0xEF => return None,
@@ -43,30 +64,59 @@ pub(super) fn lines(text: &str) -> Option<Vec<Line<'_>>> {
     }
     let mut lines = Vec::with_capacity(newlines + 1);
     let mut start = 0;
-    loop {
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |p| start + p);
-        let raw = &text[start..end];
-        let separator = match raw.as_bytes() {
-            b"---" => true,
-            [b'-', b'-', b'-', ..] | [b'.', b'.', b'.', ..] | [b'%', ..] => return None,
-            _ => false,
-        };
-        let indent = raw.bytes().take_while(|&b| b == b' ').count();
-        lines.push(Line {
-            indent,
-            text: &raw[indent..],
-            raw,
-            separator,
-        });
-        if end == bytes.len() {
-            break;
+    let whole = bytes.len() - tail.len();
+    for (k, w) in bytes[..whole].chunks_exact(8).map(word).enumerate() {
+        let mut found = zero_bytes(w ^ splat(b'\n'));
+        while found != 0 {
+            let at = k * 8 + found.trailing_zeros() as usize / 8;
+            lines.push(line(&text[start..at])?);
+            start = at + 1;
+            found &= found - 1;
         }
-        start = end + 1;
     }
+    for (k, &b) in tail.iter().enumerate() {
+        if b == b'\n' {
+            let at = whole + k;
+            lines.push(line(&text[start..at])?);
+            start = at + 1;
+        }
+    }
+    lines.push(line(&text[start..])?);
     Some(lines)
+}
+
+/// Eight bytes as one little-endian word (the first byte lowest).
+fn word(chunk: &[u8]) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(chunk);
+    u64::from_le_bytes(b)
+}
+
+/// `b` in each byte of a word.
+const fn splat(b: u8) -> u64 {
+    0x0101_0101_0101_0101 * b as u64
+}
+
+/// The high bit of each byte of `w` that is zero, and no other bit (exact:
+/// no carry crosses bytes).
+fn zero_bytes(w: u64) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    !(((w & LOW7) + LOW7) | w | LOW7)
+}
+
+/// One line of [`lines`].
+fn line(raw: &str) -> Option<Line<'_>> {
+    let separator = match raw.as_bytes() {
+        b"---" => true,
+        [b'-', b'-', b'-', ..] | [b'.', b'.', b'.', ..] | [b'%', ..] => return None,
+        _ => false,
+    };
+    let indent = spaces(raw);
+    Some(Line {
+        raw,
+        indent,
+        separator,
+    })
 }
 
 /// Reads the document made of `lines` (no separators among them): null
@@ -118,7 +168,8 @@ impl<'a> Parser<'_, 'a> {
     /// Moves past blank and comment lines.
     fn skip(&mut self) {
         while let Some(l) = self.lines.get(self.i) {
-            if !(l.text.is_empty() || l.text.starts_with('#')) {
+            let t = l.text();
+            if !(t.is_empty() || t.starts_with('#')) {
                 break;
             }
             self.i += 1;
@@ -132,33 +183,40 @@ impl<'a> Parser<'_, 'a> {
             return None;
         }
         let l = self.lines[self.i];
-        let v = if is_seq_item(l.text) {
+        let v = if is_seq_item(l.text()) {
             self.seq(l.indent)
-        } else if self.split_key(l.text)?.is_some() {
-            self.map(l.indent)
+        } else if let Some(first) = self.split_key(l.text())? {
+            self.map(l.indent, first)
         } else {
             self.i += 1;
-            self.inline_then(l.text, l.indent.checked_sub(1))
+            self.inline_then(l.text(), l.indent.checked_sub(1))
         };
         self.depth -= 1;
         v
     }
 
-    /// A block mapping whose keys are at column `n`.
-    fn map(&mut self, n: usize) -> Option<Value> {
+    /// A block mapping whose keys are at column `n`; the current line holds
+    /// its `first` key (already split, so that it is not split twice).
+    fn map(&mut self, n: usize, first: (String, &'a str)) -> Option<Value> {
         let mut m = Map::new();
+        let mut next = Some(first);
         loop {
-            self.skip();
-            let Some(&l) = self.lines.get(self.i) else {
-                break;
+            let (key, rest) = match next.take() {
+                Some(entry) => entry,
+                None => {
+                    self.skip();
+                    let Some(&l) = self.lines.get(self.i) else {
+                        break;
+                    };
+                    if l.indent < n {
+                        break;
+                    }
+                    if l.indent > n || is_seq_item(l.text()) {
+                        return None;
+                    }
+                    self.split_key(l.text())??
+                }
             };
-            if l.indent < n {
-                break;
-            }
-            if l.indent > n || is_seq_item(l.text) {
-                return None;
-            }
-            let (key, rest) = self.split_key(l.text)??;
             self.i += 1;
             let v = self.value_after(rest, n, true)?;
             // Duplicate keys are the general parser's to report.
@@ -177,13 +235,13 @@ impl<'a> Parser<'_, 'a> {
             let Some(&l) = self.lines.get(self.i) else {
                 break;
             };
-            if l.indent < n || (l.indent == n && !is_seq_item(l.text)) {
+            if l.indent < n || (l.indent == n && !is_seq_item(l.text())) {
                 break;
             }
             if l.indent > n {
                 return None;
             }
-            let after = &l.text[1..];
+            let after = &l.text()[1..];
             let gap = spaces(after);
             let content = &after[gap..];
             let v = if content.is_empty() || content.starts_with('#') {
@@ -191,20 +249,19 @@ impl<'a> Parser<'_, 'a> {
                 self.value_after("", n, false)?
             } else if is_seq_item(content) {
                 return None;
-            } else if !content.starts_with(['{', '[']) && self.split_key(content)?.is_some() {
+            } else if let Some(first) = match content.as_bytes()[0] {
+                b'{' | b'[' => None,
+                _ => self.split_key(content)?,
+            } {
                 // `- key: value`: a mapping whose keys are at the
                 // content's column.
                 let col = n + 1 + gap;
-                self.lines[self.i] = Line {
-                    indent: col,
-                    text: content,
-                    ..l
-                };
+                self.lines[self.i] = Line { indent: col, ..l };
                 self.depth += 1;
                 if self.depth > MAX_DEPTH {
                     return None;
                 }
-                let v = self.map(col)?;
+                let v = self.map(col, first)?;
                 self.depth -= 1;
                 v
             } else {
@@ -227,7 +284,7 @@ impl<'a> Parser<'_, 'a> {
                     return self.node();
                 }
                 // `key:` then `- item` at the key's own column.
-                if in_map && l.indent == n && is_seq_item(l.text) {
+                if in_map && l.indent == n && is_seq_item(l.text()) {
                     self.depth += 1;
                     let v = self.seq(n);
                     self.depth -= 1;
@@ -270,7 +327,7 @@ impl<'a> Parser<'_, 'a> {
             return None;
         }
         // The content's indentation is the first non-blank line's.
-        let first = self.lines[self.i..].iter().find(|l| !l.text.is_empty())?;
+        let first = self.lines[self.i..].iter().find(|l| !l.text().is_empty())?;
         let ci = first.indent;
         if ci <= n {
             return None;
@@ -279,7 +336,7 @@ impl<'a> Parser<'_, 'a> {
         let mut end = start;
         let mut len = 0;
         while let Some(l) = self.lines.get(self.i) {
-            if l.text.is_empty() {
+            if l.text().is_empty() {
                 // A blank line with spaces past the indentation is content
                 // the general parser keeps.
                 if l.raw.len() > ci {
@@ -299,7 +356,7 @@ impl<'a> Parser<'_, 'a> {
             if k > 0 {
                 s.push('\n');
             }
-            if !l.text.is_empty() {
+            if !l.text().is_empty() {
                 s.push_str(&l.raw[ci..]);
             }
         }
