@@ -806,3 +806,67 @@ impl Flow<'_, '_, '_, '_> {
         resolve_plain(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word trick flags exactly the bytes equal to the one looked for,
+    /// whatever their neighbours (no borrow or carry leaks into them).
+    #[test]
+    fn zero_bytes_flags_exactly_the_matching_bytes() {
+        for fill in 0..=255u8 {
+            for b in 0..=255u8 {
+                for at in 0..8 {
+                    let mut bytes = [fill; 8];
+                    bytes[at] = b;
+                    let w = u64::from_le_bytes(bytes);
+                    for c in [b'\n', b'\t', b'\r', 0xEF, 0, 0x80, fill, b] {
+                        let want = (0..8)
+                            .filter(|&k| bytes[k] == c)
+                            .fold(0u64, |m, k| m | 0x80 << (8 * k));
+                        assert_eq!(zero_bytes(w ^ splat(c)), want, "{bytes:?} {c}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lines are what `split('\n')` gives, wherever the newlines fall
+    /// relative to the eight-byte words, and any tab, carriage return or
+    /// 0xEF byte sends the text to the general parser.
+    #[test]
+    fn lines_split_as_str_split_does() {
+        let mut checked = 0;
+        for len in 0..40usize {
+            for step in 1..12usize {
+                for offset in 0..step {
+                    let text: String = (0..len)
+                        .map(|i| if i % step == offset { '\n' } else { 'a' })
+                        .collect();
+                    let got: Option<Vec<&str>> =
+                        lines(&text).map(|ls| ls.iter().map(|l| l.raw).collect());
+                    let want: Vec<&str> = text.split('\n').collect();
+                    assert_eq!(got, Some(want), "{text:?}");
+                    checked += 1;
+                }
+            }
+            for odd in ["\t", "\r", "\u{feff}", "\u{f000}"] {
+                for at in 0..len {
+                    let text = format!("{}{odd}{}", "a\n".repeat(at / 2), "b".repeat(len - at));
+                    assert!(lines(&text).is_none(), "{text:?}");
+                }
+            }
+        }
+        assert!(checked > 1000);
+        let ls = lines("  a: 1\n---\n    - x").unwrap_or_default();
+        let shape: Vec<(usize, &str, bool)> = ls
+            .iter()
+            .map(|l| (l.indent, l.text(), l.separator))
+            .collect();
+        assert_eq!(
+            shape,
+            [(2, "a: 1", false), (0, "---", true), (4, "- x", false)]
+        );
+    }
+}
