@@ -314,6 +314,9 @@ fn reads_documents_as_the_general_parser_does() {
         "key:value",
         "x:y: 1",
         "x #c: 1",
+        "a  : 1\nb:    2   # c\na#b: 3\n",
+        "a: é\nü: \"日本\\u00e9\"\nc: [ä, {ö: ß}]\n",
+        "a:\n  - name: x\n    value: \"1\"\n  -   name: y\n      value: '2'\nb: 3\n",
         "1: a",
         "a: {y: 1, n: [2], 'on': 3, True: 4}",
         "",
@@ -396,6 +399,9 @@ fn splits_documents_as_the_general_parser_does() {
         "- a\n---\n- b\n",
         "a:\n---\nb:\n",
         "a: 1\n---\na: 1\n",
+        "# c\n---\na: 1\n",
+        "# c\n---\n# d\n",
+        "a: 1\n---\n\n  \n---\nb: 2\n",
     ];
     for flavour in BOTH {
         for d in handled {
