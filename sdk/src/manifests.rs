@@ -181,7 +181,7 @@ pub fn objects(name: &str, text: &str, out: &mut Vec<Object>) -> Result<(), Erro
 /// # Errors
 /// [`ErrorKind::InvalidInput`] naming `origin` and what is missing.
 pub fn object(doc: Value, origin: &str, out: &mut Vec<Object>) -> Result<(), Error> {
-    let Value::Object(map) = doc else {
+    let Value::Object(mut map) = doc else {
         return Err(input_error(
             origin,
             "document is not a mapping (a Kubernetes object needs apiVersion, kind and metadata)",
@@ -194,10 +194,11 @@ pub fn object(doc: Value, origin: &str, out: &mut Vec<Object>) -> Result<(), Err
     let Some(kind) = text_field("kind") else {
         return Err(input_error(origin, "object has no kind"));
     };
-    // `kind: List` is kubectl's wrapper for several objects.
+    // `kind: List` is kubectl's wrapper for several objects (its items are
+    // moved out, not copied).
     if kind == "List" && (api_version == "v1" || api_version.ends_with("/v1")) {
-        let items = match map.get("items") {
-            Some(Value::Array(items)) => items.clone(),
+        let items = match map.remove("items") {
+            Some(Value::Array(items)) => items,
             None | Some(Value::Null) => Vec::new(),
             Some(_) => return Err(input_error(origin, "List items is not a list")),
         };
