@@ -71,7 +71,7 @@ pub fn document(text: &str, flavour: Flavour) -> Option<Value> {
 /// about separators (`--- x`, `...`, `%YAML` directives).
 pub fn documents(text: &str, flavour: Flavour) -> Option<Vec<Value>> {
     let mut lines = reader::lines(text)?;
-    let mut docs = Vec::new();
+    let mut docs = Vec::with_capacity(lines.iter().filter(|l| l.separator).count() + 1);
     let mut rest: &mut [reader::Line<'_>] = &mut lines;
     loop {
         let end = rest.iter().position(|l| l.separator).unwrap_or(rest.len());

@@ -550,9 +550,14 @@ fn double_quoted(s: &str) -> Option<(String, usize)> {
 /// opening quote).
 fn single_quoted(s: &str) -> Option<(String, usize)> {
     let b = s.as_bytes();
-    let mut out = String::new();
+    let close = b.iter().position(|&c| c == b'\'')?;
+    // Most quoted scalars have no `''` in them: one copy.
+    if b.get(close + 1) != Some(&b'\'') {
+        return Some((s[..close].to_owned(), close + 1));
+    }
+    let mut out = String::with_capacity(s.len());
     let mut start = 0;
-    let mut i = 0;
+    let mut i = close;
     while i < b.len() {
         if b[i] == b'\'' {
             out.push_str(&s[start..i]);
