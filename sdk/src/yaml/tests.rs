@@ -540,3 +540,242 @@ fn agrees_with_the_general_parser_on_the_repository_yaml() {
         );
     }
 }
+
+/// A small deterministic generator (xorshift64*) for the randomised test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+}
+
+const KEYS: &[&str] = &[
+    "a",
+    "b",
+    "c",
+    "name",
+    "app.kubernetes.io/name",
+    "y",
+    "on",
+    "True",
+    "no",
+    "1",
+    "x y",
+    "'q'",
+    "\"on\"",
+    "\"k\"",
+    "null",
+    "~",
+    "<<",
+    "-x",
+    "a#b",
+];
+const SCALARS: &[&str] = &[
+    "x",
+    "hello world",
+    "80",
+    "-1",
+    "0",
+    "true",
+    "yes",
+    "Off",
+    "null",
+    "~",
+    "nUll",
+    "100m",
+    "1.0.0",
+    "v1",
+    "nginx:1.25",
+    "'it''s'",
+    "\"a\\tb\"",
+    "\"\"",
+    "''",
+    "[a, b]",
+    "{k: v}",
+    "[]",
+    "{}",
+    "1.5",
+    "0777",
+    "1e3",
+    ".inf",
+    "&a x",
+    "*a",
+    "- x",
+    "x # c",
+    "http://a/b#c",
+];
+
+/// A block mapping at column `indent`.
+fn gen_map(rng: &mut Rng, indent: usize, depth: usize, out: &mut String) {
+    for _ in 0..1 + rng.below(4) {
+        if rng.below(8) == 0 {
+            out.push_str(&" ".repeat(rng.below(6)));
+            out.push_str(["# comment\n", "\n"][rng.below(2)]);
+        }
+        out.push_str(&" ".repeat(indent));
+        out.push_str(rng.pick(KEYS));
+        out.push(':');
+        gen_value(rng, indent, depth, out);
+    }
+}
+
+/// A block sequence with its dashes at column `indent`.
+fn gen_seq(rng: &mut Rng, indent: usize, depth: usize, out: &mut String) {
+    for _ in 0..1 + rng.below(3) {
+        out.push_str(&" ".repeat(indent));
+        out.push('-');
+        match rng.below(4) {
+            0 if depth < 4 => {
+                // `- key: value` and more keys under it.
+                let gap = 1 + rng.below(3);
+                out.push_str(&" ".repeat(gap));
+                out.push_str(rng.pick(KEYS));
+                out.push(':');
+                gen_value(rng, indent + 1 + gap, depth + 1, out);
+                if rng.below(2) == 0 {
+                    gen_map(rng, indent + 1 + gap, depth + 1, out);
+                }
+            }
+            1 if depth < 4 => {
+                out.push('\n');
+                let step = 1 + rng.below(3);
+                gen_map(rng, indent + step, depth + 1, out);
+            }
+            _ => {
+                out.push(' ');
+                out.push_str(rng.pick(SCALARS));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// What follows `key:` on its line and below, for a key at `indent`.
+fn gen_value(rng: &mut Rng, indent: usize, depth: usize, out: &mut String) {
+    match rng.below(7) {
+        0 if depth < 4 => {
+            out.push('\n');
+            let step = [1, 2, 4][rng.below(3)];
+            gen_map(rng, indent + step, depth + 1, out);
+        }
+        1 if depth < 4 => {
+            out.push('\n');
+            let step = [0, 2][rng.below(2)];
+            gen_seq(rng, indent + step, depth + 1, out);
+        }
+        2 => {
+            out.push_str([" |", " |-", " |+", " >", " |2"][rng.below(5)]);
+            out.push('\n');
+            let inner = indent + 1 + rng.below(3);
+            for _ in 0..1 + rng.below(3) {
+                if rng.below(4) == 0 {
+                    out.push_str(&" ".repeat(rng.below(inner + 2)));
+                    out.push('\n');
+                }
+                out.push_str(&" ".repeat(inner + rng.below(2)));
+                out.push_str(rng.pick(SCALARS));
+                out.push('\n');
+            }
+        }
+        3 => out.push('\n'),
+        _ => {
+            out.push(' ');
+            out.push_str(rng.pick(SCALARS));
+            if rng.below(6) == 0 {
+                out.push_str(" # note");
+            }
+            out.push('\n');
+        }
+    }
+}
+
+/// One change that may or may not break the text: a byte dropped or
+/// doubled, a YAML indicator inserted, a space added at a line start, a line
+/// duplicated.
+fn mutate(rng: &mut Rng, text: &str) -> String {
+    let b = text.as_bytes();
+    if b.is_empty() {
+        return String::new();
+    }
+    let at = rng.below(b.len());
+    let mut out = b.to_vec();
+    match rng.below(5) {
+        0 => {
+            out.remove(at);
+        }
+        4 => {
+            let indicators = b":#-'\"[]{},| \n!&*?>%";
+            out.insert(at, indicators[rng.below(indicators.len())]);
+        }
+        1 => out.insert(at, b[at]),
+        2 => {
+            let start = b[..at]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |p| p + 1);
+            out.insert(start, b' ');
+        }
+        _ => {
+            let start = b[..at]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |p| p + 1);
+            let end = b[at..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |p| at + p + 1);
+            let line = b[start..end].to_vec();
+            out.splice(start..start, line);
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Generated documents (block mappings and sequences, literal and folded
+/// blocks, flow collections, comments, tricky keys and scalars, several
+/// documents per text) and mutated copies of them: wherever the fast
+/// reader answers, serde-saphyr gives the same, in both flavours.
+#[test]
+fn agrees_with_the_general_parser_on_generated_documents() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut answered, mut mutated_answered, mut valid) = (0, 0, 0);
+    let total = 3000;
+    for _ in 0..total {
+        let mut text = String::new();
+        for d in 0..1 + rng.below(3) {
+            if d > 0 {
+                text.push_str("---\n");
+            }
+            if rng.below(5) == 0 {
+                gen_seq(&mut rng, 0, 0, &mut text);
+            } else {
+                gen_map(&mut rng, 0, 0, &mut text);
+            }
+        }
+        let mutated = mutate(&mut rng, &text);
+        for flavour in BOTH {
+            valid += usize::from(general(&text, flavour).is_ok());
+            answered += usize::from(agrees(&text, flavour));
+            mutated_answered += usize::from(agrees(&mutated, flavour));
+        }
+    }
+    eprintln!(
+        "fast reader answered {answered} of {valid} valid generated texts, {mutated_answered} mutated ones"
+    );
+    assert!(
+        answered * 4 > valid && mutated_answered > total / 10,
+        "the fast reader answered too rarely to test it: {answered} of {valid}, {mutated_answered} mutated"
+    );
+}
