@@ -2,7 +2,8 @@
 //! made of (cargo feature `yaml`), in front of serde-saphyr.
 //!
 //! It reads block mappings and sequences, one-line flow collections, plain
-//! and quoted one-line scalars, literal block scalars and comments, and
+//! and quoted one-line scalars, literal block scalars, comments and `---`
+//! separator lines, and
 //! answers `None` for anything it is not sure to read exactly as
 //! serde-saphyr does: anchors, tags, folded or multi-line scalars, numbers
 //! other than plain decimal integers, duplicate keys, directives, malformed
@@ -25,9 +26,10 @@
 //! assert_eq!(docs[1]["b"][1], serde_json::Value::Bool(true));
 //! ```
 //!
-//! The reader itself is in `yaml/reader.rs`; the tests compare it with
-//! serde-saphyr on lists of tricky scalars, keys and documents and on every
-//! YAML file of the repository's test data.
+//! The reader itself is in `yaml/reader.rs`; the tests (`yaml/tests.rs`)
+//! compare it with serde-saphyr, in both flavours, on lists of tricky
+//! scalars, keys, documents and separators, on generated documents and
+//! mutated copies of them, and on every YAML file of the repository.
 
 use serde_json::Value;
 
