@@ -18,12 +18,18 @@
 //! ```
 //! use weir_sdk::yaml::{self, Flavour};
 //!
-//! let text = "a: 1\n---\nb: [x, yes]\n";
-//! let docs: Vec<serde_json::Value> = match yaml::documents(text, Flavour::Default) {
-//!     Some(docs) => docs,
-//!     None => serde_saphyr::from_multiple(text).expect("valid YAML"),
-//! };
+//! /// What `serde_saphyr::from_multiple` gives, faster when it can be.
+//! fn read(text: &str) -> Result<Vec<serde_json::Value>, serde_saphyr::Error> {
+//!     match yaml::documents(text, Flavour::Default) {
+//!         Some(docs) => Ok(docs),
+//!         None => serde_saphyr::from_multiple(text),
+//!     }
+//! }
+//!
+//! let docs = read("a: 1\n---\nb: [x, yes]\n")?;
 //! assert_eq!(docs[1]["b"][1], serde_json::Value::Bool(true));
+//! assert!(read("a: [1\n").is_err()); // serde-saphyr's error, with its line
+//! # Ok::<(), serde_saphyr::Error>(())
 //! ```
 //!
 //! The reader itself is in `yaml/reader.rs`; the tests (`yaml/tests.rs`)
