@@ -779,3 +779,50 @@ fn agrees_with_the_general_parser_on_generated_documents() {
         "the fast reader answered too rarely to test it: {answered} of {valid}, {mutated_answered} mutated"
     );
 }
+
+/// What serde-saphyr itself makes of the spellings the fast reader must
+/// agree with or leave alone, as found (pinned so that an upgrade that
+/// changes them shows up here first).
+#[test]
+fn serde_saphyr_reads_these_spellings_so() {
+    let value = |s: &str, flavour| general(&format!("k: {s}"), flavour).map(|d| d[0]["k"].clone());
+    for flavour in BOTH {
+        for (s, want) in [
+            ("yes", json!(true)),
+            ("yEs", json!(true)),
+            ("on", json!(true)),
+            ("y", json!(true)),
+            ("N", json!(false)),
+            ("True", json!(true)),
+            ("tRue", json!(true)),
+            ("~", Value::Null),
+            ("NULL", Value::Null),
+            ("nUll", json!("nUll")),
+            ("1e3", json!(1000.0)),
+            ("0x1F", json!(31)),
+            ("0XFF", json!("0XFF")),
+            ("12:30", json!("12:30")),
+            ("inf", json!("inf")),
+        ] {
+            assert_eq!(value(s, flavour), Ok(want), "{flavour:?} {s}");
+        }
+        assert!(value(".inf", flavour).is_err(), "{flavour:?}");
+        // Null keys are refused; other keys are strings as written (Helm's
+        // reading then rewrites the YAML 1.1 booleans).
+        assert!(general("~: 1", flavour).is_err());
+        assert!(general("null: 1", flavour).is_err());
+    }
+    // Where the flavours differ: legacy octal.
+    assert_eq!(value("0777", Flavour::Default), Ok(json!(777.0)));
+    assert_eq!(value("0777", Flavour::Helm), Ok(json!(511)));
+    assert_eq!(value("0_1", Flavour::Default), Ok(json!("0_1")));
+    assert_eq!(value("0_1", Flavour::Helm), Ok(json!(1)));
+    assert_eq!(
+        general("y: 1\n1e3: 2\nTrue: 3\n", Flavour::Default),
+        Ok(vec![json!({"y": 1, "1e3": 2, "True": 3})])
+    );
+    assert_eq!(
+        general("y: 1\n1e3: 2\nOff: 3\n", Flavour::Helm),
+        Ok(vec![json!({"true": 1, "1e3": 2, "false": 3})])
+    );
+}
