@@ -82,9 +82,8 @@ pub fn split_manifests(text: &str) -> Vec<String> {
         let (start, dashes) = if pos == 0 && t.starts_with("---") {
             (0, 0)
         } else {
-            match t[pos..].find("\n---") {
-                Some(off) => {
-                    let nl = pos + off;
+            match newline_dashes(b, pos) {
+                Some(nl) => {
                     let mut start = nl;
                     while start > pos && ws(b[start - 1]) {
                         start -= 1;
@@ -107,6 +106,20 @@ pub fn split_manifests(text: &str) -> Vec<String> {
         .filter(|d| !d.is_empty())
         .map(|d| d.trim_start().to_string())
         .collect()
+}
+
+/// The first `\n---` in `b` at or after `from`: a byte scan for the
+/// newline (`str::find` with a string pattern builds a two-way searcher per
+/// call, which showed in wasm profiles).
+fn newline_dashes(b: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let nl = at + b.get(at..)?.iter().position(|&c| c == b'\n')?;
+        if b[nl + 1..].starts_with(b"---") {
+            return Some(nl);
+        }
+        at = nl + 1;
+    }
 }
 
 #[cfg(test)]
