@@ -180,10 +180,11 @@ pub(crate) fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn write(dir: &Path, rel: &str, text: &str) {
+    /// Writes `text` at `dir/rel`, making the directories.
+    pub(crate) fn write(dir: &Path, rel: &str, text: &str) {
         let p = dir.join(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(p, text).expect("write");

@@ -227,12 +227,7 @@ pub fn object(doc: Value, origin: &str, out: &mut Vec<Object>) -> Result<(), Err
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, text).expect("write");
-    }
+    use crate::artifact::tests::write;
 
     #[test]
     fn files_are_listed_in_path_order_without_hidden_or_other_files() {
