@@ -134,9 +134,13 @@ fn embedded_and_sidecar_manifests_must_agree() {
     let msg = refused(dir.path(), "plain");
     assert!(msg.contains("conflicting weir manifests"), "{msg}");
     assert!(msg.contains("differ"), "{msg}");
+    // plain is built against the SDK, so it targets the latest API.
     std::fs::write(
         dir.path().join("plain.manifest.json"),
-        r#"{"name":"plain","kind":"renderer","version":"0.1.0","api":"0.2.0"}"#,
+        format!(
+            r#"{{"name":"plain","kind":"renderer","version":"0.1.0","api":"{}"}}"#,
+            weir_wasm::manifest::LATEST_API
+        ),
     )
     .expect("write");
     load(dir.path(), "plain").expect("agreeing manifests load");
