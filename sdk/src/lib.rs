@@ -36,6 +36,7 @@ pub mod artifact;
 pub mod bindings;
 
 pub mod decryptor;
+pub mod goyaml;
 pub mod http;
 #[cfg(feature = "manifests")]
 pub mod manifests;

@@ -4,7 +4,6 @@
 
 use super::resolve::{go_parse_float, go_parse_int, parse_timestamp, v2_needs_quotes};
 use super::{Map, Node, Scalar, Tag};
-use std::cmp::Ordering;
 
 const BEST_WIDTH: usize = 80;
 
@@ -136,69 +135,6 @@ fn format_g(f: f64) -> String {
         }
     }
     s
-}
-
-/// yaml.v2's key order (`keyList.Less`): runes compared one by one, letters
-/// after other characters, runs of digits compared as numbers.
-pub fn key_less(a: &str, b: &str) -> Ordering {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
-    let mut digits = false;
-    let n = ar.len().min(br.len());
-    for i in 0..n {
-        if ar[i] == br[i] {
-            digits = ar[i].is_ascii_digit();
-            continue;
-        }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
-        if al && bl {
-            return ar[i].cmp(&br[i]);
-        }
-        if al || bl {
-            let a_first = if digits { al } else { bl };
-            return if a_first {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            };
-        }
-        let mut an: i64 = 0;
-        let mut bn: i64 = 0;
-        if ar[i] == '0' || br[i] == '0' {
-            let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
-                j -= 1;
-                if ar[j] != '0' {
-                    an = 1;
-                    bn = 1;
-                    break;
-                }
-            }
-        }
-        let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an
-                .wrapping_mul(10)
-                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
-            ai += 1;
-        }
-        let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn
-                .wrapping_mul(10)
-                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
-            bi += 1;
-        }
-        if an != bn {
-            return an.cmp(&bn);
-        }
-        if ai != bi {
-            return ai.cmp(&bi);
-        }
-        return ar[i].cmp(&br[i]);
-    }
-    ar.len().cmp(&br.len())
 }
 
 /// Appends one document (without the `---` separator) to `out`.
@@ -399,7 +335,7 @@ impl Emitter<'_> {
 
     fn map(&mut self, m: &Map, indent: usize) {
         let mut entries: Vec<&(String, Node)> = m.0.iter().collect();
-        entries.sort_by(|a, b| key_less(&a.0, &b.0));
+        entries.sort_by(|a, b| weir_sdk::goyaml::key_order(&a.0, &b.0));
         for (k, v) in entries {
             self.write_indent(indent);
             self.string(k, indent, true);
@@ -876,7 +812,7 @@ mod tests {
             "a10", "a9", "b", "B", "a-b", "ab", "_x", "1", "a01", "a1", "a001", "10", "9", "02",
             "2",
         ];
-        keys.sort_by(|a, b| key_less(a, b));
+        keys.sort_by(|a, b| weir_sdk::goyaml::key_order(a, b));
         assert_eq!(
             keys,
             vec![
