@@ -12,15 +12,16 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cap_primitives::ambient_authority;
 use cap_primitives::fs::{FollowSymlinks, open_dir, read_base_dir, stat};
 
 /// A renderer call's view of its artifact.
 pub(crate) struct Artifact {
-    /// The artifact directory, opened once for the call.
-    root: File,
+    /// The artifact directory, opened only when the plugin reads through
+    /// this interface (most renderers never do).
+    dir: PathBuf,
     /// The most bytes one `read-tree` may return: the plugin's memory
     /// limit, which the files must fit in anyway.
     max_bytes: u64,
@@ -39,17 +40,14 @@ pub(crate) enum TreeError {
 }
 
 impl Artifact {
-    /// Opens `dir` for a call whose plugin, `plugin`, may use `max_bytes`
-    /// of memory.
-    ///
-    /// # Errors
-    /// When `dir` cannot be opened as a directory.
-    pub(crate) fn open(dir: &Path, max_bytes: u64, plugin: &str) -> std::io::Result<Self> {
-        Ok(Artifact {
-            root: cap_primitives::fs::open_ambient_dir(dir, ambient_authority())?,
+    /// `dir` for a call whose plugin, `plugin`, may use `max_bytes` of
+    /// memory. Nothing is opened until [`Artifact::read_tree`].
+    pub(crate) fn new(dir: &Path, max_bytes: u64, plugin: &str) -> Self {
+        Artifact {
+            dir: dir.to_owned(),
             max_bytes,
             plugin: plugin.to_owned(),
-        })
+        }
     }
 
     /// Every regular file under `path` whose name ends with one of
@@ -61,6 +59,8 @@ impl Artifact {
         path: &str,
         suffixes: &[String],
     ) -> Result<Vec<(String, Vec<u8>)>, TreeError> {
+        let root = cap_primitives::fs::open_ambient_dir(&self.dir, ambient_authority())
+            .map_err(|e| TreeError::Invalid(format!("cannot open the artifact: {e}"), None))?;
         let rel = path.trim_start_matches("./").trim_matches('/');
         let rel = if rel == "." { "" } else { rel };
         let shown = if rel.is_empty() { "." } else { rel };
@@ -68,12 +68,12 @@ impl Artifact {
             TreeError::NotFound(format!("path {shown:?} not found in the artifact: {e}"))
         };
         let is_dir = if rel.is_empty() {
-            self.root.metadata().map_err(not_found)?.is_dir()
+            root.metadata().map_err(not_found)?.is_dir()
         } else {
-            let m = stat(&self.root, Path::new(rel), FollowSymlinks::Yes).map_err(not_found)?;
+            let m = stat(&root, Path::new(rel), FollowSymlinks::Yes).map_err(not_found)?;
             if m.is_file() {
                 let file = cap_primitives::fs::open(
-                    &self.root,
+                    &root,
                     Path::new(rel),
                     cap_primitives::fs::OpenOptions::new().read(true),
                 )
@@ -90,9 +90,9 @@ impl Artifact {
             )));
         }
         let dir = if rel.is_empty() {
-            self.root.try_clone()
+            root.try_clone()
         } else {
-            open_dir(&self.root, Path::new(rel))
+            open_dir(&root, Path::new(rel))
         }
         .map_err(|e| TreeError::Invalid(format!("cannot list {shown:?}: {e}"), None))?;
         let mut out = Vec::new();
@@ -193,7 +193,7 @@ mod tests {
         write(d.path(), "app/.hidden.yaml", "5");
         std::os::unix::fs::symlink(d.path().join("app/a-b.yaml"), d.path().join("app/l.yaml"))
             .expect("symlink");
-        let a = Artifact::open(d.path(), 1 << 20, "p").expect("open");
+        let a = Artifact::new(d.path(), 1 << 20, "p");
         let files = a.read_tree("./app/", &[".yaml".into()]).expect("read");
         assert_eq!(names(&files), ["app/a/b.yaml", "app/a-b.yaml"]);
         assert_eq!(files[0].1, b"2");
@@ -216,7 +216,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), d.path().join("out")).expect("symlink");
         std::os::unix::fs::symlink(outside.path().join("secret.yaml"), d.path().join("s.yaml"))
             .expect("symlink");
-        let a = Artifact::open(d.path(), 1 << 20, "p").expect("open");
+        let a = Artifact::new(d.path(), 1 << 20, "p");
         let escape = format!("../{}", outside.path().display());
         for path in ["out", "s.yaml", "../", "..", escape.as_str(), "/etc/passwd"] {
             match a.read_tree(path, &[]) {
@@ -237,7 +237,7 @@ mod tests {
         let d = tempfile::tempdir().expect("tmp");
         write(d.path(), "a.yaml", &"a".repeat(600));
         write(d.path(), "b.yaml", &"b".repeat(600));
-        let a = Artifact::open(d.path(), 1000, "p").expect("open");
+        let a = Artifact::new(d.path(), 1000, "p");
         match a.read_tree("", &[]) {
             Err(TreeError::Invalid(m, Some(file))) => {
                 assert!(m.contains("1000B memory limit"), "{m}");

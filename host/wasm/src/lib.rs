@@ -561,7 +561,7 @@ impl WasmPlugin {
     }
 
     /// Runs one call in a fresh store: `setup` adds preopens to the WASI
-    /// context and opens a renderer's artifact, `call` instantiates and
+    /// context and gives a renderer its artifact, `call` instantiates and
     /// calls. Limits, deadline and the
     /// HTTP gate apply; a plugin's own error comes back converted, with the
     /// gate's refusals added to its message.
@@ -651,17 +651,18 @@ impl Renderer for WasmPlugin {
         request: &RenderRequest,
     ) -> Result<Vec<RenderedObject>, PluginError> {
         let setup = |wasi: &mut WasiCtxBuilder| {
-            let cannot_open = |e: &dyn std::fmt::Display| {
-                self.error(
-                    PluginErrorKind::Load,
-                    format!("cannot open artifact {}: {e:#}", artifact_dir.display()),
-                )
-            };
             wasi.preopened_dir(artifact_dir, "/artifact", FsPerms::ReadOnly)
-                .map_err(|e| cannot_open(&e))?;
-            artifact::Artifact::open(artifact_dir, self.limits.max_memory.0, &self.name)
-                .map(Some)
-                .map_err(|e| cannot_open(&e))
+                .map_err(|e| {
+                    self.error(
+                        PluginErrorKind::Load,
+                        format!("cannot open artifact {}: {e:#}", artifact_dir.display()),
+                    )
+                })?;
+            Ok(Some(artifact::Artifact::new(
+                artifact_dir,
+                self.limits.max_memory.0,
+                &self.name,
+            )))
         };
         match &self.pre {
             Pre::Renderer(pre) => self.run(setup, |store| {
