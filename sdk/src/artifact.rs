@@ -47,19 +47,17 @@ pub fn read_tree(root: &Path, path: &str, suffixes: &[&str]) -> Result<Vec<Artif
     if root == Path::new(crate::ARTIFACT_ROOT) {
         return from_host(path, suffixes);
     }
-    list(root, path, |name| {
-        suffixes.is_empty() || suffixes.iter().any(|s| name.ends_with(s))
-    })?
-    .into_iter()
-    .map(|(name, full)| {
-        let contents =
-            read_file(&full).map_err(|e| input_error(&name, format!("cannot read: {e}")))?;
-        Ok(ArtifactFile {
-            path: name,
-            contents,
+    list(root, path, suffixes)?
+        .into_iter()
+        .map(|(name, full)| {
+            let contents =
+                read_file(&full).map_err(|e| input_error(&name, format!("cannot read: {e}")))?;
+            Ok(ArtifactFile {
+                path: name,
+                contents,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// The host's `read-tree`.
@@ -83,13 +81,15 @@ pub(crate) fn input_error(file: &str, message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidInput, message).at(file, None, None)
 }
 
-/// The files under `root/path` (as [`read_tree`] walks it) whose name
-/// passes `keep`, as (name relative to `root`, full path), in path order.
+/// The files under `root/path` (as [`read_tree`] walks it) whose name ends
+/// with one of `suffixes` (all when empty), as (name relative to `root`,
+/// full path), in path order.
 pub(crate) fn list(
     root: &Path,
     path: &str,
-    keep: impl Fn(&str) -> bool,
+    suffixes: &[&str],
 ) -> Result<Vec<(String, PathBuf)>, Error> {
+    let keep = |name: &str| suffixes.is_empty() || suffixes.iter().any(|s| name.ends_with(s));
     let rel = path.trim_start_matches("./").trim_matches('/');
     let shown = if rel.is_empty() || rel == "." {
         "."

@@ -61,12 +61,10 @@ const SUFFIXES: [&str; 3] = [".yaml", ".yml", ".json"];
 /// [`ErrorKind::NotFound`] when the path is not in the artifact;
 /// [`ErrorKind::InvalidInput`] when a directory cannot be listed.
 pub fn files(root: &Path, path: &str) -> Result<Vec<ManifestFile>, Error> {
-    Ok(crate::artifact::list(root, path, |name| {
-        SUFFIXES.iter().any(|s| name.ends_with(s))
-    })?
-    .into_iter()
-    .map(|(name, path)| ManifestFile { name, path })
-    .collect())
+    Ok(crate::artifact::list(root, path, &SUFFIXES)?
+        .into_iter()
+        .map(|(name, path)| ManifestFile { name, path })
+        .collect())
 }
 
 /// The manifest files [`files`] lists, read: `(name, text)` pairs in path
